@@ -31,3 +31,4 @@ fi
 
 # better-sqlite3 compiles from source: its prebuilt-binary download is outside the npm registry.
 npm_config_build_from_source=true npm ci --no-fund --no-audit --loglevel=error
+npm run build-native -w @difflab/core-tensor --silent >/tmp/difflab-build-native.log 2>&1 || echo "setup: native backend not built ($(tail -n 1 /tmp/difflab-build-native.log)); core-tensor falls back to wasm. Full log: /tmp/difflab-build-native.log"

@@ -1,1 +1,2 @@
-export {};
+export { startTrackerServer, type TrackerServer, type TrackerServerOptions } from './server.js';
+export { MLFLOW_ENDPOINTS } from './rest-api.js';

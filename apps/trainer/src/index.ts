@@ -1,1 +1,6 @@
-export {};
+export { ConfigError, loadTrainConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from './config.js';
+export { NonFiniteLossError, train, resolveModelConfig, learningRate, type TrainOptions, type TrainResult } from './train.js';
+export { CheckpointError, latestCheckpointDir, loadCheckpoint } from './checkpoint.js';
+export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';
+export { encodeImageGrid, writeImageGrid } from './image-grid.js';
+export { flattenParams, type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';

@@ -1,2 +1,31 @@
 export * as tf from '@tensorflow/tfjs-core';
 export { Rng, type RngState } from './rng.js';
+export { initBackend, backendInfo, BACKEND_NAMES, BackendUnavailableError, type BackendInfo, type BackendName, type InitBackendOptions } from './backend.js';
+export { registerWasmTrainingKernels, WASM_TRAINING_KERNELS } from './wasm-kernels.js';
+export { registerResizeNearestGradFix } from './resize-nearest-grad.js';
+export { AdamW, OptimizerStateError, type AdamWOptions, type OptimizerState } from './adamw.js';
+export { clipByGlobalNorm } from './clip.js';
+export { Ema, EmaStateError, type EmaState } from './ema.js';
+export { withLeakGuard, expectNoTensorLeaks, TensorLeakError } from './leak-guard.js';
+export { writeFileAtomic } from './write-file-atomic.js';
+export { float32ToFloat16Bits, float16BitsToFloat32, float32ToBfloat16Bits, bfloat16BitsToFloat32 } from './half.js';
+export {
+  SAFETENSORS_DTYPES,
+  SafetensorsError,
+  encodeSafetensors,
+  decodeSafetensors,
+  writeSafetensors,
+  readSafetensors,
+  entryValues,
+  entryToTensor,
+  tensorToEntry,
+  tensorsToEntries,
+  entriesToTensors,
+  type SafetensorsDtype,
+  type SafetensorsEntry,
+  type SafetensorsContents,
+  type SafetensorsInput,
+} from './safetensors.js';
+export * from './linalg/index.js';
+export { registerNativeBackend, NATIVE_BACKEND_NAME, type NativeRegistration } from './native/register.js';
+export { measurePeakGflops } from './native/peak.js';

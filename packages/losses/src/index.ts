@@ -1,1 +1,4 @@
-export {};
+export { LossInputError } from './errors.js';
+export { epsilonMse, epsilonPart } from './epsilon.js';
+export { discretizedGaussianLogLikelihood, vlbTerm } from './vlb.js';
+export { type DiffusionLossOptions, diffusionTrainingLoss } from './training.js';

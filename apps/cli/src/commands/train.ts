@@ -1,0 +1,64 @@
+import { parseArgs } from 'node:util';
+import { join, resolve } from 'node:path';
+import { loadTrainConfig, NonFiniteLossError, train, type TrainResult } from '@difflab/trainer';
+
+export const summary = 'train a class-conditional DiT on Fashion-MNIST from a JSON config';
+
+const usage = `usage: difflab train <config.json> [--out DIR] [--resume]
+
+  --out DIR   run directory (default runs/<config name>)
+  --resume    continue the run in --out from its latest checkpoint (bit-exact)
+
+Writes DIR/config.json, checkpoints/, metrics.parquet, samples/*.png and eval.json.
+Ctrl-C writes a checkpoint and stops; --resume continues from it.`;
+
+export async function run(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { out: { type: 'string' }, resume: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help) {
+    console.log(usage);
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    console.error(usage);
+    return 2;
+  }
+  const cfg = loadTrainConfig(positionals[0]!);
+  const runDir = resolve(values.out ?? join('runs', cfg.name));
+  const controller = new AbortController();
+  const onSigint = () => {
+    if (controller.signal.aborted) process.exit(130);
+    console.error('\ndifflab: interrupted; writing a checkpoint (Ctrl-C again to quit at once)');
+    controller.abort();
+  };
+  process.on('SIGINT', onSigint);
+  let result: TrainResult;
+  try {
+    result = await train(cfg, { runDir, resume: values.resume, signal: controller.signal });
+  } catch (e) {
+    if (e instanceof NonFiniteLossError) {
+      console.error(`difflab: ${e.message}`);
+      return 3;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  if (result.status === 'KILLED') {
+    console.error(`difflab: stopped at step ${result.step}; resume with: difflab train ${positionals[0]} --out ${runDir} --resume`);
+    return 130;
+  }
+  console.log(
+    [
+      `run finished: ${result.step} steps, final train loss ${result.finalLoss.toFixed(4)}, held-out loss ${result.heldOutLoss?.toFixed(4)}`,
+      `  run directory  ${runDir}`,
+      `  samples        ${result.samplePath}`,
+      `  metrics        ${join(runDir, 'metrics.parquet')}`,
+      `  evaluation     ${join(runDir, 'eval.json')}`,
+    ].join('\n'),
+  );
+  return 0;
+}

@@ -1,0 +1,247 @@
+import {
+  experimentToWire,
+  fileInfoToWire,
+  int64,
+  InvalidParameterError,
+  metricFromWire,
+  metricToWire,
+  parseMlflowJson,
+  recordOf,
+  RUN_STATUSES,
+  runInfoToWire,
+  runToWire,
+  TrackingError,
+  type RunStatus,
+  type SqliteStore,
+  type ViewType,
+  type WireKeyValue,
+  type WireMetric,
+} from '@difflab/tracking';
+
+/** A decoded request to one MLflow endpoint: query parameters for GET, the JSON body for POST. */
+export type Fields = Record<string, unknown>;
+export type Handler = (store: SqliteStore, f: Fields) => Promise<object>;
+
+function str(f: Fields, name: string): string | undefined {
+  const v = f[name];
+  if (v === undefined || v === null || v === '') return undefined;
+  if (typeof v === 'string') return v;
+  if (typeof v === 'number') return String(v);
+  throw new InvalidParameterError(`Invalid value ${JSON.stringify(v)} for parameter '${name}': expected a string`);
+}
+
+function required(f: Fields, name: string, alt?: string): string {
+  const v = str(f, name) ?? (alt ? str(f, alt) : undefined);
+  if (v === undefined) throw new InvalidParameterError(`Missing value for required parameter '${name}'.`);
+  return v;
+}
+
+function num(f: Fields, name: string): number | undefined {
+  const v = f[name];
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = int64(v as number | string);
+  if (n === undefined) throw new InvalidParameterError(`Invalid value ${JSON.stringify(v)} for parameter '${name}': expected an integer`);
+  return n;
+}
+
+function strings(f: Fields, name: string): string[] | undefined {
+  const v = f[name];
+  if (v === undefined || v === null) return undefined;
+  const list = Array.isArray(v) ? v : [v];
+  return list.map((x) => String(x));
+}
+
+function keyValues(f: Fields, name: string): Record<string, string> {
+  const v = f[name];
+  if (v === undefined || v === null) return {};
+  if (!Array.isArray(v)) throw new InvalidParameterError(`Invalid value for parameter '${name}': expected a list of {key, value}`);
+  for (const kv of v as WireKeyValue[]) {
+    if (typeof kv?.key !== 'string' || kv.value === undefined || kv.value === null) {
+      throw new InvalidParameterError(`Invalid entry ${JSON.stringify(kv)} in '${name}': each needs a string key and a value`);
+    }
+  }
+  return recordOf((v as WireKeyValue[]).map((kv) => ({ key: kv.key, value: String(kv.value) })));
+}
+
+function wireMetrics(f: Fields, name: string) {
+  const v = f[name];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new InvalidParameterError(`Invalid value for parameter '${name}': expected a list of metrics`);
+  return (v as WireMetric[]).map((m) => {
+    if (typeof m?.key !== 'string' || typeof m.value !== 'number' || int64(m.timestamp) === undefined) {
+      throw new InvalidParameterError(`Invalid metric ${JSON.stringify(m)}: key (string), value (number) and timestamp (integer ms) are required`);
+    }
+    return metricFromWire(m);
+  });
+}
+
+function viewType(f: Fields, name: string): ViewType | undefined {
+  const v = str(f, name);
+  if (v === undefined) return undefined;
+  if (v !== 'ACTIVE_ONLY' && v !== 'DELETED_ONLY' && v !== 'ALL') {
+    throw new InvalidParameterError(`Invalid value '${v}' for parameter '${name}': use ACTIVE_ONLY, DELETED_ONLY or ALL`);
+  }
+  return v;
+}
+
+function status(f: Fields): RunStatus | undefined {
+  const v = str(f, 'status');
+  if (v === undefined) return undefined;
+  if (!(RUN_STATUSES as readonly string[]).includes(v)) throw new InvalidParameterError(`Invalid value '${v}' for parameter 'status': use one of ${RUN_STATUSES.join(', ')}`);
+  return v as RunStatus;
+}
+
+/** The MLflow REST API 2.0 subset, keyed by the path after /api/2.0/mlflow/. */
+export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: Handler }> = {
+  'experiments/create': {
+    method: 'POST',
+    handle: async (s, f) => ({ experiment_id: await s.createExperiment(required(f, 'name'), keyValues(f, 'tags')) }),
+  },
+  'experiments/get': {
+    method: 'GET',
+    handle: async (s, f) => ({ experiment: experimentToWire(await s.getExperiment(required(f, 'experiment_id'))) }),
+  },
+  'experiments/get-by-name': {
+    method: 'GET',
+    handle: async (s, f) => {
+      const name = required(f, 'experiment_name');
+      const e = await s.getExperimentByName(name);
+      if (!e) throw new TrackingError(`Could not find experiment with name '${name}'`, 'RESOURCE_DOES_NOT_EXIST');
+      return { experiment: experimentToWire(e) };
+    },
+  },
+  'experiments/search': {
+    method: 'POST',
+    handle: async (s, f) => {
+      const page = await s.searchExperiments({
+        filter: str(f, 'filter'),
+        orderBy: strings(f, 'order_by'),
+        maxResults: num(f, 'max_results'),
+        pageToken: str(f, 'page_token'),
+        viewType: viewType(f, 'view_type'),
+      });
+      return { experiments: page.items.map(experimentToWire), ...(page.nextPageToken ? { next_page_token: page.nextPageToken } : {}) };
+    },
+  },
+  'runs/create': {
+    method: 'POST',
+    handle: async (s, f) => {
+      const run = await s.createRun({
+        experimentId: str(f, 'experiment_id') ?? '0',
+        runName: str(f, 'run_name'),
+        startTime: num(f, 'start_time'),
+        userId: str(f, 'user_id'),
+        tags: keyValues(f, 'tags'),
+      });
+      return { run: runToWire(run) };
+    },
+  },
+  'runs/update': {
+    method: 'POST',
+    handle: async (s, f) => ({
+      run_info: runInfoToWire(await s.updateRun(required(f, 'run_id', 'run_uuid'), { status: status(f), endTime: num(f, 'end_time'), runName: str(f, 'run_name') })),
+    }),
+  },
+  'runs/get': {
+    method: 'GET',
+    handle: async (s, f) => ({ run: runToWire(await s.getRun(required(f, 'run_id', 'run_uuid'))) }),
+  },
+  'runs/search': {
+    method: 'POST',
+    handle: async (s, f) => {
+      const page = await s.searchRuns({
+        experimentIds: strings(f, 'experiment_ids') ?? [],
+        filter: str(f, 'filter'),
+        orderBy: strings(f, 'order_by'),
+        maxResults: num(f, 'max_results'),
+        pageToken: str(f, 'page_token'),
+        runViewType: viewType(f, 'run_view_type'),
+      });
+      return { runs: page.items.map(runToWire), ...(page.nextPageToken ? { next_page_token: page.nextPageToken } : {}) };
+    },
+  },
+  'runs/delete': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.deleteRun(required(f, 'run_id'), 'deleted');
+      return {};
+    },
+  },
+  'runs/restore': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.deleteRun(required(f, 'run_id'), 'active');
+      return {};
+    },
+  },
+  'runs/log-batch': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.logBatch(required(f, 'run_id'), { metrics: wireMetrics(f, 'metrics'), params: keyValues(f, 'params'), tags: keyValues(f, 'tags') });
+      return {};
+    },
+  },
+  'runs/log-metric': {
+    method: 'POST',
+    handle: async (s, f) => {
+      const [metric] = wireMetrics({ metrics: [{ key: f.key, value: f.value, timestamp: f.timestamp, step: f.step ?? 0 }] }, 'metrics');
+      await s.logBatch(required(f, 'run_id', 'run_uuid'), { metrics: [metric!] });
+      return {};
+    },
+  },
+  'runs/log-parameter': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.logBatch(required(f, 'run_id', 'run_uuid'), { params: { [required(f, 'key')]: required(f, 'value') } });
+      return {};
+    },
+  },
+  'runs/set-tag': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.logBatch(required(f, 'run_id', 'run_uuid'), { tags: { [required(f, 'key')]: String(f.value ?? '') } });
+      return {};
+    },
+  },
+  'metrics/get-history': {
+    method: 'GET',
+    handle: async (s, f) => {
+      const history = await s.getMetricHistory(required(f, 'run_id', 'run_uuid'), required(f, 'metric_key'));
+      const max = num(f, 'max_results') ?? history.length;
+      const offset = Number(str(f, 'page_token') ?? 0);
+      if (!Number.isSafeInteger(offset) || offset < 0 || max < 1) throw new InvalidParameterError(`Invalid page_token or max_results`);
+      const slice = history.slice(offset, offset + max);
+      return { metrics: slice.map(metricToWire), ...(offset + max < history.length ? { next_page_token: String(offset + max) } : {}) };
+    },
+  },
+  'artifacts/list': {
+    method: 'GET',
+    handle: async (s, f) => {
+      const runId = required(f, 'run_id', 'run_uuid');
+      const run = await s.getRun(runId);
+      const files = await s.listArtifacts(runId, str(f, 'path') ?? '');
+      return { root_uri: run.info.artifactUri, files: files.map(fileInfoToWire) };
+    },
+  },
+};
+
+/** Reads GET query parameters (repeated keys become lists) or a POST JSON body. */
+export function fieldsOf(method: string, query: URLSearchParams, body: string): Fields {
+  if (method === 'GET') {
+    const out: Fields = {};
+    for (const key of new Set(query.keys())) {
+      const all = query.getAll(key);
+      out[key] = all.length === 1 ? all[0] : all;
+    }
+    return out;
+  }
+  if (body.trim() === '') return {};
+  let parsed: unknown;
+  try {
+    parsed = parseMlflowJson(body);
+  } catch (err) {
+    throw new TrackingError(`Malformed JSON request body: ${(err as Error).message}`, 'BAD_REQUEST');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new TrackingError('Request body must be a JSON object', 'BAD_REQUEST');
+  return parsed as Fields;
+}

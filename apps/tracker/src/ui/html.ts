@@ -1,0 +1,75 @@
+/** Escapes text for HTML element content and quoted attribute values. */
+export function esc(value: unknown): string {
+  return String(value ?? '')
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;');
+}
+
+/** Builds a same-origin link with query parameters (arrays become repeated keys). */
+export function href(path: string, query: Record<string, string | string[] | undefined> = {}): string {
+  const qs = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (v === undefined || v === '') continue;
+    for (const item of Array.isArray(v) ? v : [v]) qs.append(k, item);
+  }
+  const s = qs.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+/** JSON inside a <script> element: `<` is escaped so no value can close the element. */
+export function scriptJson(value: unknown): string {
+  return JSON.stringify(value).replace(/</g, '\\u003c');
+}
+
+export function formatTime(ms: number | null): string {
+  if (ms === null || !Number.isFinite(ms)) return '';
+  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+export function formatDuration(start: number, end: number | null): string {
+  if (end === null) return '';
+  const s = Math.max(0, (end - start) / 1000);
+  if (s < 60) return `${s.toFixed(1)} s`;
+  if (s < 3600) return `${(s / 60).toFixed(1)} min`;
+  return `${(s / 3600).toFixed(2)} h`;
+}
+
+export function formatNumber(v: number): string {
+  if (!Number.isFinite(v)) return String(v);
+  if (v !== 0 && (Math.abs(v) < 1e-3 || Math.abs(v) >= 1e6)) return v.toExponential(4);
+  return String(Number(v.toPrecision(6)));
+}
+
+const STYLE = `
+body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1d2430; }
+header { background: #1d2430; color: #fff; padding: 8px 16px; display: flex; gap: 16px; align-items: baseline; }
+header a { color: #fff; text-decoration: none; font-weight: 600; }
+nav.crumbs { color: #c9d1dc; }
+nav.crumbs a { color: #c9d1dc; font-weight: 400; }
+main { padding: 12px 16px; }
+table { border-collapse: collapse; margin: 8px 0 16px; }
+th, td { border: 1px solid #d5dbe3; padding: 3px 8px; text-align: left; vertical-align: top; white-space: nowrap; }
+th { background: #f1f4f8; }
+th a { color: inherit; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+tr.differs td { background: #fff4d6; }
+.error { background: #fde8e8; border: 1px solid #e0a0a0; padding: 6px 10px; margin: 8px 0; }
+.muted { color: #6b7685; }
+form.inline { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 8px 0; }
+input[type=text] { width: 40em; font: inherit; padding: 3px 6px; }
+pre { background: #f6f8fa; padding: 8px; overflow: auto; max-height: 70vh; }
+img.artifact { max-width: 100%; image-rendering: pixelated; border: 1px solid #d5dbe3; }
+.status-FINISHED { color: #1a7f37; } .status-FAILED { color: #cf222e; } .status-KILLED { color: #9a6700; } .status-RUNNING { color: #0969da; }
+`;
+
+export function page(title: string, crumbs: [string, string?][], body: string, head = ''): string {
+  const trail = crumbs.map(([label, link]) => (link ? `<a href="${esc(link)}">${esc(label)}</a>` : esc(label))).join(' / ');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(title)} · difflab tracker</title>
+<style>${STYLE}</style>${head}</head>
+<body><header><a href="/">difflab tracker</a><nav class="crumbs">${trail}</nav></header>
+<main>${body}</main></body></html>`;
+}

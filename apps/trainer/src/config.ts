@@ -1,0 +1,118 @@
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * A training config as the user writes it. Every field has a default except where a choice
+ * matters for the result, so a config file names what the experiment is about.
+ */
+export const trainConfigSchema = z
+  .object({
+    name: z.string().regex(/^[\w.-]+$/, 'use letters, digits, ".", "_" or "-"').default('dit'),
+    seed: z.number().int().nonnegative().default(0),
+    data: z
+      .object({
+        dataset: z.literal('fashion-mnist').default('fashion-mnist'),
+        /** Pad 28×28 to 32×32 so patch sizes 2, 4 and 8 divide the image. */
+        pad32: z.boolean().default(true),
+      })
+      .strict()
+      .default({ dataset: 'fashion-mnist', pad32: true }),
+    model: z
+      .object({
+        /** A named config from @difflab/models (e.g. "DiT-FMNIST-S/4"); other fields override it. */
+        preset: z.string(),
+        hiddenSize: z.number().int().positive().optional(),
+        depth: z.number().int().positive().optional(),
+        numHeads: z.number().int().positive().optional(),
+        patchSize: z.number().int().positive().optional(),
+        mlpRatio: z.number().positive().optional(),
+        classDropoutProb: z.number().min(0).max(1).optional(),
+        learnSigma: z.boolean().optional(),
+        block: z.enum(['adaLN-Zero', 'adaLN', 'cross-attention', 'in-context']).optional(),
+      })
+      .strict(),
+    diffusion: z
+      .object({
+        schedule: z.enum(['linear', 'cosine']).default('linear'),
+        timesteps: z.number().int().min(2).default(1000),
+      })
+      .strict()
+      .default({ schedule: 'linear', timesteps: 1000 }),
+    train: z
+      .object({
+        steps: z.number().int().positive(),
+        batchSize: z.number().int().positive(),
+        lr: z.number().positive(),
+        warmupSteps: z.number().int().nonnegative().default(0),
+        weightDecay: z.number().nonnegative().default(0),
+        beta1: z.number().min(0).lt(1).default(0.9),
+        beta2: z.number().min(0).lt(1).default(0.999),
+        /** Global-norm gradient clipping; 0 turns it off. */
+        gradClip: z.number().nonnegative().default(1),
+        emaDecay: z.number().min(0).max(1).default(0.9999),
+      })
+      .strict(),
+    checkpoint: z
+      .object({ every: z.number().int().positive().default(500) })
+      .strict()
+      .default({ every: 500 }),
+    log: z
+      .object({ every: z.number().int().positive().default(10) })
+      .strict()
+      .default({ every: 10 }),
+    eval: z
+      .object({
+        /** Test images used for the held-out denoising loss at the end of the run. */
+        heldoutExamples: z.number().int().positive().default(1000),
+      })
+      .strict()
+      .default({ heldoutExamples: 1000 }),
+    sample: z
+      .object({
+        /** Write a grid every this many steps (and always at the end); 0 = only at the end. */
+        every: z.number().int().nonnegative().default(0),
+        sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
+        steps: z.number().int().positive().default(50),
+        cfgScale: z.number().nonnegative().default(2),
+        perClass: z.number().int().positive().default(8),
+        /** Sample with the EMA weights (as DiT does) rather than the raw weights. */
+        useEma: z.boolean().default(true),
+      })
+      .strict()
+      .default({ every: 0, sampler: 'ddim', steps: 50, cfgScale: 2, perClass: 8, useEma: true }),
+  })
+  .strict();
+
+export type TrainConfig = z.output<typeof trainConfigSchema>;
+export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Validates a parsed config; the error lists every bad field by its dotted path. */
+export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
+  const result = trainConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const path = issue.path.length ? issue.path.join('.') : '(top level)';
+    return `  ${path}: ${issue.message}`;
+  });
+  throw new ConfigError(`invalid training config ${source}:\n${problems.join('\n')}`);
+}
+
+export function loadTrainConfig(path: string): TrainConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`cannot read training config ${path}: ${(e as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`training config ${path} is not valid JSON: ${(e as Error).message}`);
+  }
+  return parseTrainConfig(raw, path);
+}

@@ -1,0 +1,46 @@
+import { Rng, tf } from '@difflab/core-tensor';
+import { DDIMSampler, DDPMSampler, type DiT, type NoiseSchedule, type Sampler, sample } from '@difflab/models';
+import type { TrainConfig } from './config.js';
+import { writeImageGrid } from './image-grid.js';
+
+/** Fixed seed of the sampling noise, so grids from different steps and runs are comparable. */
+const SAMPLE_SEED = 1234;
+
+export function makeSampler(cfg: TrainConfig['sample'], schedule: NoiseSchedule): Sampler {
+  // Pixel-space data lives in [-1, 1], so the predicted x0 is clipped to it (DiT's latents are not).
+  const opts = { steps: cfg.steps, clipDenoised: true };
+  return cfg.sampler === 'ddim' ? new DDIMSampler(schedule, { ...opts, eta: 0 }) : new DDPMSampler(schedule, opts);
+}
+
+/**
+ * Samples `perClass` images of every class (one class per grid row) with classifier-free
+ * guidance and writes them as a PNG grid.
+ */
+export function writeClassGrid(path: string, dit: DiT, schedule: NoiseSchedule, cfg: TrainConfig['sample']): void {
+  const { numClasses, inputSize, inChannels } = dit.config;
+  const labels = Array.from({ length: numClasses * cfg.perClass }, (_, i) => Math.floor(i / cfg.perClass));
+  const x = sample((xt, t, y) => dit.forward(xt, t, y), makeSampler(cfg, schedule), {
+    shape: [labels.length, inputSize, inputSize, inChannels],
+    labels,
+    rng: new Rng(SAMPLE_SEED),
+    guidanceScale: cfg.cfgScale,
+    nullClass: numClasses,
+  });
+  const data = x.dataSync() as Float32Array;
+  x.dispose();
+  writeImageGrid(path, { data, n: labels.length, height: inputSize, width: inputSize, channels: inChannels as 1 | 3 }, cfg.perClass);
+}
+
+/** Runs fn with the model's weights temporarily replaced (e.g. by the EMA), then restores them. */
+export function withWeights<T>(dit: DiT, weights: Record<string, tf.Tensor>, fn: () => T): T {
+  const saved = Object.fromEntries(Object.entries(dit.params).map(([k, v]) => [k, tf.clone(v)]));
+  try {
+    for (const [k, v] of Object.entries(weights)) dit.params[k]!.assign(v);
+    return fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      dit.params[k]!.assign(v);
+      v.dispose();
+    }
+  }
+}

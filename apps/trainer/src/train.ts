@@ -1,0 +1,271 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  AdamW,
+  Ema,
+  Rng,
+  backendInfo,
+  clipByGlobalNorm,
+  initBackend,
+  tf,
+  writeFileAtomic,
+} from '@difflab/core-tensor';
+import { BatchIterator, batchToTensors, loadFashionMnist } from '@difflab/data';
+import { createDiT, cosineSchedule, ditConfig, linearSchedule, type DiTConfig } from '@difflab/models';
+import { diffusionTrainingLoss } from '@difflab/losses';
+import type { TrainConfig } from './config.js';
+import { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
+import { DEFAULT_HELDOUT, heldOutLoss } from './heldout-loss.js';
+import { MetricsTable } from './metrics-table.js';
+import { Progress } from './progress.js';
+import { flattenParams, type RunSink, type RunStatus } from './run-sink.js';
+import { withWeights, writeClassGrid } from './sample-grid.js';
+
+export interface TrainOptions {
+  /** Run directory (created); holds config, checkpoints, metrics.parquet and samples. */
+  runDir: string;
+  /** Continue from the run directory's latest checkpoint. */
+  resume?: boolean;
+  /** Stop early (SIGINT): a checkpoint is written and the run ends KILLED. */
+  signal?: AbortSignal;
+  sinks?: RunSink[];
+  /** Progress output; defaults to stderr. */
+  progressStream?: NodeJS.WriteStream;
+  /** Stop after this step even if config.train.steps is larger (tests use it to split a run). */
+  stopAtStep?: number;
+}
+
+export interface TrainResult {
+  status: RunStatus;
+  step: number;
+  runDir: string;
+  finalLoss: number;
+  heldOutLoss?: number;
+  samplePath?: string;
+}
+
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+}
+
+const KEEP_CHECKPOINTS = 2;
+
+export function resolveModelConfig(cfg: TrainConfig): DiTConfig {
+  const { preset, ...overrides } = cfg.model;
+  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return { ...ditConfig(preset), ...defined };
+}
+
+export function configHash(cfg: TrainConfig): string {
+  return createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
+}
+
+/** Linear warmup from lr/warmup to lr over the first `warmupSteps` steps (1-based), then constant. */
+export function learningRate(cfg: TrainConfig['train'], step: number): number {
+  return cfg.warmupSteps > 0 ? cfg.lr * Math.min(1, step / cfg.warmupSteps) : cfg.lr;
+}
+
+/**
+ * Trains a class-conditional DiT on Fashion-MNIST. Deterministic given the config's seed:
+ * model init, batch order, timesteps, noise and label dropout each draw from seeded generators
+ * whose states are checkpointed, so a resumed run continues bit-exactly.
+ */
+export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
+  // Every tensor a run allocates is released when it ends, however it ends (tests run many in one process).
+  // Variables outlive scopes, so the model registers its own disposal.
+  const cleanup: (() => void)[] = [];
+  tf.engine().startScope();
+  try {
+    return await trainInScope(cfg, opts, cleanup);
+  } finally {
+    for (const fn of cleanup) fn();
+    tf.engine().endScope();
+  }
+}
+
+async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() => void)[]): Promise<TrainResult> {
+  const runDir = resolve(opts.runDir);
+  const sinks = opts.sinks ?? [];
+  const backend = await initBackend();
+  const modelCfg = resolveModelConfig(cfg);
+  const schedule = cfg.diffusion.schedule === 'linear' ? linearSchedule(cfg.diffusion.timesteps) : cosineSchedule(cfg.diffusion.timesteps);
+  const padding = cfg.data.pad32 ? 2 : 0;
+  const data = loadFashionMnist();
+  const imageSize = data.train.height + 2 * padding;
+  if (modelCfg.inputSize !== imageSize || modelCfg.inChannels !== 1) {
+    throw new CheckpointError(
+      `model.preset '${cfg.model.preset}' expects ${modelCfg.inputSize}×${modelCfg.inputSize}×${modelCfg.inChannels} input, but the data is ${imageSize}×${imageSize}×1 (data.pad32=${cfg.data.pad32}); pick a matching preset or flip data.pad32`,
+    );
+  }
+
+  const hash = configHash(cfg);
+  const resumeDir = opts.resume ? latestCheckpointDir(runDir) : null;
+  if (opts.resume && !resumeDir) throw new CheckpointError(`--resume: ${runDir} has no checkpoint to resume from`);
+  if (!opts.resume && existsSync(join(runDir, 'checkpoints', 'latest'))) {
+    throw new CheckpointError(`${runDir} already holds a run; pass --resume to continue it or choose another --out`);
+  }
+  mkdirSync(runDir, { recursive: true });
+
+  const root = new Rng(cfg.seed);
+  const dit = createDiT(modelCfg, root.fork());
+  cleanup.push(() => dit.dispose());
+  let trainRng = root.fork();
+  const dataSeed = root.nextUint32();
+  const optimizer = new AdamW({
+    lr: cfg.train.lr,
+    beta1: cfg.train.beta1,
+    beta2: cfg.train.beta2,
+    weightDecay: cfg.train.weightDecay,
+    // As in common DiT/ViT recipes: no decay on biases and 1-D parameters.
+    decay: (name) => (dit.params[name]?.rank ?? 0) > 1,
+  });
+  const ema = new Ema(dit.params, cfg.train.emaDecay);
+  cleanup.push(() => optimizer.dispose(), () => ema.dispose());
+  let iterator: BatchIterator;
+  let step = 0;
+  const metrics = new MetricsTable(join(runDir, 'metrics.parquet'));
+
+  if (resumeDir) {
+    const ckpt = await loadCheckpoint(resumeDir);
+    if (ckpt.state.configHash !== hash) {
+      tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
+      throw new CheckpointError(`${resumeDir} was written with a different config (hash ${ckpt.state.configHash}, now ${hash}); resume with the run's own config.json`);
+    }
+    for (const [k, v] of Object.entries(ckpt.params)) dit.params[k]!.assign(v);
+    optimizer.loadState(ckpt.optimizer);
+    ema.loadState({ decay: ckpt.emaDecay, tensors: ckpt.ema });
+    tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
+    trainRng = Rng.fromState(ckpt.state.trainRng);
+    iterator = new BatchIterator(data.train, { batchSize: cfg.train.batchSize, padding, state: ckpt.state.data });
+    step = ckpt.state.step;
+    await metrics.loadUpTo(step);
+  } else {
+    iterator = new BatchIterator(data.train, { batchSize: cfg.train.batchSize, seed: dataSeed, padding });
+  }
+
+  const params = {
+    ...flattenParams(cfg),
+    ...flattenParams({ model: modelCfg }),
+    backend: backend.name,
+    backend_detail: backend.detail,
+    git_commit: gitCommit(),
+    seed: cfg.seed,
+    config_hash: hash,
+    data_source: `${data.source.kind}:${data.source.dir}`,
+  };
+  await writeFileAtomic(join(runDir, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
+  await writeFileAtomic(join(runDir, 'params.json'), `${JSON.stringify(params, null, 2)}\n`);
+  for (const s of sinks) await s.start(params);
+  for (const s of sinks) await s.artifact(join(runDir, 'config.json'), 'config');
+
+  const totalSteps = Math.min(cfg.train.steps, opts.stopAtStep ?? Infinity);
+  const progress = new Progress(totalSteps, step, cfg.log.every, opts.progressStream);
+  const vars = Object.values(dit.params);
+  // tf.variableGrads keys gradients by tfjs variable name; the optimizer keys by parameter name.
+  const paramNameOf = new Map(Object.entries(dit.params).map(([k, v]) => [v.name, k]));
+  const t0 = performance.now() - (metrics.lastWallTime() ?? 0) * 1000;
+  let lastLoss = NaN;
+  let lastGood: string | null = resumeDir;
+
+  const checkpoint = async () => {
+    const state: TrainerState = { step, trainRng: trainRng.getState(), data: iterator.getState(), configHash: hash };
+    lastGood = await saveCheckpoint(
+      runDir,
+      { state, params: dit.params, ema: ema.weights, emaDecay: ema.decay, optimizer: optimizer.getState() },
+      KEEP_CHECKPOINTS,
+    );
+    await metrics.flush();
+    for (const s of sinks) await s.artifact(lastGood, 'checkpoint');
+  };
+  const finish = async (status: RunStatus, extra: Partial<TrainResult> = {}): Promise<TrainResult> => {
+    await metrics.flush();
+    for (const s of sinks) await s.artifact(metrics.path, 'metrics');
+    for (const s of sinks) await s.end(status);
+    return { status, step, runDir, finalLoss: lastLoss, ...extra };
+  };
+
+  try {
+    while (step < totalSteps) {
+      if (opts.signal?.aborted) {
+        await checkpoint();
+        return await finish('KILLED');
+      }
+      const stepStart = performance.now();
+      const batch = iterator.next();
+      const lr = learningRate(cfg.train, step + 1);
+      const { lossValue, gradNorm, grads } = tf.tidy(() => {
+        const { x, y } = batchToTensors(batch);
+        const { value, grads } = tf.variableGrads(
+          () => diffusionTrainingLoss((xt, t, yy) => dit.forward(xt, t, yy, { labelDropout: trainRng }), x, y, trainRng, schedule),
+          vars,
+        );
+        const named = Object.fromEntries(Object.entries(grads).map(([k, g]) => [paramNameOf.get(k)!, g]));
+        const clipped = clipByGlobalNorm(named, cfg.train.gradClip > 0 ? cfg.train.gradClip : Infinity);
+        return { lossValue: value.dataSync()[0]!, gradNorm: clipped.norm, grads: clipped.grads };
+      });
+      // Outside the tidy: the optimizer's moments and the EMA must outlive this step.
+      if (Number.isFinite(lossValue) && Number.isFinite(gradNorm)) {
+        optimizer.step(dit.params, grads, lr);
+        ema.update(dit.params);
+      }
+      tf.dispose(Object.values(grads));
+      if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
+        throw new NonFiniteLossError(
+          `loss became ${lossValue} (grad norm ${gradNorm}) at step ${step + 1}; weights were not updated. ` +
+            `Last good checkpoint: ${lastGood ?? 'none (no checkpoint written yet)'}. Lower train.lr, raise train.warmupSteps or set train.gradClip.`,
+        );
+      }
+      step++;
+      lastLoss = lossValue;
+      const now = performance.now();
+      const row = {
+        step,
+        loss: lossValue,
+        lr,
+        grad_norm: gradNorm,
+        examples_per_sec: cfg.train.batchSize / ((now - stepStart) / 1000),
+        wall_time: (now - t0) / 1000,
+      };
+      metrics.add(row);
+      const { step: _s, ...values } = row;
+      for (const s of sinks) s.metrics(step, values, Date.now());
+      progress.update(step, { loss: lossValue, lr });
+      if (step % cfg.checkpoint.every === 0 || step === totalSteps) await checkpoint();
+      if (cfg.sample.every > 0 && step % cfg.sample.every === 0 && step < totalSteps) {
+        await writeSamples(step);
+      }
+    }
+  } catch (e) {
+    await finish(e instanceof Error && e.name === 'AbortError' ? 'KILLED' : 'FAILED');
+    throw e;
+  }
+
+  async function writeSamples(atStep: number): Promise<string> {
+    const path = join(runDir, 'samples', `step-${String(atStep).padStart(7, '0')}.png`);
+    const run = () => writeClassGrid(path, dit, schedule, cfg.sample);
+    if (cfg.sample.useEma) withWeights(dit, ema.weights, run);
+    else run();
+    for (const s of sinks) await s.artifact(path, 'sample-grid');
+    return path;
+  }
+
+  const samplePath = await writeSamples(step);
+  const evalWith = (fn: () => number) => (cfg.sample.useEma ? withWeights(dit, ema.weights, fn) : fn());
+  const held = evalWith(() => heldOutLoss((x, t, y) => dit.forward(x, t, y), data.test, schedule, { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples, padding }).mean);
+  for (const s of sinks) s.metrics(step, { heldout_loss: held }, Date.now());
+  await writeFileAtomic(
+    join(runDir, 'eval.json'),
+    `${JSON.stringify({ step, heldout_loss: held, heldout: { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples }, weights: cfg.sample.useEma ? 'ema' : 'raw', backend: backendInfo()?.name }, null, 2)}\n`,
+  );
+  return finish('FINISHED', { heldOutLoss: held, samplePath });
+}
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}

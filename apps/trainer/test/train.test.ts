@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readSafetensors, tf } from '@difflab/core-tensor';
+import { readParquet, tableToRows } from '@difflab/data';
+import { PNG } from 'pngjs';
+import { parseTrainConfig, type TrainConfigInput } from '../src/config.js';
+import { NonFiniteLossError, train } from '../src/train.js';
+import { CheckpointError } from '../src/checkpoint.js';
+
+const quiet = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
+
+function tinyConfig(train: Partial<TrainConfigInput['train']> = {}, extra: Partial<TrainConfigInput> = {}) {
+  return parseTrainConfig({
+    name: 'tiny',
+    seed: 3,
+    model: { preset: 'DiT-FMNIST-S/4', patchSize: 8, hiddenSize: 32, depth: 2, numHeads: 2 },
+    diffusion: { timesteps: 100 },
+    train: { steps: 6, batchSize: 8, lr: 2e-3, warmupSteps: 2, emaDecay: 0.9, ...train },
+    checkpoint: { every: 3 },
+    eval: { heldoutExamples: 20 },
+    sample: { steps: 4, perClass: 1 },
+    ...extra,
+  });
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'difflab-train-'));
+const losses = (runDir: string) => tableToRows(readParquet(join(runDir, 'metrics.parquet'))).map((r) => Number(r.loss));
+
+describe('trainer', () => {
+  it('resumes bit-exactly: N steps straight equal N/2, resume, N/2', async () => {
+    const cfg = tinyConfig();
+    const straight = tmp();
+    await train(cfg, { runDir: straight, progressStream: quiet });
+    const split = tmp();
+    const first = await train(cfg, { runDir: split, progressStream: quiet, stopAtStep: 3 });
+    expect(first.step).toBe(3);
+    await train(cfg, { runDir: split, resume: true, progressStream: quiet });
+
+    expect(losses(split)).toEqual(losses(straight));
+    expect(losses(straight)).toHaveLength(6);
+    const a = await readSafetensors(join(straight, 'checkpoints', 'step-0000006', 'model.safetensors'));
+    const b = await readSafetensors(join(split, 'checkpoints', 'step-0000006', 'model.safetensors'));
+    for (const [name, entry] of Object.entries(a.tensors)) {
+      expect(Buffer.from(b.tensors[name]!.data).equals(Buffer.from(entry.data)), name).toBe(true);
+    }
+  });
+
+  it('learns: the loss falls, and the run directory has samples, metrics and an evaluation', async () => {
+    const cfg = tinyConfig({ steps: 40, lr: 3e-3, batchSize: 16 }, { checkpoint: { every: 40 } });
+    const runDir = tmp();
+    const result = await train(cfg, { runDir, progressStream: quiet });
+    const l = losses(runDir);
+    const mean = (xs: number[]) => xs.reduce((s, v) => s + v, 0) / xs.length;
+    // adaLN-Zero starts by predicting ε̂ = 0, i.e. loss ≈ E[ε²] = 1.
+    expect(mean(l.slice(0, 3))).toBeGreaterThan(0.8);
+    expect(mean(l.slice(-5))).toBeLessThan(0.75 * mean(l.slice(0, 3)));
+    expect(result.status).toBe('FINISHED');
+    const png = PNG.sync.read(readFileSync(result.samplePath!));
+    expect(png.height).toBeGreaterThan(10 * 32);
+    const evalJson = JSON.parse(readFileSync(join(runDir, 'eval.json'), 'utf8'));
+    expect(evalJson.heldout_loss).toBeGreaterThan(0);
+    expect(evalJson.heldout_loss).toBeLessThan(1);
+    const params = JSON.parse(readFileSync(join(runDir, 'params.json'), 'utf8'));
+    expect(params['model.hiddenSize']).toBe(32);
+    expect(params.seed).toBe(3);
+    expect(typeof params.backend).toBe('string');
+  });
+
+  it('stops on a non-finite loss, keeping the last good checkpoint', async () => {
+    const cfg = tinyConfig({ steps: 50, lr: 1e25, gradClip: 0, warmupSteps: 0 }, { checkpoint: { every: 1 } });
+    const tensorsBefore = tf.memory().numTensors;
+    const runDir = tmp();
+    const err = await train(cfg, { runDir, progressStream: quiet }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NonFiniteLossError);
+    const failedAt = Number(/at step (\d+)/.exec((err as Error).message)![1]);
+    const latest = readFileSync(join(runDir, 'checkpoints', 'latest'), 'utf8').trim();
+    expect(latest).toBe(`step-${String(failedAt - 1).padStart(7, '0')}`);
+    expect((err as Error).message).toContain(latest);
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+  });
+
+  it('refuses to overwrite a run, to resume a missing run, or to resume with another config', async () => {
+    const runDir = tmp();
+    await train(tinyConfig({ steps: 3 }), { runDir, progressStream: quiet });
+    await expect(train(tinyConfig({ steps: 3 }), { runDir, progressStream: quiet })).rejects.toThrow(/already holds a run; pass --resume/);
+    await expect(train(tinyConfig(), { runDir: tmp(), resume: true, progressStream: quiet })).rejects.toThrow(CheckpointError);
+    await expect(train(tinyConfig({ steps: 6, lr: 1e-3 }), { runDir, resume: true, progressStream: quiet })).rejects.toThrow(/different config/);
+    expect(existsSync(join(runDir, 'checkpoints', 'step-0000003'))).toBe(true);
+  });
+
+  it('stops at an abort signal with a checkpoint, status KILLED', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const runDir = tmp();
+    const result = await train(tinyConfig(), { runDir, progressStream: quiet, signal: controller.signal });
+    expect(result.status).toBe('KILLED');
+    expect(existsSync(join(runDir, 'checkpoints', 'latest'))).toBe(true);
+  });
+});

@@ -1,0 +1,41 @@
+# The native CPU backend for TensorFlow.js: one Node-API addon, BLAS from the platform.
+# Linux: OpenBLAS found with pkg-config (Debian libopenblas-dev). macOS: the Accelerate framework.
+{
+  'targets': [
+    {
+      'target_name': 'difflab_native',
+      'sources': [
+        'src/addon.cc',
+        'src/gemm.cc',
+        'src/elementwise.cc',
+        'src/reduce.cc',
+        'src/conv.cc',
+        'src/peak.cc',
+        'src/parallel.cc',
+      ],
+      # build.mjs builds in a scratch copy of this directory and passes the header path along.
+      'include_dirs': ["<!(node -p \"process.env.DIFFLAB_NAPI_INCLUDE || require('node-addon-api').include_dir\")"],
+      'defines': ['NAPI_VERSION=8', 'NAPI_CPP_EXCEPTIONS'],
+      'cflags!': ['-fno-exceptions'],
+      'cflags_cc!': ['-fno-exceptions'],
+      'cflags_cc': ['-std=c++17', '-O3', '-fexceptions', '-fno-math-errno', '-fno-trapping-math'],
+      'conditions': [
+        ['OS=="linux"', {
+          'defines': ['DIFFLAB_OPENBLAS'],
+          # The addon is built on the machine that runs it (tools/setup.sh), so tune for this CPU.
+          'cflags_cc': ['-march=native', '<!@(pkg-config --cflags openblas)'],
+          'libraries': ['<!@(pkg-config --libs openblas)', '-pthread'],
+        }],
+        ['OS=="mac"', {
+          'defines': ['DIFFLAB_ACCELERATE', 'ACCELERATE_NEW_LAPACK'],
+          'libraries': ['-framework Accelerate'],
+          'xcode_settings': {
+            'GCC_ENABLE_CPP_EXCEPTIONS': 'YES',
+            'CLANG_CXX_LANGUAGE_STANDARD': 'c++17',
+            'OTHER_CPLUSPLUSFLAGS': ['-O3'],
+          },
+        }],
+      ],
+    },
+  ],
+}

@@ -1,0 +1,288 @@
+// Node-API surface of the native backend. Every entry point checks that the typed arrays it is
+// given are as long as the shapes say before any kernel touches memory, and throws otherwise.
+#include <napi.h>
+
+#include <string>
+
+#include "kernels.h"
+
+namespace difflab {
+
+namespace {
+
+float* floats(const Napi::Value& v, const char* name) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw Napi::TypeError::New(v.Env(), std::string(name) + " must be a Float32Array");
+  }
+  return v.As<Napi::Float32Array>().Data();
+}
+
+size_t floatCount(const Napi::Value& v) { return v.As<Napi::Float32Array>().ElementLength(); }
+
+Shape shapeOf(const Napi::Value& v, const char* name) {
+  if (!v.IsArray()) throw Napi::TypeError::New(v.Env(), std::string(name) + " must be an array of sizes");
+  Napi::Array arr = v.As<Napi::Array>();
+  Shape s(arr.Length());
+  for (uint32_t i = 0; i < arr.Length(); ++i) {
+    const int64_t d = arr.Get(i).As<Napi::Number>().Int64Value();
+    if (d < 0) throw Napi::RangeError::New(v.Env(), std::string(name) + " has a negative size");
+    s[i] = d;
+  }
+  return s;
+}
+
+std::vector<int> intsOf(const Napi::Value& v, const char* name) {
+  Shape s = shapeOf(v, name);
+  return std::vector<int>(s.begin(), s.end());
+}
+
+int64_t sizeOf(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+void requireLength(const Napi::Env& env, const Napi::Value& v, const char* name, int64_t expected) {
+  if (static_cast<int64_t>(floatCount(v)) < expected) {
+    throw Napi::RangeError::New(env, std::string(name) + " has " + std::to_string(floatCount(v)) +
+                                         " elements; its shape needs " + std::to_string(expected));
+  }
+}
+
+int64_t num(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().Int64Value(); }
+
+Epilogue epilogueOf(const Napi::CallbackInfo& info, size_t at, int64_t n) {
+  Epilogue ep;
+  if (!info[at].IsNull() && !info[at].IsUndefined()) {
+    ep.bias = floats(info[at], "bias");
+    requireLength(info.Env(), info[at], "bias", n);
+  }
+  const int64_t act = num(info, at + 1);
+  if (act < 0 || act > static_cast<int64_t>(Activation::Sigmoid)) {
+    throw Napi::RangeError::New(info.Env(), "unknown activation code " + std::to_string(act));
+  }
+  ep.act = static_cast<Activation>(act);
+  ep.alpha = info[at + 2].As<Napi::Number>().FloatValue();
+  return ep;
+}
+
+// matmul(a, b, out, aOffsets: Int32Array, bOffsets: Int32Array, m, n, k, transA, transB, bias, act, alpha)
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const float* a = floats(info[0], "a");
+  const float* b = floats(info[1], "b");
+  float* out = floats(info[2], "out");
+  Napi::Int32Array aOffArr = info[3].As<Napi::Int32Array>();
+  Napi::Int32Array bOffArr = info[4].As<Napi::Int32Array>();
+  const int64_t m = num(info, 5), n = num(info, 6), k = num(info, 7);
+  const bool transA = info[8].As<Napi::Boolean>().Value();
+  const bool transB = info[9].As<Napi::Boolean>().Value();
+  const Epilogue ep = epilogueOf(info, 10, n);
+  const int64_t batch = static_cast<int64_t>(aOffArr.ElementLength());
+  if (static_cast<int64_t>(bOffArr.ElementLength()) != batch) {
+    throw Napi::RangeError::New(env, "aOffsets and bOffsets differ in length");
+  }
+  requireLength(env, info[2], "out", batch * m * n);
+  std::vector<int64_t> aOff(batch), bOff(batch);
+  for (int64_t i = 0; i < batch; ++i) {
+    aOff[i] = aOffArr[static_cast<size_t>(i)];
+    bOff[i] = bOffArr[static_cast<size_t>(i)];
+    if (aOff[i] < 0 || aOff[i] + m * k > static_cast<int64_t>(floatCount(info[0])) || bOff[i] < 0 ||
+        bOff[i] + k * n > static_cast<int64_t>(floatCount(info[1]))) {
+      throw Napi::RangeError::New(env, "matmul batch offset out of range");
+    }
+  }
+  batchedGemm(a, b, out, batch, aOff.data(), bOff.data(), m, n, k, transA, transB, ep);
+  return env.Undefined();
+}
+
+// binary(op, a, aShape, b, bShape, out, outShape)
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t op = num(info, 0);
+  if (op < 0 || op > static_cast<int64_t>(BinaryOp::SquaredDiff)) throw Napi::RangeError::New(env, "unknown binary op");
+  const Shape aShape = shapeOf(info[2], "aShape"), bShape = shapeOf(info[4], "bShape"),
+              outShape = shapeOf(info[6], "outShape");
+  if (outShape.size() > 12 || aShape.size() > outShape.size() || bShape.size() > outShape.size()) {
+    throw Napi::RangeError::New(env, "binary: ranks must be at most 12 and at most the output rank");
+  }
+  for (const Shape* s : {&aShape, &bShape}) {
+    for (size_t i = 0; i < s->size(); ++i) {
+      const int64_t d = (*s)[i], o = outShape[outShape.size() - s->size() + i];
+      if (d != o && d != 1) throw Napi::RangeError::New(env, "binary: operand shape does not broadcast to outShape");
+    }
+  }
+  requireLength(env, info[1], "a", sizeOf(aShape));
+  requireLength(env, info[3], "b", sizeOf(bShape));
+  requireLength(env, info[5], "out", sizeOf(outShape));
+  binary(static_cast<BinaryOp>(op), floats(info[1], "a"), aShape, floats(info[3], "b"), bShape,
+         floats(info[5], "out"), outShape);
+  return env.Undefined();
+}
+
+// unary(op, x, out)
+Napi::Value Unary(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t op = num(info, 0);
+  if (op < 0 || op > static_cast<int64_t>(UnaryOp::Erf)) throw Napi::RangeError::New(env, "unknown unary op");
+  const int64_t n = static_cast<int64_t>(floatCount(info[1]));
+  float* x = floats(info[1], "x");
+  requireLength(env, info[2], "out", n);
+  unary(static_cast<UnaryOp>(op), x, floats(info[2], "out"), n);
+  return env.Undefined();
+}
+
+// reduce(op, x, shape, axes, out)
+Napi::Value Reduce(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t op = num(info, 0);
+  if (op < 0 || op > static_cast<int64_t>(ReduceOp::Min)) throw Napi::RangeError::New(env, "unknown reduce op");
+  const Shape shape = shapeOf(info[2], "shape");
+  const std::vector<int> axes = intsOf(info[3], "axes");
+  int64_t outCount = 1;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    bool r = false;
+    for (int a : axes) r = r || a == static_cast<int>(i);
+    if (!r) outCount *= shape[i];
+  }
+  for (int a : axes) {
+    if (a < 0 || a >= static_cast<int>(shape.size())) throw Napi::RangeError::New(env, "reduce: axis out of range");
+  }
+  if (sizeOf(shape) == 0) throw Napi::RangeError::New(env, "reduce: empty input");
+  requireLength(env, info[1], "x", sizeOf(shape));
+  requireLength(env, info[4], "out", outCount);
+  reduce(static_cast<ReduceOp>(op), floats(info[1], "x"), shape, axes, floats(info[4], "out"));
+  return env.Undefined();
+}
+
+// transpose(x, shape, perm, out)
+Napi::Value Transpose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Shape shape = shapeOf(info[1], "shape");
+  const std::vector<int> perm = intsOf(info[2], "perm");
+  if (perm.size() != shape.size()) throw Napi::RangeError::New(env, "transpose: perm length differs from rank");
+  std::vector<bool> seen(shape.size(), false);
+  for (int p : perm) {
+    if (p < 0 || p >= static_cast<int>(shape.size()) || seen[p]) throw Napi::RangeError::New(env, "transpose: perm is not a permutation");
+    seen[p] = true;
+  }
+  requireLength(env, info[0], "x", sizeOf(shape));
+  requireLength(env, info[3], "out", sizeOf(shape));
+  transpose(floats(info[0], "x"), shape, perm, floats(info[3], "out"));
+  return env.Undefined();
+}
+
+// slice(x, shape, begin, size, out)
+Napi::Value Slice(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const Shape shape = shapeOf(info[1], "shape"), begin = shapeOf(info[2], "begin"), size = shapeOf(info[3], "size");
+  if (begin.size() != shape.size() || size.size() != shape.size()) throw Napi::RangeError::New(env, "slice: begin and size need one entry per axis");
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (begin[i] + size[i] > shape[i]) throw Napi::RangeError::New(env, "slice: begin + size exceeds the shape on axis " + std::to_string(i));
+  }
+  requireLength(env, info[0], "x", sizeOf(shape));
+  requireLength(env, info[4], "out", sizeOf(size));
+  slice(floats(info[0], "x"), shape, begin, size, floats(info[4], "out"));
+  return env.Undefined();
+}
+
+// softmax(x, out, rows, cols)
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t rows = num(info, 2), cols = num(info, 3);
+  requireLength(env, info[0], "x", rows * cols);
+  requireLength(env, info[1], "out", rows * cols);
+  softmax(floats(info[0], "x"), floats(info[1], "out"), rows, cols);
+  return env.Undefined();
+}
+
+ConvGeometry geometryOf(const Napi::Value& v) {
+  const Shape s = shapeOf(v, "geometry");
+  if (s.size() != 15) throw Napi::RangeError::New(v.Env(), "conv geometry needs 15 numbers");
+  ConvGeometry g{s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[8], s[9], s[10], s[11], s[12], s[13], s[14]};
+  if (g.strideH < 1 || g.strideW < 1 || g.dilationH < 1 || g.dilationW < 1) {
+    throw Napi::RangeError::New(v.Env(), "conv strides and dilations must be at least 1");
+  }
+  return g;
+}
+
+int64_t inputSize(const ConvGeometry& g) { return g.batch * g.inH * g.inW * g.inC; }
+int64_t outputSize(const ConvGeometry& g) { return g.batch * g.outH * g.outW * g.outC; }
+int64_t filterSize(const ConvGeometry& g) { return g.filterH * g.filterW * g.inC * g.outC; }
+
+// conv2d(x, w, y, geometry, bias, act, alpha)
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ConvGeometry g = geometryOf(info[3]);
+  requireLength(env, info[0], "x", inputSize(g));
+  requireLength(env, info[1], "filter", filterSize(g));
+  requireLength(env, info[2], "y", outputSize(g));
+  conv2d(g, floats(info[0], "x"), floats(info[1], "filter"), floats(info[2], "y"), epilogueOf(info, 4, g.outC));
+  return env.Undefined();
+}
+
+// conv2dBackpropInput(dy, w, dx, geometry)
+Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ConvGeometry g = geometryOf(info[3]);
+  requireLength(env, info[0], "dy", outputSize(g));
+  requireLength(env, info[1], "filter", filterSize(g));
+  requireLength(env, info[2], "dx", inputSize(g));
+  conv2dBackpropInput(g, floats(info[0], "dy"), floats(info[1], "filter"), floats(info[2], "dx"));
+  return env.Undefined();
+}
+
+// conv2dBackpropFilter(x, dy, dw, geometry)
+Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ConvGeometry g = geometryOf(info[3]);
+  requireLength(env, info[0], "x", inputSize(g));
+  requireLength(env, info[1], "dy", outputSize(g));
+  requireLength(env, info[2], "dw", filterSize(g));
+  conv2dBackpropFilter(g, floats(info[0], "x"), floats(info[1], "dy"), floats(info[2], "dw"));
+  return env.Undefined();
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("blas", blasInfo());
+  o.Set("threads", numThreads());
+  return o;
+}
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  const int64_t n = num(info, 0);
+  if (n < 1 || n > 1024) throw Napi::RangeError::New(info.Env(), "threads must be in [1, 1024]");
+  setNumThreads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+Napi::Value PeakGflops(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), measurePeakGflops(static_cast<int>(num(info, 0)), info[1].As<Napi::Number>().DoubleValue()));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  setNumThreads(numThreads());
+  exports.Set("matmul", Napi::Function::New(env, Matmul));
+  exports.Set("binary", Napi::Function::New(env, Binary));
+  exports.Set("unary", Napi::Function::New(env, Unary));
+  exports.Set("reduce", Napi::Function::New(env, Reduce));
+  exports.Set("transpose", Napi::Function::New(env, Transpose));
+  exports.Set("slice", Napi::Function::New(env, Slice));
+  exports.Set("softmax", Napi::Function::New(env, Softmax));
+  exports.Set("conv2d", Napi::Function::New(env, Conv2d));
+  exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
+  exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
+  exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("peakGflops", Napi::Function::New(env, PeakGflops));
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace difflab
+
+Napi::Object InitAddon(Napi::Env env, Napi::Object exports) { return difflab::Init(env, exports); }
+
+NODE_API_MODULE(difflab_native, InitAddon)

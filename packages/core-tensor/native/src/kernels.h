@@ -1,0 +1,64 @@
+// Kernels of the native backend. Plain C++ on raw float pointers; the Node-API layer (addon.cc)
+// validates sizes before calling in, so nothing here checks bounds.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace difflab {
+
+using Shape = std::vector<int64_t>;
+
+int numThreads();
+void setNumThreads(int n);
+std::string blasInfo();
+
+// Fused epilogue applied to a matmul/conv output, per column bias then activation.
+enum class Activation { Linear = 0, Relu = 1, Relu6 = 2, Elu = 3, LeakyRelu = 4, Sigmoid = 5 };
+
+struct Epilogue {
+  const float* bias = nullptr;  // length N (per output column) or nullptr
+  Activation act = Activation::Linear;
+  float alpha = 0.f;  // LeakyRelu slope
+};
+
+// C[b] = op(A[aOff[b]]) * op(B[bOff[b]]) for b in [0, batch); C row-major [batch, M, N].
+void batchedGemm(const float* a, const float* b, float* c, int64_t batch, const int64_t* aOff,
+                 const int64_t* bOff, int64_t m, int64_t n, int64_t k, bool transA, bool transB,
+                 const Epilogue& ep);
+
+// One product C = op(A) * op(B) + beta * C, split over the threads.
+void gemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool transA,
+          bool transB, float beta, const Epilogue& ep);
+
+void applyEpilogue(float* c, int64_t rows, int64_t n, const Epilogue& ep);
+
+enum class BinaryOp { Add = 0, Sub, Mul, Div, Max, Min, Pow, SquaredDiff };
+void binary(BinaryOp op, const float* a, const Shape& aShape, const float* b, const Shape& bShape,
+            float* out, const Shape& outShape);
+
+enum class UnaryOp { Neg = 0, Exp, Log, Sqrt, Rsqrt, Square, Tanh, Sigmoid, Relu, Abs, Reciprocal, Erf };
+void unary(UnaryOp op, const float* x, float* out, int64_t n);
+
+enum class ReduceOp { Sum = 0, Mean, Max, Min };
+void reduce(ReduceOp op, const float* x, const Shape& shape, const std::vector<int>& axes, float* out);
+
+void transpose(const float* x, const Shape& shape, const std::vector<int>& perm, float* out);
+
+// out = x[begin : begin + size] along every axis (a strided copy of contiguous runs).
+void slice(const float* x, const Shape& shape, const Shape& begin, const Shape& size, float* out);
+
+void softmax(const float* x, float* out, int64_t rows, int64_t cols);
+
+struct ConvGeometry {
+  int64_t batch, inH, inW, inC, outH, outW, outC, filterH, filterW;
+  int64_t strideH, strideW, dilationH, dilationW, padTop, padLeft;
+};
+void conv2d(const ConvGeometry& g, const float* x, const float* w, float* y, const Epilogue& ep);
+void conv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* w, float* dx);
+void conv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, float* dw);
+
+// Measured fp32 FMA throughput (GFLOP/s) of `threads` threads: the machine's practical peak.
+double measurePeakGflops(int threads, double seconds);
+
+}  // namespace difflab

@@ -1,0 +1,55 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** The Node-API addon built from packages/core-tensor/native (see native/src/addon.cc). */
+export interface NativeAddon {
+  matmul(
+    a: Float32Array, b: Float32Array, out: Float32Array, aOffsets: Int32Array, bOffsets: Int32Array,
+    m: number, n: number, k: number, transA: boolean, transB: boolean,
+    bias: Float32Array | null, activation: number, alpha: number,
+  ): void;
+  binary(op: number, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], out: Float32Array, outShape: readonly number[]): void;
+  unary(op: number, x: Float32Array, out: Float32Array): void;
+  reduce(op: number, x: Float32Array, shape: readonly number[], axes: readonly number[], out: Float32Array): void;
+  transpose(x: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
+  slice(x: Float32Array, shape: readonly number[], begin: readonly number[], size: readonly number[], out: Float32Array): void;
+  softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: readonly number[], bias: Float32Array | null, activation: number, alpha: number): void;
+  conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: readonly number[]): void;
+  conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: readonly number[]): void;
+  info(): { blas: string; threads: number };
+  setThreads(n: number): void;
+  /** Measured fp32 FMA throughput of `threads` threads over `seconds`, in GFLOP/s. */
+  peakGflops(threads: number, seconds: number): number;
+}
+
+// Op codes shared with native/src/kernels.h.
+export const BINARY_OPS = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7 } as const;
+export const UNARY_OPS = { Neg: 0, Exp: 1, Log: 2, Sqrt: 3, Rsqrt: 4, Square: 5, Tanh: 6, Sigmoid: 7, Relu: 8, Abs: 9, Reciprocal: 10, Erf: 11 } as const;
+export const REDUCE_OPS = { Sum: 0, Mean: 1, Max: 2, Min: 3 } as const;
+export const ACTIVATIONS = { linear: 0, relu: 1, relu6: 2, elu: 3, leakyrelu: 4, sigmoid: 5 } as const;
+
+export const ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/difflab_native.node', import.meta.url));
+
+export type AddonLoad = { ok: true; addon: NativeAddon } | { ok: false; reason: string };
+
+let loaded: AddonLoad | null = null;
+
+/** Loads the addon once; says why when it cannot (not built, or built for another Node). */
+export function loadAddon(): AddonLoad {
+  if (loaded) return loaded;
+  if (!existsSync(ADDON_PATH)) {
+    loaded = { ok: false, reason: `the addon is not built (${ADDON_PATH} missing)` };
+    return loaded;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    const threads = Number(process.env['DIFFLAB_NATIVE_THREADS'] ?? '');
+    if (Number.isInteger(threads) && threads > 0) addon.setThreads(threads);
+    loaded = { ok: true, addon };
+  } catch (e) {
+    loaded = { ok: false, reason: `the addon failed to load: ${(e as Error).message.split('\n')[0]}` };
+  }
+  return loaded;
+}

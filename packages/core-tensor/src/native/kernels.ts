@@ -1,0 +1,284 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util, broadcast_util, slice_util, util } from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type { NativeBackend } from './native-backend.js';
+import { ACTIVATIONS, BINARY_OPS, REDUCE_OPS, UNARY_OPS, type NativeAddon } from './addon.js';
+
+type Args = { inputs: NamedTensorInfoMap; backend: NativeBackend; attrs?: NamedAttrMap };
+type NativeKernel = (args: Args) => TensorInfo;
+
+function f32(backend: NativeBackend, t: TensorInfo): Float32Array {
+  return backend.data.get(t.dataId).values as Float32Array;
+}
+
+// Native kernels take float32 tensors held as Float32Array; anything else goes to the cpu kernel.
+function allFloat32(backend: NativeBackend, ts: (TensorInfo | undefined)[]): boolean {
+  return ts.every((t) => t === undefined || (t.dtype === 'float32' && backend.data.get(t.dataId).values instanceof Float32Array));
+}
+
+function output(backend: NativeBackend, shape: number[], values: Float32Array): TensorInfo {
+  return backend.makeTensorInfo(shape, 'float32', values);
+}
+
+const MAX_RANK = 12;
+
+/**
+ * The kernels the native backend runs in C++, each falling back to the tfjs cpu kernel for inputs it
+ * does not cover (non-float32 dtypes, NCHW, PReLU, ranks above 12, empty reductions).
+ */
+export function nativeKernelConfigs(addon: NativeAddon, backendName: string): KernelConfig[] {
+  const configs: KernelConfig[] = [];
+  const add = (kernelName: string, native: NativeKernel, inputNames: string[], applies: (args: Args) => boolean = () => true) => {
+    const cpu = tf.getKernel(kernelName, 'cpu');
+    if (!cpu) throw new Error(`tfjs cpu backend has no ${kernelName} kernel to fall back to; is @tensorflow/tfjs-backend-cpu 4.22 installed?`);
+    const kernelFunc = (args: Args) => {
+      const ins = inputNames.map((n) => args.inputs[n]);
+      if (allFloat32(args.backend, ins) && applies(args)) return native(args);
+      const out = cpu.kernelFunc(args as Parameters<KernelFunc>[0]);
+      args.backend.noteViews(out);
+      return out;
+    };
+    configs.push({ kernelName, backendName, kernelFunc: kernelFunc as unknown as KernelFunc });
+  };
+
+  for (const [name, op] of Object.entries(BINARY_OPS)) {
+    add(name, ({ inputs, backend }) => {
+      const a = inputs['a']!, b = inputs['b']!;
+      const outShape = broadcast_util.assertAndGetBroadcastShape(a.shape, b.shape);
+      const out = backend.alloc(util.sizeFromShape(outShape));
+      addon.binary(op, f32(backend, a), a.shape, f32(backend, b), b.shape, out, outShape);
+      return output(backend, outShape, out);
+    }, ['a', 'b'], ({ inputs }) => inputs['a']!.shape.length <= MAX_RANK && inputs['b']!.shape.length <= MAX_RANK);
+  }
+
+  for (const [name, op] of Object.entries(UNARY_OPS)) {
+    add(name, ({ inputs, backend }) => {
+      const x = inputs['x']!;
+      const out = backend.alloc(util.sizeFromShape(x.shape));
+      addon.unary(op, f32(backend, x), out);
+      return output(backend, x.shape, out);
+    }, ['x']);
+  }
+
+  const reduction = (name: keyof typeof REDUCE_OPS, axisAttr: string) =>
+    add(name, ({ inputs, backend, attrs }) => {
+      const x = inputs['x']!;
+      const axes = [...new Set(util.parseAxisParam(attrs![axisAttr] as number | number[], x.shape))].sort((p, q) => p - q);
+      const outShape = attrs!['keepDims']
+        ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d))
+        : x.shape.filter((_, i) => !axes.includes(i));
+      const out = backend.alloc(util.sizeFromShape(outShape));
+      addon.reduce(REDUCE_OPS[name], f32(backend, x), x.shape, axes, out);
+      return output(backend, outShape, out);
+    }, ['x'], ({ inputs }) => util.sizeFromShape(inputs['x']!.shape) > 0);
+  reduction('Sum', 'axis');
+  reduction('Mean', 'axis');
+  reduction('Max', 'reductionIndices');
+  reduction('Min', 'axis');
+
+  add('Transpose', ({ inputs, backend, attrs }) => {
+    const x = inputs['x']!;
+    const perm = attrs!['perm'] as number[];
+    const outShape = perm.map((p) => x.shape[p]!);
+    const out = backend.alloc(util.sizeFromShape(outShape));
+    addon.transpose(f32(backend, x), x.shape, perm, out);
+    return output(backend, outShape, out);
+  }, ['x']);
+
+  // Contiguous slices stay zero-copy views (the cpu kernel); strided ones are copied natively.
+  const sliceTo = (backend: NativeBackend, x: TensorInfo, begin: number[], size: number[]): TensorInfo => {
+    const out = backend.alloc(util.sizeFromShape(size));
+    addon.slice(f32(backend, x), x.shape, begin, size, out);
+    return output(backend, size, out);
+  };
+  const sliceParams = (x: TensorInfo, attrs: NamedAttrMap) =>
+    slice_util.parseSliceParams(x, attrs['begin'] as number[], attrs['size'] as number[]);
+  add('Slice', ({ inputs, backend, attrs }) => {
+    const x = inputs['x']!;
+    const [begin, size] = sliceParams(x, attrs!);
+    slice_util.assertParamsValid(x, begin, size);
+    return sliceTo(backend, x, begin, size);
+  }, ['x'], ({ inputs, attrs }) => {
+    const x = inputs['x']!;
+    const [begin, size] = sliceParams(x, attrs!);
+    return !slice_util.isSliceContinous(x.shape, begin, size);
+  });
+  add('SplitV', (({ inputs, backend, attrs }: Args) => {
+    const x = inputs['x']!;
+    const axis = util.parseAxisParam(attrs!['axis'] as number, x.shape)[0]!;
+    const sizes = backend_util.prepareSplitSize(x as tf.Tensor, attrs!['numOrSizeSplits'] as number | number[], axis);
+    const begin = new Array<number>(x.shape.length).fill(0);
+    return sizes.map((s) => {
+      const size = x.shape.slice();
+      size[axis] = s;
+      const piece = sliceTo(backend, x, begin.slice(), size);
+      begin[axis]! += s;
+      return piece;
+    });
+  }) as unknown as NativeKernel, ['x']);
+
+  // Concat as one row copy per input and outer index (TypedArray.set is a memcpy).
+  const concatCpu = tf.getKernel('Concat', 'cpu')!;
+  configs.push({
+    kernelName: 'Concat',
+    backendName,
+    kernelFunc: ((args: Args) => {
+      const { inputs, backend, attrs } = args;
+      const ts = Object.values(inputs) as TensorInfo[];
+      if (!allFloat32(backend, ts) || ts.length === 0) {
+        const res = concatCpu.kernelFunc(args as Parameters<KernelFunc>[0]);
+        backend.noteViews(res);
+        return res;
+      }
+      const axis = util.parseAxisParam(attrs!['axis'] as number, ts[0]!.shape)[0]!;
+      const outShape = backend_util.computeOutShape(ts.map((t) => t.shape), axis);
+      const outer = util.sizeFromShape(outShape.slice(0, axis));
+      const out = backend.alloc(util.sizeFromShape(outShape));
+      const parts = ts.map((t) => ({ v: f32(backend, t), inner: util.sizeFromShape(t.shape.slice(axis)) })).filter((p) => p.inner > 0);
+      let at = 0;
+      for (let row = 0; row < outer; row++) {
+        for (const p of parts) {
+          out.set(p.v.subarray(row * p.inner, (row + 1) * p.inner), at);
+          at += p.inner;
+        }
+      }
+      return output(backend, outShape, out);
+    }) as unknown as KernelFunc,
+  });
+
+  add('Softmax', ({ inputs, backend }) => {
+    const logits = inputs['logits']!;
+    const cols = logits.shape[logits.shape.length - 1]!;
+    const size = util.sizeFromShape(logits.shape);
+    const out = backend.alloc(size);
+    addon.softmax(f32(backend, logits), out, cols === 0 ? 0 : size / cols, cols);
+    return output(backend, logits.shape, out);
+  }, ['logits'], ({ inputs, attrs }) => (attrs!['dim'] as number) === inputs['logits']!.shape.length - 1 || (attrs!['dim'] as number) === -1);
+
+  const matmul = ({ inputs, backend, attrs }: Args, activation: number, alpha: number, bias: Float32Array | null): TensorInfo => {
+    const a = inputs['a']!, b = inputs['b']!;
+    const transA = attrs!['transposeA'] as boolean, transB = attrs!['transposeB'] as boolean;
+    const ar = a.shape.length, br = b.shape.length;
+    const m = transA ? a.shape[ar - 1]! : a.shape[ar - 2]!;
+    const k = transA ? a.shape[ar - 2]! : a.shape[ar - 1]!;
+    const kB = transB ? b.shape[br - 1]! : b.shape[br - 2]!;
+    const n = transB ? b.shape[br - 2]! : b.shape[br - 1]!;
+    util.assert(k === kB, () => `Error in matMul: inner shapes (${k}) and (${kB}) of Tensors with shapes ${a.shape} and ${b.shape} and transposeA=${transA} and transposeB=${transB} must match.`);
+    const aBatch = a.shape.slice(0, -2), bBatch = b.shape.slice(0, -2);
+    const outBatch = broadcast_util.assertAndGetBroadcastShape(aBatch, bBatch);
+    const [aOff, bOff] = batchOffsets(aBatch, bBatch, outBatch, m * k, k * n);
+    const out = backend.alloc(aOff.length * m * n);
+    addon.matmul(f32(backend, a), f32(backend, b), out, aOff, bOff, m, n, k, transA, transB, bias, activation, alpha);
+    return output(backend, [...outBatch, m, n], out);
+  };
+  add('BatchMatMul', (args) => matmul(args, ACTIVATIONS.linear, 0, null), ['a', 'b']);
+
+  // Fused matmul: the bias must be one value per output column (or a scalar) and the activation
+  // one of the native ones; PReLU and other bias shapes use the cpu kernel.
+  const columnBias = (backend: NativeBackend, bias: TensorInfo | undefined, n: number): Float32Array | null | undefined => {
+    if (!bias) return null;
+    const size = util.sizeFromShape(bias.shape);
+    const values = f32(backend, bias);
+    if (size === 1) return new Float32Array(n).fill(values[0]!);
+    const last = bias.shape[bias.shape.length - 1];
+    return size === n && last === n ? values : undefined;
+  };
+  const outColumns = (args: Args) => {
+    const b = args.inputs['b']!;
+    return args.attrs!['transposeB'] ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
+  };
+  add('_FusedMatMul', (args) => {
+    const bias = columnBias(args.backend, args.inputs['bias'], outColumns(args))!;
+    const act = ACTIVATIONS[args.attrs!['activation'] as keyof typeof ACTIVATIONS];
+    return matmul(args, act, (args.attrs!['leakyreluAlpha'] as number | undefined) ?? 0.2, bias);
+  }, ['a', 'b', 'bias'], (args) =>
+    (args.attrs!['activation'] as string) in ACTIVATIONS &&
+    args.inputs['preluActivationWeights'] === undefined &&
+    columnBias(args.backend, args.inputs['bias'], outColumns(args)) !== undefined);
+
+  const geometry = (c: backend_util.Conv2DInfo): number[] => [
+    c.batchSize, c.inHeight, c.inWidth, c.inChannels, c.outHeight, c.outWidth, c.outChannels,
+    c.filterHeight, c.filterWidth, c.strideHeight, c.strideWidth, c.dilationHeight, c.dilationWidth,
+    c.padInfo.top, c.padInfo.left,
+  ];
+  type Pad = 'same' | 'valid' | number | backend_util.ExplicitPadding;
+  type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+  type Shape4 = [number, number, number, number];
+  const nhwc = (args: Args) => (args.attrs!['dataFormat'] ?? 'NHWC') === 'NHWC';
+  const convForward = (args: Args, activation: number, alpha: number, bias: Float32Array | null) => {
+    const { inputs, backend, attrs } = args;
+    const x = inputs['x']!, filter = inputs['filter']!;
+    const info = backend_util.computeConv2DInfo(x.shape as Shape4, filter.shape as Shape4, attrs!['strides'] as number | [number, number],
+      attrs!['dilations'] as number | [number, number], attrs!['pad'] as Pad, attrs!['dimRoundingMode'] as Rounding, false, 'channelsLast');
+    const out = backend.alloc(util.sizeFromShape(info.outShape));
+    addon.conv2d(f32(backend, x), f32(backend, filter), out, geometry(info), bias, activation, alpha);
+    return output(backend, info.outShape, out);
+  };
+  add('Conv2D', (args) => convForward(args, ACTIVATIONS.linear, 0, null), ['x', 'filter'], nhwc);
+  add('FusedConv2D', (args) => {
+    const filter = args.inputs['filter']!;
+    const bias = columnBias(args.backend, args.inputs['bias'], filter.shape[3]!)!;
+    const act = ACTIVATIONS[args.attrs!['activation'] as keyof typeof ACTIVATIONS];
+    return convForward(args, act, (args.attrs!['leakyreluAlpha'] as number | undefined) ?? 0.2, bias);
+  }, ['x', 'filter', 'bias'], (args) =>
+    nhwc(args) &&
+    (args.attrs!['activation'] as string) in ACTIVATIONS &&
+    args.inputs['preluActivationWeights'] === undefined &&
+    columnBias(args.backend, args.inputs['bias'], args.inputs['filter']!.shape[3]!) !== undefined);
+  add('Conv2DBackpropInput', ({ inputs, backend, attrs }) => {
+    const dy = inputs['dy']!, filter = inputs['filter']!;
+    const info = backend_util.computeConv2DInfo(attrs!['inputShape'] as Shape4, filter.shape as Shape4, attrs!['strides'] as number | [number, number],
+      1, attrs!['pad'] as Pad, attrs!['dimRoundingMode'] as Rounding, false, 'channelsLast');
+    const dx = backend.alloc(util.sizeFromShape(info.inShape));
+    addon.conv2dBackpropInput(f32(backend, dy), f32(backend, filter), dx, geometry(info));
+    return output(backend, info.inShape, dx);
+  }, ['dy', 'filter'], nhwc);
+  add('Conv2DBackpropFilter', ({ inputs, backend, attrs }) => {
+    const x = inputs['x']!, dy = inputs['dy']!;
+    const info = backend_util.computeConv2DInfo(x.shape as Shape4, attrs!['filterShape'] as Shape4, attrs!['strides'] as number | [number, number],
+      1, attrs!['pad'] as Pad, attrs!['dimRoundingMode'] as Rounding, false, 'channelsLast');
+    const dw = backend.alloc(util.sizeFromShape(info.filterShape));
+    addon.conv2dBackpropFilter(f32(backend, x), f32(backend, dy), dw, geometry(info));
+    return output(backend, info.filterShape, dw);
+  }, ['x', 'dy'], nhwc);
+
+  return configs;
+}
+
+/** Element offsets of each broadcast batch item's matrix in A and B. */
+function batchOffsets(aBatch: number[], bBatch: number[], outBatch: number[], aMatrix: number, bMatrix: number): [Int32Array, Int32Array] {
+  const count = util.sizeFromShape(outBatch);
+  const aOff = new Int32Array(count), bOff = new Int32Array(count);
+  const aCount = util.sizeFromShape(aBatch), bCount = util.sizeFromShape(bBatch);
+  const stridesFor = (shape: number[]) => {
+    const aligned = [...new Array<number>(outBatch.length - shape.length).fill(1), ...shape];
+    const strides = new Array<number>(aligned.length);
+    let s = 1;
+    for (let i = aligned.length - 1; i >= 0; i--) {
+      strides[i] = aligned[i] === 1 ? 0 : s;
+      s *= aligned[i]!;
+    }
+    return strides;
+  };
+  const aStrides = aCount === count ? null : stridesFor(aBatch);
+  const bStrides = bCount === count ? null : stridesFor(bBatch);
+  for (let i = 0; i < count; i++) {
+    let ai = i, bi = i;
+    if (aStrides || bStrides) {
+      let rem = i;
+      ai = 0;
+      bi = 0;
+      for (let d = outBatch.length - 1; d >= 0; d--) {
+        const idx = rem % outBatch[d]!;
+        rem = Math.floor(rem / outBatch[d]!);
+        ai += idx * (aStrides ? aStrides[d]! : 0);
+        bi += idx * (bStrides ? bStrides[d]! : 0);
+      }
+      if (!aStrides) ai = i;
+      if (!bStrides) bi = i;
+    }
+    aOff[i] = ai * aMatrix;
+    bOff[i] = bi * bMatrix;
+  }
+  return [aOff, bOff];
+}

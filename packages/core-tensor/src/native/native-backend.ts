@@ -1,0 +1,81 @@
+import type { DataId, TensorInfo } from '@tensorflow/tfjs-core';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+
+/** Largest number of bytes the buffer pool keeps for reuse. */
+const POOL_BYTES = 512 * 2 ** 20;
+/** Arrays smaller than this are cheap to allocate; pooling them would only add bookkeeping. */
+const POOL_MIN_LENGTH = 4096;
+
+/**
+ * The tfjs cpu backend (data in JS typed arrays, which the addon reads and writes in place) plus a
+ * pool of output buffers. A fresh Float32Array costs a zero fill and page faults (2 ms for a 12 MB
+ * activation, more than the multiply that fills it), so freed kernel outputs are reused. Only
+ * arrays this backend allocated are pooled, and never once they may be seen elsewhere: after a
+ * read (dataSync returns the array itself) or when a cpu kernel made a view of them (a contiguous
+ * slice is a subarray).
+ */
+export class NativeBackend extends MathBackendCPU {
+  private readonly owned = new WeakSet<ArrayBufferLike>();
+  private readonly shared = new WeakSet<ArrayBufferLike>();
+  private readonly pool = new Map<number, Float32Array[]>();
+  private pooledBytes = 0;
+
+  constructor() {
+    super();
+    // The cpu backend's "install tfjs-node" banner does not apply to this backend.
+    (this as unknown as { firstUse: boolean }).firstUse = false;
+  }
+
+  /** An output buffer of `length` floats; its contents are garbage, so kernels must write every element. */
+  alloc(length: number): Float32Array {
+    if (length >= POOL_MIN_LENGTH) {
+      const reused = this.pool.get(length)?.pop();
+      if (reused) {
+        this.pooledBytes -= reused.byteLength;
+        return reused;
+      }
+    }
+    const fresh = new Float32Array(length);
+    if (length >= POOL_MIN_LENGTH) this.owned.add(fresh.buffer);
+    return fresh;
+  }
+
+  /** Call with a kernel's inputs and outputs when the kernel might have returned views of its inputs. */
+  noteViews(outputs: TensorInfo | TensorInfo[]): void {
+    for (const t of Array.isArray(outputs) ? outputs : [outputs]) {
+      const values = this.data.get(t.dataId)?.values as { buffer?: ArrayBuffer } | undefined;
+      if (values?.buffer && this.owned.has(values.buffer)) this.shared.add(values.buffer);
+    }
+  }
+
+  override readSync(dataId: DataId): ReturnType<MathBackendCPU['readSync']> {
+    const values = super.readSync(dataId) as { buffer?: ArrayBuffer };
+    if (values.buffer) this.shared.add(values.buffer);
+    return values as ReturnType<MathBackendCPU['readSync']>;
+  }
+
+  override disposeData(dataId: DataId, force = false): boolean {
+    const values = this.data.get(dataId)?.values;
+    const released = super.disposeData(dataId, force);
+    if (released && values instanceof Float32Array && this.owned.has(values.buffer) && !this.shared.has(values.buffer)) {
+      this.recycle(values);
+    }
+    return released;
+  }
+
+  override dispose(): void {
+    this.pool.clear();
+    this.pooledBytes = 0;
+    super.dispose();
+  }
+
+  private recycle(values: Float32Array): void {
+    // Never pool a view: only the whole array this backend allocated.
+    if (values.byteOffset !== 0 || values.byteLength !== values.buffer.byteLength) return;
+    if (this.pooledBytes + values.byteLength > POOL_BYTES) return;
+    let list = this.pool.get(values.length);
+    if (!list) this.pool.set(values.length, (list = []));
+    list.push(values);
+    this.pooledBytes += values.byteLength;
+  }
+}

@@ -1,0 +1,42 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { loadAddon } from './addon.js';
+import { nativeKernelConfigs } from './kernels.js';
+import { NativeBackend } from './native-backend.js';
+
+export const NATIVE_BACKEND_NAME = 'native';
+
+export type NativeRegistration = { ok: true; name: 'native'; detail: string } | { ok: false; reason: string };
+
+let registered: NativeRegistration | null = null;
+
+/**
+ * Registers the 'native' tfjs backend (does not select it; call tf.setBackend('native') or
+ * core-tensor's initBackend). Idempotent; reports why when the addon is unavailable.
+ */
+export function registerNativeBackend(): NativeRegistration {
+  if (registered) return registered;
+  const load = loadAddon();
+  if (!load.ok) {
+    registered = { ok: false, reason: load.reason };
+    return registered;
+  }
+  const native = nativeKernelConfigs(load.addon, NATIVE_BACKEND_NAME);
+  const nativeNames = new Set(native.map((k) => k.kernelName));
+  // Storage and the ~150 kernels the profile does not reach stay the tfjs cpu backend's; the hot
+  // kernels run in C++.
+  for (const k of tf.getKernelsForBackend('cpu')) {
+    if (nativeNames.has(k.kernelName)) continue;
+    const cpuFunc = k.kernelFunc;
+    const kernelFunc: tf.KernelFunc = (args) => {
+      const out = cpuFunc(args);
+      (args.backend as NativeBackend).noteViews(out);
+      return out;
+    };
+    tf.registerKernel({ ...k, backendName: NATIVE_BACKEND_NAME, kernelFunc });
+  }
+  for (const k of native) tf.registerKernel(k);
+  tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(), 3);
+  const { blas, threads } = load.addon.info();
+  registered = { ok: true, name: NATIVE_BACKEND_NAME, detail: `${blas}, ${threads} threads` };
+  return registered;
+}

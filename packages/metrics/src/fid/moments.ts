@@ -1,0 +1,102 @@
+import { MetricInputError } from '../errors.js';
+
+/** Mean and covariance of a feature distribution, in float64 (what pytorch-fid saves as mu, sigma). */
+export interface GaussianStats {
+  dim: number;
+  mean: Float64Array;
+  /** Row-major dim×dim, unbiased (divides by count − 1, like `np.cov`). */
+  cov: Float64Array;
+  /** Number of samples behind the estimate; unknown for statistics made elsewhere. */
+  count?: number;
+}
+
+/**
+ * Streaming mean and covariance of feature rows, exact in float64 however the rows arrive:
+ * each batch's own mean and centred scatter are merged with Chan et al.'s pairwise update, so
+ * 50k×2048 features never sit in memory together and no E[xxᵀ] − μμᵀ cancellation occurs.
+ */
+export class StreamingMoments {
+  readonly dim: number;
+  private n = 0;
+  private readonly mean: Float64Array;
+  /** Upper triangle of Σ (x − mean)(x − mean)ᵀ; mirrored on `stats()`. */
+  private readonly scatter: Float64Array;
+
+  constructor(dim: number) {
+    if (!Number.isInteger(dim) || dim < 1) throw new MetricInputError(`StreamingMoments: dim must be a positive integer, got ${dim}`);
+    this.dim = dim;
+    this.mean = new Float64Array(dim);
+    this.scatter = new Float64Array(dim * dim);
+  }
+
+  get count(): number {
+    return this.n;
+  }
+
+  /** Adds `rows` feature vectors stored row-major in `data` (rows × dim). */
+  update(data: ArrayLike<number>, rows: number): void {
+    const d = this.dim;
+    if (!Number.isInteger(rows) || rows < 0 || data.length !== rows * d) {
+      throw new MetricInputError(`StreamingMoments.update: expected ${rows}×${d} = ${rows * d} values, got ${data.length}; features must be ${d}-dimensional`);
+    }
+    if (rows === 0) return;
+    const bm = new Float64Array(d);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) bm[j] += data[r * d + j]!;
+    for (let j = 0; j < d; j++) bm[j] = bm[j]! / rows;
+    // Centred batch, transposed (dim × rows) so each scatter entry is a contiguous dot product.
+    const ct = new Float64Array(d * rows);
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < d; j++) {
+        const v = data[r * d + j]!;
+        if (!Number.isFinite(v)) throw new MetricInputError(`StreamingMoments.update: feature ${j} of row ${r} is ${v}`);
+        ct[j * rows + r] = v - bm[j]!;
+      }
+    }
+    const s = this.scatter;
+    for (let i = 0; i < d; i++) {
+      const ci = i * rows;
+      for (let j = i; j < d; j++) {
+        const cj = j * rows;
+        let acc = 0;
+        for (let r = 0; r < rows; r++) acc += ct[ci + r]! * ct[cj + r]!;
+        s[i * d + j] = s[i * d + j]! + acc;
+      }
+    }
+    // Merge (n, mean, S) with (rows, bm, Sb): S += Sb + δδᵀ·n·rows/(n + rows).
+    const total = this.n + rows;
+    const w = (this.n * rows) / total;
+    const delta = new Float64Array(d);
+    for (let j = 0; j < d; j++) delta[j] = bm[j]! - this.mean[j]!;
+    if (this.n > 0) {
+      for (let i = 0; i < d; i++) {
+        const wi = w * delta[i]!;
+        for (let j = i; j < d; j++) s[i * d + j] = s[i * d + j]! + wi * delta[j]!;
+      }
+    }
+    for (let j = 0; j < d; j++) this.mean[j] = this.mean[j]! + (delta[j]! * rows) / total;
+    this.n = total;
+  }
+
+  /** Mean and unbiased covariance of everything added so far. */
+  stats(): GaussianStats {
+    const d = this.dim;
+    if (this.n < 2) throw new MetricInputError(`StreamingMoments.stats: need at least 2 samples for a covariance, have ${this.n}`);
+    const cov = new Float64Array(d * d);
+    const f = 1 / (this.n - 1);
+    for (let i = 0; i < d; i++) {
+      for (let j = i; j < d; j++) {
+        const v = this.scatter[i * d + j]! * f;
+        cov[i * d + j] = v;
+        cov[j * d + i] = v;
+      }
+    }
+    return { dim: d, mean: Float64Array.from(this.mean), cov, count: this.n };
+  }
+}
+
+/** Statistics of one in-memory feature matrix (rows × dim). */
+export function gaussianStats(data: ArrayLike<number>, rows: number, dim: number): GaussianStats {
+  const m = new StreamingMoments(dim);
+  m.update(data, rows);
+  return m.stats();
+}

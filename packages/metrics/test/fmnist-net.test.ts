@@ -1,0 +1,64 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import '@tensorflow/tfjs-backend-cpu';
+import { Rng, tf } from '@difflab/core-tensor';
+import type { ImageSplit } from '@difflab/data';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { fmnistAccuracy, FmnistFeatureNet, MetricFileError, MetricInputError, trainFmnistFeatureNet } from '../src/index.js';
+
+/** Class c lights up horizontal band c of the image, plus noise: learnable in a few steps. */
+function bands(count: number, classes: number, seed: number): ImageSplit {
+  const rng = new Rng(seed);
+  const images = new Uint8Array(count * 784);
+  const labels = new Uint8Array(count);
+  const band = Math.floor(28 / classes);
+  for (let i = 0; i < count; i++) {
+    const c = rng.int(classes);
+    labels[i] = c;
+    for (let p = 0; p < 784; p++) {
+      const row = Math.floor(p / 28);
+      images[i * 784 + p] = Math.min(255, Math.floor(rng.uniform() * 80) + (row >= c * band && row < (c + 1) * band ? 170 : 0));
+    }
+  }
+  return { images, labels, count, height: 28, width: 28 };
+}
+
+describe('FmnistFeatureNet', () => {
+  beforeAll(async () => {
+    await tf.setBackend('cpu');
+  });
+
+  it('learns a separable toy task and reports its accuracy', async () => {
+    const net = await trainFmnistFeatureNet(bands(256, 4, 1), { epochs: 2, batchSize: 32, lr: 3e-3, weightDecay: 1e-4, seed: 0 });
+    expect(fmnistAccuracy(net, bands(200, 4, 2))).toBeGreaterThan(0.9);
+    net.dispose();
+  });
+
+  it('extracts 256-d features and round-trips through safetensors', async () => {
+    const net = FmnistFeatureNet.init(3);
+    const images = new Rng(4).uniformTensor([3, 28, 28, 1], 0, 1) as tf.Tensor4D;
+    const before = net.extract(images);
+    expect(before.shape).toEqual([3, 256]);
+    const path = join(mkdtempSync(join(tmpdir(), 'difflab-fnet-')), 'net.safetensors');
+    await net.save(path);
+    const loaded = await FmnistFeatureNet.load(path);
+    const after = loaded.extract(images);
+    expect(Array.from(after.dataSync())).toEqual(Array.from(before.dataSync()));
+    expect(loaded.classify(images).length).toBe(3);
+    expect(() => net.extract(tf.zeros([1, 32, 32, 1]) as tf.Tensor4D)).toThrow(MetricInputError);
+    await expect(FmnistFeatureNet.load(join(tmpdir(), 'no-such-net.safetensors'))).rejects.toThrow(/cannot read/);
+    tf.dispose([images, before, after]);
+    net.dispose();
+    loaded.dispose();
+  });
+
+  it('rejects weights of the wrong shape', async () => {
+    const net = FmnistFeatureNet.init(5);
+    const path = join(mkdtempSync(join(tmpdir(), 'difflab-fnet-')), 'bad.safetensors');
+    const { writeSafetensors } = await import('@difflab/core-tensor');
+    await writeSafetensors(path, { ...net.params, 'fc.bias': tf.zeros([3]) });
+    await expect(FmnistFeatureNet.load(path)).rejects.toThrow(MetricFileError);
+    net.dispose();
+  });
+});

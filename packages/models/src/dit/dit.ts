@@ -1,0 +1,255 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { Rng } from '@difflab/core-tensor';
+import { ModelConfigError, ModelInputError } from '../errors.js';
+import { type DiTConfig, TIMESTEP_FREQ_DIM, ditShape, validateDiTConfig } from './config.js';
+import { sincosPosEmbed2d, timestepFrequencies } from './embeddings.js';
+import { patchify, unpatchify } from './patchify.js';
+
+export interface DiTForwardOptions {
+  /** Label dropout for classifier-free guidance training: each label becomes the null class with probability classDropoutProb. */
+  labelDropout?: Rng;
+}
+
+export interface DiT {
+  readonly config: DiTConfig;
+  /** Trainable weights keyed by the PyTorch state_dict names; linear weights stored [in, out]. */
+  readonly params: Record<string, tf.Variable>;
+  /** Fixed 2-D sin-cos positional embedding [N, hiddenSize] (PyTorch's non-trainable `pos_embed`). */
+  readonly posEmbed: tf.Tensor2D;
+  /**
+   * x: NHWC [B, inputSize, inputSize, inChannels]; t: [B] timesteps (float); y: int32 [B] labels
+   * (numClasses = the null class). Returns [B, inputSize, inputSize, outChannels]. Pure: safe inside
+   * tf.variableGrads; every intermediate is freed.
+   */
+  forward(x: tf.Tensor4D, t: tf.Tensor1D, y: tf.Tensor1D, opts?: DiTForwardOptions): tf.Tensor4D;
+  dispose(): void;
+}
+
+const LN_EPS = 1e-6;
+const GELU_TANH_2C = 2 * Math.sqrt(2 / Math.PI);
+
+/** Weight initialisers of DiT's initialize_weights, drawn from the caller's Rng. */
+class Init {
+  readonly params: Record<string, tf.Variable> = {};
+  constructor(private readonly rng: Rng) {}
+
+  private add(name: string, values: Float32Array, shape: number[]): void {
+    this.params[name] = tf.variable(tf.tensor(values, shape, 'float32'), true);
+  }
+
+  /** xavier_uniform weight [in, out] (same bound as PyTorch's [out, in]), zero bias. */
+  linear(name: string, fanIn: number, fanOut: number, weight: 'xavier' | 'zero' | 'normal' = 'xavier'): void {
+    const n = fanIn * fanOut;
+    const a = Math.sqrt(6 / (fanIn + fanOut));
+    const w =
+      weight === 'xavier'
+        ? this.rng.uniformArray(n, -a, a)
+        : weight === 'normal'
+          ? this.rng.normalArray(n, 0, 0.02)
+          : new Float32Array(n);
+    this.add(`${name}.weight`, w, [fanIn, fanOut]);
+    this.add(`${name}.bias`, new Float32Array(fanOut), [fanOut]);
+  }
+
+  layerNorm(name: string, dim: number): void {
+    this.add(`${name}.weight`, new Float32Array(dim).fill(1), [dim]);
+    this.add(`${name}.bias`, new Float32Array(dim), [dim]);
+  }
+
+  table(name: string, rows: number, dim: number): void {
+    this.add(name, this.rng.normalArray(rows * dim, 0, 0.02), [rows, dim]);
+  }
+}
+
+function initParams(config: DiTConfig, rng: Rng): Record<string, tf.Variable> {
+  const d = config.hiddenSize;
+  const s = ditShape(config);
+  const init = new Init(rng);
+  init.linear('x_embedder.proj', s.patchDim, d);
+  init.linear('t_embedder.mlp.0', TIMESTEP_FREQ_DIM, d, 'normal');
+  init.linear('t_embedder.mlp.2', d, d, 'normal');
+  init.table('y_embedder.embedding_table.weight', s.labelRows, d);
+  const zeroMod = config.block === 'adaLN-Zero' ? 'zero' : 'xavier';
+  for (let i = 0; i < config.depth; i++) {
+    const p = `blocks.${i}`;
+    const affine = config.block === 'in-context' || config.block === 'cross-attention';
+    if (affine) init.layerNorm(`${p}.norm1`, d);
+    init.linear(`${p}.attn.qkv`, d, 3 * d);
+    init.linear(`${p}.attn.proj`, d, d);
+    if (affine) init.layerNorm(`${p}.norm2`, d);
+    if (config.block === 'cross-attention') {
+      init.linear(`${p}.cross_attn.q`, d, d);
+      init.linear(`${p}.cross_attn.kv`, d, 2 * d);
+      init.linear(`${p}.cross_attn.proj`, d, d);
+      init.layerNorm(`${p}.norm3`, d);
+    }
+    init.linear(`${p}.mlp.fc1`, d, s.mlpHidden);
+    init.linear(`${p}.mlp.fc2`, s.mlpHidden, d);
+    if (config.block === 'adaLN-Zero') init.linear(`${p}.adaLN_modulation.1`, d, 6 * d, zeroMod);
+    if (config.block === 'adaLN') init.linear(`${p}.adaLN_modulation.1`, d, 4 * d, zeroMod);
+  }
+  if (config.block === 'adaLN' || config.block === 'adaLN-Zero') {
+    init.linear('final_layer.adaLN_modulation.1', d, 2 * d, zeroMod);
+  } else {
+    init.layerNorm('final_layer.norm_final', d);
+  }
+  init.linear('final_layer.linear', d, config.patchSize * config.patchSize * s.outChannels, zeroMod);
+  return init.params;
+}
+
+/** Builds a DiT with DiT's initialisation, drawing every random weight from `rng`. */
+export function createDiT(config: DiTConfig, rng: Rng): DiT {
+  validateDiTConfig(config);
+  const cfg: DiTConfig = { ...config };
+  const s = ditShape(cfg);
+  const d = cfg.hiddenSize;
+  const heads = cfg.numHeads;
+  const headDim = d / heads;
+  const params = initParams(cfg, rng);
+  const posEmbed = tf.tensor2d(Float32Array.from(sincosPosEmbed2d(d, s.gridSize)), [s.numPatches, d]);
+
+  const w = (name: string): tf.Variable => {
+    const v = params[name];
+    if (!v) throw new ModelConfigError(`DiT parameter '${name}' is missing; load weights with params[name].assign(t), keeping every key`);
+    return v;
+  };
+
+  /** Dense layer on the last axis of a tensor of any rank. */
+  const linear = (x: tf.Tensor, name: string): tf.Tensor => {
+    const weight = w(`${name}.weight`);
+    const outDim = weight.shape[1]!;
+    const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]!]);
+    const y = tf.fused.matMul({ a: x2 as tf.Tensor2D, b: weight as tf.Tensor2D, bias: w(`${name}.bias`) });
+    return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
+  };
+
+  const layerNorm = (x: tf.Tensor, affine?: string): tf.Tensor => {
+    // Centred once and reused (tf.moments would centre twice).
+    const centred = tf.sub(x, tf.mean(x, -1, true));
+    const n = tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), LN_EPS)));
+    return affine ? tf.add(tf.mul(n, w(`${affine}.weight`)), w(`${affine}.bias`)) : n;
+  };
+
+  const modulate = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor =>
+    tf.add(tf.mul(x, tf.add(scale, 1)), shift);
+
+  // GELU, tanh approximation: 0.5·x·(1 + tanh(z)) = x·sigmoid(2z), 2z = x·(2c + 2c·0.044715·x²).
+  const gelu = (x: tf.Tensor): tf.Tensor =>
+    tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_TANH_2C * 0.044715), GELU_TANH_2C))));
+
+  const mlp = (x: tf.Tensor, p: string): tf.Tensor => linear(gelu(linear(x, `${p}.mlp.fc1`)), `${p}.mlp.fc2`);
+
+  /** Multi-head attention of q [B, Nq, d] over k, v [B, Nk, d] given as head-split [B, H, N, hd]. */
+  const attend = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, b: number, nq: number): tf.Tensor => {
+    const scores = tf.matMul(tf.mul(q, 1 / Math.sqrt(headDim)) as tf.Tensor4D, k as tf.Tensor4D, false, true);
+    const out = tf.matMul(tf.softmax(scores), v as tf.Tensor4D);
+    return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, nq, d]);
+  };
+
+  const selfAttention = (x: tf.Tensor, p: string): tf.Tensor => {
+    const [b, n] = x.shape as [number, number, number];
+    // [B, N, 3, H, hd] → [3, B, H, N, hd]: one transpose, then contiguous slices (tfjs-cpu's
+    // strided split is an order of magnitude slower than the transpose).
+    const qkv = tf.transpose(tf.reshape(linear(x, `${p}.attn.qkv`), [b, n, 3, heads, headDim]), [2, 0, 3, 1, 4]);
+    const [q, k, v] = tf.unstack(qkv) as [tf.Tensor, tf.Tensor, tf.Tensor];
+    return linear(attend(q, k, v, b, n), `${p}.attn.proj`);
+  };
+
+  const crossAttention = (x: tf.Tensor, cond: tf.Tensor, p: string): tf.Tensor => {
+    const [b, n] = x.shape as [number, number, number];
+    const m = cond.shape[1]!;
+    const q = tf.transpose(tf.reshape(linear(x, `${p}.cross_attn.q`), [b, n, heads, headDim]), [0, 2, 1, 3]);
+    const kv = tf.transpose(tf.reshape(linear(cond, `${p}.cross_attn.kv`), [b, m, 2, heads, headDim]), [2, 0, 3, 1, 4]);
+    const [k, v] = tf.unstack(kv) as [tf.Tensor, tf.Tensor];
+    return linear(attend(q, k, v, b, n), `${p}.cross_attn.proj`);
+  };
+
+  /** Splits a [B, k·d] modulation into k tensors [B, 1, d] (via a leading axis, for contiguous slices). */
+  const chunks = (mod: tf.Tensor, k: number): tf.Tensor[] =>
+    tf.unstack(tf.transpose(tf.reshape(mod, [-1, k, 1, d]), [1, 0, 2, 3]));
+
+  const checkInputs = (x: tf.Tensor, t: tf.Tensor, y: tf.Tensor): void => {
+    const want = [cfg.inputSize, cfg.inputSize, cfg.inChannels];
+    if (x.rank !== 4 || x.shape.slice(1).some((v, i) => v !== want[i])) {
+      throw new ModelInputError(`DiT input x must be NHWC [B, ${want.join(', ')}], got [${x.shape.join(', ')}]`);
+    }
+    const b = x.shape[0];
+    if (t.rank !== 1 || t.shape[0] !== b) {
+      throw new ModelInputError(`DiT timesteps t must have shape [${b}] (one per example), got [${t.shape.join(', ')}]`);
+    }
+    if (y.rank !== 1 || y.shape[0] !== b || y.dtype !== 'int32') {
+      throw new ModelInputError(
+        `DiT labels y must be int32 with shape [${b}], got ${y.dtype} [${y.shape.join(', ')}]`,
+      );
+    }
+  };
+
+  const dropLabels = (y: tf.Tensor1D, rng: Rng): tf.Tensor1D => {
+    const b = y.shape[0];
+    const drop = new Uint8Array(b);
+    for (let i = 0; i < b; i++) drop[i] = rng.uniform() < cfg.classDropoutProb ? 1 : 0;
+    return tf.where(tf.tensor1d(drop, 'bool'), tf.fill([b], cfg.numClasses, 'int32'), y);
+  };
+
+  const forward = (x: tf.Tensor4D, t: tf.Tensor1D, y: tf.Tensor1D, opts: DiTForwardOptions = {}): tf.Tensor4D =>
+    tf.tidy(() => {
+      checkInputs(x, t, y);
+      const b = x.shape[0];
+      const n = s.numPatches;
+      const labels = opts.labelDropout && cfg.classDropoutProb > 0 ? dropLabels(y, opts.labelDropout) : y;
+
+      let h = tf.add(tf.reshape(linear(patchify(x, cfg.patchSize), 'x_embedder.proj'), [b, n, d]), posEmbed);
+      const tEmb = linear(silu(linear(timestepFrequencies(t, TIMESTEP_FREQ_DIM), 't_embedder.mlp.0')), 't_embedder.mlp.2');
+      const yEmb = tf.gather(w('y_embedder.embedding_table.weight'), labels);
+
+      let out: tf.Tensor;
+      if (cfg.block === 'adaLN' || cfg.block === 'adaLN-Zero') {
+        const c = silu(tf.add(tEmb, yEmb));
+        for (let i = 0; i < cfg.depth; i++) {
+          const p = `blocks.${i}`;
+          if (cfg.block === 'adaLN-Zero') {
+            const [sh1, sc1, g1, sh2, sc2, g2] = chunks(linear(c, `${p}.adaLN_modulation.1`), 6);
+            h = tf.add(h, tf.mul(g1!, selfAttention(modulate(layerNorm(h), sh1!, sc1!), p)));
+            h = tf.add(h, tf.mul(g2!, mlp(modulate(layerNorm(h), sh2!, sc2!), p)));
+          } else {
+            const [sh1, sc1, sh2, sc2] = chunks(linear(c, `${p}.adaLN_modulation.1`), 4);
+            h = tf.add(h, selfAttention(modulate(layerNorm(h), sh1!, sc1!), p));
+            h = tf.add(h, mlp(modulate(layerNorm(h), sh2!, sc2!), p));
+          }
+        }
+        const [shift, scale] = chunks(linear(c, 'final_layer.adaLN_modulation.1'), 2);
+        out = linear(modulate(layerNorm(h), shift!, scale!), 'final_layer.linear');
+      } else {
+        const cond = tf.stack([tEmb, yEmb], 1);
+        if (cfg.block === 'in-context') h = tf.concat([h, cond], 1);
+        for (let i = 0; i < cfg.depth; i++) {
+          const p = `blocks.${i}`;
+          h = tf.add(h, selfAttention(layerNorm(h, `${p}.norm1`), p));
+          if (cfg.block === 'cross-attention') {
+            h = tf.add(h, crossAttention(layerNorm(h, `${p}.norm2`), cond, p));
+            h = tf.add(h, mlp(layerNorm(h, `${p}.norm3`), p));
+          } else {
+            h = tf.add(h, mlp(layerNorm(h, `${p}.norm2`), p));
+          }
+        }
+        if (cfg.block === 'in-context') h = tf.slice(h, [0, 0, 0], [b, n, d]);
+        out = linear(layerNorm(h, 'final_layer.norm_final'), 'final_layer.linear');
+      }
+      return unpatchify(out, b, s.gridSize, cfg.patchSize, s.outChannels);
+    });
+
+  return {
+    config: cfg,
+    params,
+    posEmbed,
+    forward,
+    dispose() {
+      for (const v of Object.values(params)) v.dispose();
+      posEmbed.dispose();
+    },
+  };
+}
+
+function silu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(x, tf.sigmoid(x));
+}

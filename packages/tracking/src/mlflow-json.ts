@@ -1,0 +1,53 @@
+/**
+ * MLflow's Python server and client write non-finite floats as bare `NaN`, `Infinity` and
+ * `-Infinity` tokens (Python's json module), which JSON.parse rejects. These two functions
+ * read and write that dialect so a NaN metric survives the round trip.
+ */
+
+const SENTINEL = '\u0000difflab-nonfinite:';
+const LITERALS: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY };
+
+export function parseMlflowJson(text: string): unknown {
+  let out = '';
+  let i = 0;
+  let inString = false;
+  while (i < text.length) {
+    const c = text[i]!;
+    if (inString) {
+      out += c;
+      if (c === '\\') {
+        out += text[i + 1] ?? '';
+        i += 2;
+        continue;
+      }
+      if (c === '"') inString = false;
+      i++;
+      continue;
+    }
+    if (c === '"') {
+      inString = true;
+      out += c;
+      i++;
+      continue;
+    }
+    const literal = ['-Infinity', 'Infinity', 'NaN'].find((l) => text.startsWith(l, i));
+    if (literal) {
+      out += JSON.stringify(SENTINEL + literal);
+      i += literal.length;
+      continue;
+    }
+    out += c;
+    i++;
+  }
+  return JSON.parse(out, (_key, value: unknown) =>
+    typeof value === 'string' && value.startsWith(SENTINEL) ? LITERALS[value.slice(SENTINEL.length)] : value,
+  );
+}
+
+export function stringifyMlflowJson(value: unknown): string {
+  const text = JSON.stringify(value, (_key, v: unknown) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) return SENTINEL + (Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity');
+    return v;
+  });
+  return text.replace(/"\\u0000difflab-nonfinite:(NaN|Infinity|-Infinity)"/g, '$1');
+}

@@ -1,0 +1,637 @@
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { dirname, join, posix, resolve } from 'node:path';
+import type {
+  CreateRunOptions,
+  Experiment,
+  FileInfo,
+  LifecycleStage,
+  LogBatch,
+  Metric,
+  Page,
+  Run,
+  RunInfo,
+  RunStatus,
+  SearchExperimentsOptions,
+  SearchRunsOptions,
+  UpdateRunOptions,
+  ViewType,
+} from './entities.js';
+import { RUN_STATUSES } from './entities.js';
+import { AlreadyExistsError, InvalidParameterError, NotFoundError, TrackingError } from './errors.js';
+import {
+  compareRows,
+  decodePageToken,
+  encodePageToken,
+  EXPERIMENT_SEARCH_SCHEMA,
+  matchesAll,
+  parseFilter,
+  parseOrderBy,
+  RUN_SEARCH_SCHEMA,
+  type SearchRow,
+} from './search-filter.js';
+import type { TrackingStore } from './store.js';
+import { validateBatch, validateKey, validateRunId } from './validation.js';
+
+/** Where a local store keeps its database and artifacts. */
+export interface LocalStoreLocation {
+  dbPath: string;
+  artifactRoot: string;
+}
+
+export const DB_FILE = 'mlruns.db';
+export const ARTIFACT_DIR = 'artifacts';
+const RUN_NAME_TAG = 'mlflow.runName';
+const ARTIFACT_SCHEME = 'mlflow-artifacts:/';
+const DEFAULT_MAX_RESULTS = 1000;
+const MAX_RESULTS_LIMIT = 50000;
+
+/** A store directory holds `mlruns.db` and `artifacts/`. */
+export function locationOfDir(dir: string): LocalStoreLocation {
+  const abs = resolve(dir);
+  return { dbPath: join(abs, DB_FILE), artifactRoot: join(abs, ARTIFACT_DIR) };
+}
+
+// MLflow's entities as tables; the metric table's UNIQUE constraint makes re-sent batches
+// (a sync retried after a crash) idempotent, as MLflow's SQL store does.
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS experiments (
+  experiment_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  artifact_location TEXT NOT NULL,
+  lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+  creation_time INTEGER NOT NULL,
+  last_update_time INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS experiment_tags (
+  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+  key TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (experiment_id, key)
+);
+CREATE TABLE IF NOT EXISTS runs (
+  run_uuid TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  experiment_id INTEGER NOT NULL REFERENCES experiments(experiment_id),
+  user_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  start_time INTEGER NOT NULL,
+  end_time INTEGER,
+  lifecycle_stage TEXT NOT NULL DEFAULT 'active',
+  artifact_uri TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_by_experiment ON runs(experiment_id);
+CREATE TABLE IF NOT EXISTS params (
+  run_uuid TEXT NOT NULL REFERENCES runs(run_uuid),
+  key TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (run_uuid, key)
+);
+CREATE TABLE IF NOT EXISTS tags (
+  run_uuid TEXT NOT NULL REFERENCES runs(run_uuid),
+  key TEXT NOT NULL, value TEXT NOT NULL,
+  PRIMARY KEY (run_uuid, key)
+);
+CREATE TABLE IF NOT EXISTS metrics (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_uuid TEXT NOT NULL REFERENCES runs(run_uuid),
+  key TEXT NOT NULL,
+  value REAL NOT NULL,
+  is_nan INTEGER NOT NULL DEFAULT 0,
+  timestamp INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  UNIQUE (run_uuid, key, step, timestamp, value, is_nan)
+);
+CREATE TABLE IF NOT EXISTS latest_metrics (
+  run_uuid TEXT NOT NULL REFERENCES runs(run_uuid),
+  key TEXT NOT NULL,
+  value REAL NOT NULL,
+  is_nan INTEGER NOT NULL DEFAULT 0,
+  timestamp INTEGER NOT NULL,
+  step INTEGER NOT NULL,
+  PRIMARY KEY (run_uuid, key)
+);
+CREATE TABLE IF NOT EXISTS spool (
+  run_uuid TEXT PRIMARY KEY REFERENCES runs(run_uuid),
+  target_uri TEXT NOT NULL,
+  remote_run_id TEXT,
+  pushed_metric_id INTEGER NOT NULL DEFAULT 0,
+  state TEXT NOT NULL DEFAULT 'pending'
+);
+INSERT OR IGNORE INTO experiments (experiment_id, name, artifact_location, creation_time, last_update_time)
+  VALUES (0, 'Default', '${ARTIFACT_SCHEME}0', CAST(unixepoch('subsec') * 1000 AS INTEGER), CAST(unixepoch('subsec') * 1000 AS INTEGER));
+`;
+
+interface RunRow {
+  run_uuid: string;
+  name: string;
+  experiment_id: number;
+  user_id: string;
+  status: RunStatus;
+  start_time: number;
+  end_time: number | null;
+  lifecycle_stage: LifecycleStage;
+  artifact_uri: string;
+}
+interface ExperimentRow {
+  experiment_id: number;
+  name: string;
+  artifact_location: string;
+  lifecycle_stage: LifecycleStage;
+  creation_time: number;
+  last_update_time: number;
+}
+interface MetricRow {
+  id: number;
+  run_uuid: string;
+  key: string;
+  value: number;
+  is_nan: number;
+  timestamp: number;
+  step: number;
+}
+
+/** A run whose data waits in this store for a remote tracker (see sync.ts). */
+export interface SpoolEntry {
+  runId: string;
+  targetUri: string;
+  remoteRunId: string | null;
+  pushedMetricId: number;
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED';
+}
+
+function newRunId(): string {
+  return randomUUID().replace(/-/g, '');
+}
+
+function metricOf(row: Pick<MetricRow, 'key' | 'value' | 'is_nan' | 'timestamp' | 'step'>): Metric {
+  return { key: row.key, value: row.is_nan ? Number.NaN : row.value, timestamp: row.timestamp, step: row.step };
+}
+
+function stagesOf(view: ViewType | undefined): LifecycleStage[] {
+  if (view === 'DELETED_ONLY') return ['deleted'];
+  if (view === 'ALL') return ['active', 'deleted'];
+  return ['active'];
+}
+
+function checkMaxResults(n: number | undefined): number {
+  const max = n ?? DEFAULT_MAX_RESULTS;
+  if (!Number.isSafeInteger(max) || max < 1 || max > MAX_RESULTS_LIMIT) {
+    throw new InvalidParameterError(`max_results must be an integer in [1, ${MAX_RESULTS_LIMIT}], got ${n}`);
+  }
+  return max;
+}
+
+/** Rejects artifact paths that could escape the run's artifact directory. */
+export function checkArtifactPath(path: string): string {
+  const norm = posix.normalize(path.replace(/^\/+/, ''));
+  if (path.startsWith('/') || norm.startsWith('..') || path.split('/').includes('..') || path.includes('\0')) {
+    throw new InvalidParameterError(`invalid artifact path '${path}': use a relative path without '..' segments`);
+  }
+  return norm === '.' ? '' : norm;
+}
+
+/**
+ * The embedded store: one SQLite file in WAL mode shared by any number of processes
+ * (each write is one short IMMEDIATE transaction; waiting writers retry via busy_timeout),
+ * plus an artifact directory laid out like an MLflow server's `--artifacts-destination`.
+ */
+export class SqliteStore implements TrackingStore {
+  readonly uri: string;
+  readonly artifactRoot: string;
+  private readonly db: Database.Database;
+
+  constructor(location: LocalStoreLocation) {
+    mkdirSync(dirname(location.dbPath), { recursive: true });
+    mkdirSync(location.artifactRoot, { recursive: true });
+    this.uri = location.dbPath;
+    this.artifactRoot = location.artifactRoot;
+    this.db = new Database(location.dbPath, { timeout: 30_000 });
+    try {
+      this.retryBusy(() => this.db.pragma('journal_mode = WAL'));
+    } catch (err) {
+      this.db.close();
+      if ((err as { code?: string }).code !== 'SQLITE_NOTADB') throw err;
+      throw new TrackingError(`${location.dbPath} is not a SQLite database; point the tracker at another store directory`, 'INVALID_PARAMETER_VALUE');
+    }
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    const mlflowOwned = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").get();
+    if (mlflowOwned) {
+      this.db.close();
+      throw new TrackingError(
+        `${location.dbPath} was created by MLflow, whose schema difflab does not write. Serve it with ` +
+          `'mlflow server --backend-store-uri sqlite:///${location.dbPath}' and set MLFLOW_TRACKING_URI to its http:// URL`,
+        'INVALID_PARAMETER_VALUE',
+      );
+    }
+    this.retryBusy(() => this.db.transaction(() => this.db.exec(SCHEMA)).immediate());
+  }
+
+  /** Opening the file and switching to WAL can meet SQLITE_BUSY before busy_timeout applies. */
+  private retryBusy<T>(fn: () => T): T {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return fn();
+      } catch (err) {
+        if (!isBusy(err) || attempt >= 200) throw err;
+        sleepSync(25 + Math.random() * 25);
+      }
+    }
+  }
+
+  private write<T>(fn: () => T): T {
+    return this.retryBusy(() => this.db.transaction(fn).immediate());
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+
+  // ---- experiments -------------------------------------------------------------------
+
+  async createExperiment(name: string, tags: Record<string, string> = {}): Promise<string> {
+    return this.write(() => this.createExperimentTx(name, tags));
+  }
+
+  private createExperimentTx(name: string, tags: Record<string, string>): string {
+    if (typeof name !== 'string' || name.trim() === '') throw new InvalidParameterError('experiment name must be a non-empty string');
+    if (this.db.prepare('SELECT 1 FROM experiments WHERE name = ?').get(name)) {
+      throw new AlreadyExistsError(`experiment '${name}' already exists`);
+    }
+    const now = Date.now();
+    const { lastInsertRowid } = this.db
+      .prepare("INSERT INTO experiments (name, artifact_location, creation_time, last_update_time) VALUES (?, '', ?, ?)")
+      .run(name, now, now);
+    const id = String(lastInsertRowid);
+    this.db.prepare('UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?').run(`${ARTIFACT_SCHEME}${id}`, id);
+    for (const [k, v] of Object.entries(tags)) {
+      validateKey('experiment tag', k);
+      this.db.prepare('INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)').run(id, k, v);
+    }
+    return id;
+  }
+
+  /** Atomic get-or-create, so parallel Nx targets starting the same experiment agree on one id. */
+  async ensureExperiment(name: string): Promise<string> {
+    return this.write(() => {
+      const row = this.db.prepare('SELECT experiment_id FROM experiments WHERE name = ?').get(name) as { experiment_id: number } | undefined;
+      return row ? String(row.experiment_id) : this.createExperimentTx(name, {});
+    });
+  }
+
+  private experimentOf(row: ExperimentRow): Experiment {
+    const tags = this.db.prepare('SELECT key, value FROM experiment_tags WHERE experiment_id = ?').all(row.experiment_id) as { key: string; value: string }[];
+    return {
+      experimentId: String(row.experiment_id),
+      name: row.name,
+      artifactLocation: row.artifact_location,
+      lifecycleStage: row.lifecycle_stage,
+      creationTime: row.creation_time,
+      lastUpdateTime: row.last_update_time,
+      tags: Object.fromEntries(tags.map((t) => [t.key, t.value])),
+    };
+  }
+
+  async getExperiment(experimentId: string): Promise<Experiment> {
+    const row = this.db.prepare('SELECT * FROM experiments WHERE experiment_id = ?').get(experimentId) as ExperimentRow | undefined;
+    if (!row) throw new NotFoundError(`no experiment with id '${experimentId}'`);
+    return this.experimentOf(row);
+  }
+
+  async getExperimentByName(name: string): Promise<Experiment | undefined> {
+    const row = this.db.prepare('SELECT * FROM experiments WHERE name = ?').get(name) as ExperimentRow | undefined;
+    return row && this.experimentOf(row);
+  }
+
+  async searchExperiments(opts: SearchExperimentsOptions = {}): Promise<Page<Experiment>> {
+    const clauses = parseFilter(opts.filter, EXPERIMENT_SEARCH_SCHEMA);
+    const order = parseOrderBy(opts.orderBy, EXPERIMENT_SEARCH_SCHEMA);
+    const max = checkMaxResults(opts.maxResults);
+    const offset = decodePageToken(opts.pageToken);
+    const stages = stagesOf(opts.viewType);
+    const rows = (this.db.prepare('SELECT * FROM experiments').all() as ExperimentRow[])
+      .filter((r) => stages.includes(r.lifecycle_stage))
+      .map((r) => this.experimentOf(r));
+    const searchRows = new Map<SearchRow, Experiment>(
+      rows.map((e) => [
+        {
+          attributes: {
+            name: e.name,
+            experiment_id: e.experimentId,
+            lifecycle_stage: e.lifecycleStage,
+            creation_time: e.creationTime,
+            last_update_time: e.lastUpdateTime,
+          },
+          tags: e.tags,
+        },
+        e,
+      ]),
+    );
+    const sorted = [...searchRows.keys()]
+      .filter((r) => matchesAll(r, clauses))
+      .sort(compareRows(order, (a, b) => (b.attributes.last_update_time as number) - (a.attributes.last_update_time as number) || Number(a.attributes.experiment_id) - Number(b.attributes.experiment_id)));
+    return page(sorted.map((r) => searchRows.get(r)!), offset, max);
+  }
+
+  // ---- runs --------------------------------------------------------------------------
+
+  async createRun(opts: CreateRunOptions): Promise<Run> {
+    const tags = { ...(opts.tags ?? {}) };
+    validateBatch({ tags });
+    const runId = newRunId();
+    this.write(() => {
+      const exp = this.db.prepare('SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?').get(opts.experimentId) as { lifecycle_stage: string } | undefined;
+      if (!exp) throw new NotFoundError(`no experiment with id '${opts.experimentId}'; create it first`);
+      if (exp.lifecycle_stage !== 'active') throw new InvalidParameterError(`experiment '${opts.experimentId}' is deleted; restore it or use another`);
+      const name = opts.runName ?? tags[RUN_NAME_TAG] ?? `run-${runId.slice(0, 8)}`;
+      tags[RUN_NAME_TAG] = name;
+      const userId = opts.userId ?? safeUserName();
+      this.db
+        .prepare('INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        .run(runId, name, opts.experimentId, userId, 'RUNNING', opts.startTime ?? Date.now(), `${ARTIFACT_SCHEME}${opts.experimentId}/${runId}/artifacts`);
+      this.setTagsTx(runId, tags);
+    });
+    return this.getRun(runId);
+  }
+
+  private runRow(runId: string): RunRow {
+    validateRunId(runId);
+    const row = this.db.prepare('SELECT * FROM runs WHERE run_uuid = ?').get(runId) as RunRow | undefined;
+    if (!row) throw new NotFoundError(`no run with id '${runId}'`);
+    return row;
+  }
+
+  private activeRunRow(runId: string): RunRow {
+    const row = this.runRow(runId);
+    if (row.lifecycle_stage !== 'active') throw new InvalidParameterError(`run '${runId}' is deleted; restore it before logging to it`);
+    return row;
+  }
+
+  async updateRun(runId: string, update: UpdateRunOptions): Promise<RunInfo> {
+    if (update.status !== undefined && !RUN_STATUSES.includes(update.status)) {
+      throw new InvalidParameterError(`invalid run status '${update.status}'; use one of ${RUN_STATUSES.join(', ')}`);
+    }
+    this.write(() => {
+      const row = this.activeRunRow(runId);
+      this.db
+        .prepare('UPDATE runs SET status = ?, end_time = ?, name = ? WHERE run_uuid = ?')
+        .run(update.status ?? row.status, update.endTime ?? row.end_time, update.runName ?? row.name, runId);
+      if (update.runName !== undefined) this.setTagsTx(runId, { [RUN_NAME_TAG]: update.runName });
+    });
+    return (await this.getRun(runId)).info;
+  }
+
+  async deleteRun(runId: string, stage: LifecycleStage = 'deleted'): Promise<void> {
+    this.write(() => {
+      this.runRow(runId);
+      this.db.prepare('UPDATE runs SET lifecycle_stage = ? WHERE run_uuid = ?').run(stage, runId);
+    });
+  }
+
+  private infoOf(row: RunRow): RunInfo {
+    return {
+      runId: row.run_uuid,
+      runName: row.name,
+      experimentId: String(row.experiment_id),
+      userId: row.user_id,
+      status: row.status,
+      startTime: row.start_time,
+      endTime: row.end_time,
+      artifactUri: row.artifact_uri,
+      lifecycleStage: row.lifecycle_stage,
+    };
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    const row = this.runRow(runId);
+    return this.runsOf([row])[0]!;
+  }
+
+  /** Attaches params, tags and latest metrics with one query per table. */
+  private runsOf(rows: RunRow[]): Run[] {
+    const byId = new Map<string, Run>(rows.map((r) => [r.run_uuid, { info: this.infoOf(r), data: { metrics: [], params: {}, tags: {} } }]));
+    if (rows.length === 0) return [];
+    const ids = JSON.stringify(rows.map((r) => r.run_uuid));
+    const inIds = 'run_uuid IN (SELECT value FROM json_each(?))';
+    for (const p of this.db.prepare(`SELECT run_uuid, key, value FROM params WHERE ${inIds}`).all(ids) as { run_uuid: string; key: string; value: string }[]) {
+      byId.get(p.run_uuid)!.data.params[p.key] = p.value;
+    }
+    for (const t of this.db.prepare(`SELECT run_uuid, key, value FROM tags WHERE ${inIds}`).all(ids) as { run_uuid: string; key: string; value: string }[]) {
+      byId.get(t.run_uuid)!.data.tags[t.key] = t.value;
+    }
+    for (const m of this.db.prepare(`SELECT * FROM latest_metrics WHERE ${inIds} ORDER BY key`).all(ids) as MetricRow[]) {
+      byId.get(m.run_uuid)!.data.metrics.push(metricOf(m));
+    }
+    return [...byId.values()];
+  }
+
+  async searchRuns(opts: SearchRunsOptions): Promise<Page<Run>> {
+    const clauses = parseFilter(opts.filter, RUN_SEARCH_SCHEMA);
+    const order = parseOrderBy(opts.orderBy, RUN_SEARCH_SCHEMA);
+    const max = checkMaxResults(opts.maxResults);
+    const offset = decodePageToken(opts.pageToken);
+    const stages = stagesOf(opts.runViewType);
+    const rows = (
+      this.db.prepare('SELECT * FROM runs WHERE experiment_id IN (SELECT value FROM json_each(?))').all(JSON.stringify(opts.experimentIds.map(String))) as RunRow[]
+    ).filter((r) => stages.includes(r.lifecycle_stage));
+    const runs = this.runsOf(rows);
+    const rowsOf = new Map<SearchRow, Run>(runs.map((run) => [searchRowOf(run), run]));
+    const sorted = [...rowsOf.keys()]
+      .filter((r) => matchesAll(r, clauses))
+      .sort(compareRows(order, (a, b) => (b.attributes.start_time as number) - (a.attributes.start_time as number) || String(a.attributes.run_id).localeCompare(String(b.attributes.run_id))));
+    return page(sorted.map((r) => rowsOf.get(r)!), offset, max);
+  }
+
+  // ---- params, tags, metrics -----------------------------------------------------------
+
+  async logBatch(runId: string, batch: LogBatch): Promise<void> {
+    validateBatch(batch);
+    this.write(() => {
+      this.activeRunRow(runId);
+      this.logParamsTx(runId, batch.params ?? {});
+      this.setTagsTx(runId, batch.tags ?? {});
+      this.logMetricsTx(runId, batch.metrics ?? []);
+    });
+  }
+
+  private logParamsTx(runId: string, params: Record<string, string>): void {
+    const insert = this.db.prepare('INSERT OR IGNORE INTO params (run_uuid, key, value) VALUES (?, ?, ?)');
+    const existing = this.db.prepare('SELECT value FROM params WHERE run_uuid = ? AND key = ?');
+    for (const [key, value] of Object.entries(params)) {
+      if (insert.run(runId, key, value).changes === 0) {
+        const old = (existing.get(runId, key) as { value: string }).value;
+        if (old !== value) {
+          throw new InvalidParameterError(
+            `param '${key}' of run ${runId} is already '${old}'; params cannot change (tried '${value}'). Start a new run or log it as a metric or tag`,
+          );
+        }
+      }
+    }
+  }
+
+  private setTagsTx(runId: string, tags: Record<string, string>): void {
+    const upsert = this.db.prepare('INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value');
+    for (const [key, value] of Object.entries(tags)) {
+      upsert.run(runId, key, value);
+      if (key === RUN_NAME_TAG) this.db.prepare('UPDATE runs SET name = ? WHERE run_uuid = ?').run(value, runId);
+    }
+  }
+
+  private logMetricsTx(runId: string, metrics: Metric[]): void {
+    const insert = this.db.prepare('INSERT OR IGNORE INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)');
+    // MLflow's "latest" value: largest (step, timestamp, value).
+    const latest = this.db.prepare(`
+      INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, timestamp = excluded.timestamp, step = excluded.step
+      WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`);
+    for (const m of metrics) {
+      const isNan = Number.isNaN(m.value) ? 1 : 0;
+      const value = isNan ? 0 : m.value;
+      insert.run(runId, m.key, value, isNan, m.timestamp, m.step);
+      latest.run(runId, m.key, value, isNan, m.timestamp, m.step);
+    }
+  }
+
+  async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
+    this.runRow(runId);
+    const rows = this.db.prepare('SELECT * FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, id').all(runId, key) as MetricRow[];
+    return rows.map(metricOf);
+  }
+
+  /** Metric keys logged by a run, for UIs that offer them as choices. */
+  metricKeys(runId: string): string[] {
+    return (this.db.prepare('SELECT key FROM latest_metrics WHERE run_uuid = ? ORDER BY key').all(runId) as { key: string }[]).map((r) => r.key);
+  }
+
+  // ---- artifacts -----------------------------------------------------------------------
+
+  /** Maps an `mlflow-artifacts:/...` location plus a relative path to a file under artifactRoot. */
+  artifactFile(location: string, path = ''): string {
+    if (!location.startsWith(ARTIFACT_SCHEME)) {
+      throw new InvalidParameterError(`artifact location '${location}' is not served by this store (expected ${ARTIFACT_SCHEME}...)`);
+    }
+    // Each part is checked before joining: normalising first would let 'a/../../b' slip out of its run.
+    const parts = [checkArtifactPath(location.slice(ARTIFACT_SCHEME.length)), checkArtifactPath(path)];
+    return join(this.artifactRoot, ...parts.join('/').split('/').filter(Boolean));
+  }
+
+  async putArtifact(runId: string, artifactPath: string, data: Uint8Array): Promise<void> {
+    const row = this.activeRunRow(runId);
+    if (checkArtifactPath(artifactPath) === '') throw new InvalidParameterError('artifact path must name a file, got an empty path');
+    writeFileAtomic(this.artifactFile(row.artifact_uri, artifactPath), data);
+  }
+
+  async listArtifacts(runId: string, path = ''): Promise<FileInfo[]> {
+    const row = this.runRow(runId);
+    return listDir(this.artifactFile(row.artifact_uri, path), checkArtifactPath(path));
+  }
+
+  async readArtifact(runId: string, artifactPath: string): Promise<Uint8Array> {
+    const row = this.runRow(runId);
+    const file = this.artifactFile(row.artifact_uri, artifactPath);
+    try {
+      return readFileSync(file);
+    } catch {
+      throw new NotFoundError(`run ${runId} has no artifact '${artifactPath}'`);
+    }
+  }
+
+  // ---- spool (runs waiting for a remote tracker) ---------------------------------------
+
+  markSpooled(runId: string, targetUri: string, remoteRunId: string | null): void {
+    this.write(() => {
+      this.db
+        .prepare("INSERT INTO spool (run_uuid, target_uri, remote_run_id) VALUES (?, ?, ?) ON CONFLICT (run_uuid) DO UPDATE SET state = 'pending'")
+        .run(runId, targetUri, remoteRunId);
+    });
+  }
+
+  pendingSpool(): SpoolEntry[] {
+    const rows = this.db.prepare("SELECT * FROM spool WHERE state = 'pending' ORDER BY rowid").all() as {
+      run_uuid: string;
+      target_uri: string;
+      remote_run_id: string | null;
+      pushed_metric_id: number;
+    }[];
+    return rows.map((r) => ({ runId: r.run_uuid, targetUri: r.target_uri, remoteRunId: r.remote_run_id, pushedMetricId: r.pushed_metric_id }));
+  }
+
+  updateSpool(runId: string, update: { remoteRunId?: string; pushedMetricId?: number; done?: boolean }): void {
+    this.write(() => {
+      if (update.remoteRunId !== undefined) this.db.prepare('UPDATE spool SET remote_run_id = ? WHERE run_uuid = ?').run(update.remoteRunId, runId);
+      if (update.pushedMetricId !== undefined) this.db.prepare('UPDATE spool SET pushed_metric_id = ? WHERE run_uuid = ?').run(update.pushedMetricId, runId);
+      if (update.done) this.db.prepare("UPDATE spool SET state = 'synced' WHERE run_uuid = ?").run(runId);
+    });
+  }
+
+  /** Metrics of a run with row id above `afterId`, oldest first, with their ids (sync's cursor). */
+  metricsAfter(runId: string, afterId: number, limit: number): { id: number; metric: Metric }[] {
+    const rows = this.db.prepare('SELECT * FROM metrics WHERE run_uuid = ? AND id > ? ORDER BY id LIMIT ?').all(runId, afterId, limit) as MetricRow[];
+    return rows.map((r) => ({ id: r.id, metric: metricOf(r) }));
+  }
+}
+
+function searchRowOf(run: Run): SearchRow {
+  const i = run.info;
+  return {
+    attributes: {
+      run_id: i.runId,
+      run_name: i.runName,
+      status: i.status,
+      user_id: i.userId,
+      artifact_uri: i.artifactUri,
+      lifecycle_stage: i.lifecycleStage,
+      start_time: i.startTime,
+      end_time: i.endTime,
+    },
+    metrics: Object.fromEntries(run.data.metrics.map((m) => [m.key, m.value])),
+    params: run.data.params,
+    tags: run.data.tags,
+  };
+}
+
+function page<T>(items: T[], offset: number, max: number): Page<T> {
+  const slice = items.slice(offset, offset + max);
+  return offset + max < items.length ? { items: slice, nextPageToken: encodePageToken(offset + max) } : { items: slice };
+}
+
+function safeUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function writeFileAtomic(file: string, data: Uint8Array): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = `${file}.tmp-${process.pid}-${randomUUID().slice(0, 8)}`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, file);
+}
+
+function listDir(dir: string, relBase: string): FileInfo[] {
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return entries
+    .filter((name) => !name.includes('.tmp-'))
+    .sort()
+    .map((name) => {
+      const st = statSync(join(dir, name));
+      const path = relBase ? `${relBase}/${name}` : name;
+      return st.isDirectory() ? { path, isDir: true } : { path, isDir: false, fileSize: st.size };
+    });
+}

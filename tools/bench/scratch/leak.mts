@@ -1,0 +1,11 @@
+import { initBackend, tf, AdamW, Rng } from '@difflab/core-tensor';
+import { createDiT } from '@difflab/models';
+import { createDiTTrainer } from '../src/train-step.js';
+await initBackend({ backend: 'native', log: () => {} });
+const tiny = { inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 32, depth: 2, numHeads: 2, mlpRatio: 4, numClasses: 5, classDropoutProb: 0.1, learnSigma: true, block: 'adaLN-Zero' } as const;
+let b = tf.memory().numTensors;
+const d = createDiT({ ...tiny }, new Rng(1)); d.dispose(); console.log('create/dispose dit', tf.memory().numTensors - b);
+b = tf.memory().numTensors;
+const t = createDiTTrainer({ ...tiny }, 2, 1); t.dispose(); console.log('trainer no step', tf.memory().numTensors - b);
+b = tf.memory().numTensors;
+const t2 = createDiTTrainer({ ...tiny }, 2, 1); t2.step(); console.log('after 1 step', tf.memory().numTensors - b); t2.step(); console.log('after 2 steps', tf.memory().numTensors - b); t2.dispose(); console.log('disposed', tf.memory().numTensors - b);

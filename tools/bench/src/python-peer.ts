@@ -1,0 +1,29 @@
+import { execFileSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** Debian's Python, which has python3-torch (the `python3` on PATH may be another one). */
+export const PEER_PYTHON = process.env['DIFFLAB_PEER_PYTHON'] ?? '/usr/bin/python3';
+
+export class PeerError extends Error {
+  override name = 'PeerError';
+}
+
+/** Runs tools/bench/peers/<script> with one JSON argument and parses the JSON object it prints last. */
+export function runPeer<T>(script: string, input: unknown, timeoutMs = 30 * 60_000): T {
+  const path = join(dirname(fileURLToPath(import.meta.url)), '..', 'peers', script);
+  let out: string;
+  try {
+    out = execFileSync(PEER_PYTHON, [path, JSON.stringify(input)], { encoding: 'utf8', timeout: timeoutMs, stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    const why = (err.stderr ?? '').trim().split('\n').pop() || err.message.split('\n')[0];
+    throw new PeerError(`peer ${script} failed: ${why} (needs ${PEER_PYTHON} with python3-torch: bash tools/setup.sh --peers)`);
+  }
+  const last = out.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as T;
+  } catch {
+    throw new PeerError(`peer ${script} printed no JSON result; its output ended with: ${last.slice(0, 200)}`);
+  }
+}

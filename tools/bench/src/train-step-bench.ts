@@ -1,0 +1,131 @@
+import { cpus, hostname, loadavg } from 'node:os';
+import { gemmBench, type GemmReport } from './gemm.js';
+import { tfjsTrainStep, torchTrainStep, type EngineResult, type StepBudget, type TrainStepCase } from './train-step.js';
+import { countDiT, ditConfig } from '@difflab/models';
+
+export const ENGINES = ['native', 'wasm', 'cpu', 'pytorch'] as const;
+export type Engine = (typeof ENGINES)[number];
+
+/** The small Fashion-MNIST DiT (32×32×1, patch 4, width 192, depth 6, adaLN-Zero) and DiT-S/2 (32×32×4). */
+export const SMALL_CONFIG = 'DiT-FMNIST-S/4';
+export const LARGE_CONFIG = 'DiT-S/2';
+
+export interface TrainStepBenchOptions {
+  quick: boolean;
+  engines: readonly Engine[];
+  threads: number;
+  /** Progress lines (stderr by default). */
+  log: (line: string) => void;
+}
+
+export interface CaseReport extends TrainStepCase {
+  params: number;
+  /** Per engine: a result, or why it was not run / failed. */
+  engines: Partial<Record<Engine, EngineResult | { skipped: string }>>;
+  /** native examples/s ÷ PyTorch examples/s, when both ran. */
+  nativeOverPytorch: number | null;
+}
+
+export interface TrainStepBenchReport {
+  date: string;
+  machine: { host: string; cpu: string; cores: number; loadAverage1m: number; loadAverageAfter1m: number };
+  quick: boolean;
+  gemm: GemmReport;
+  cases: CaseReport[];
+}
+
+// cpu and wasm take minutes per DiT-S/2 step (tens of seconds on the small config): they run only
+// the small config at batch 64, and only in the full benchmark.
+function plan(quick: boolean): { c: TrainStepCase; engines: readonly Engine[]; budget: StepBudget }[] {
+  if (quick) {
+    return [{ c: { config: SMALL_CONFIG, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 1, minSteps: 2, minSeconds: 2 } }];
+  }
+  return [
+    { c: { config: SMALL_CONFIG, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 2, minSteps: 5, minSeconds: 10 } },
+    { c: { config: SMALL_CONFIG, batch: 64 }, engines: ['wasm', 'cpu'], budget: { warmup: 1, minSteps: 1, minSeconds: 0 } },
+    { c: { config: LARGE_CONFIG, batch: 8 }, engines: ['native', 'pytorch'], budget: { warmup: 1, minSteps: 3, minSeconds: 10 } },
+    { c: { config: LARGE_CONFIG, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 1, minSteps: 2, minSeconds: 10 } },
+  ];
+}
+
+const SKIP_SLOW = 'not run: minutes per step on this engine (cpu/wasm run the small config at batch 64 in the full benchmark only)';
+
+export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<TrainStepBenchReport> {
+  const load1 = loadavg()[0]!;
+  const cases = new Map<string, CaseReport>();
+  const keyOf = (c: TrainStepCase) => `${c.config}@${c.batch}`;
+  const allCases: TrainStepCase[] = [];
+  for (const p of plan(opts.quick)) if (!allCases.some((c) => keyOf(c) === keyOf(p.c))) allCases.push(p.c);
+  for (const c of allCases) {
+    cases.set(keyOf(c), { ...c, params: countDiT(ditConfig(c.config)).params, engines: {}, nativeOverPytorch: null });
+  }
+  for (const p of plan(opts.quick)) {
+    const report = cases.get(keyOf(p.c))!;
+    for (const engine of p.engines) {
+      if (!opts.engines.includes(engine)) continue;
+      opts.log(`train-step: ${p.c.config} batch ${p.c.batch} on ${engine} ...`);
+      try {
+        const r = engine === 'pytorch' ? torchTrainStep(p.c, p.budget, opts.threads) : await tfjsTrainStep(engine, p.c, p.budget);
+        if (r.params !== report.params) {
+          throw new Error(`${engine} trained ${r.params} parameters but difflab's ${p.c.config} has ${report.params}: the peer model differs`);
+        }
+        report.engines[engine] = r;
+        opts.log(`  ${r.examplesPerSec.toFixed(2)} examples/s (${r.steps} steps, ${r.stepMs.toFixed(0)} ms/step, loss ${r.loss?.toFixed(4)})`);
+      } catch (e) {
+        report.engines[engine] = { skipped: `failed: ${(e as Error).message}` };
+        opts.log(`  failed: ${(e as Error).message}`);
+      }
+    }
+  }
+  for (const report of cases.values()) {
+    for (const engine of opts.engines) {
+      if (!report.engines[engine]) report.engines[engine] = { skipped: opts.quick && (engine === 'wasm' || engine === 'cpu') ? 'not run in --quick' : SKIP_SLOW };
+    }
+    const n = report.engines.native, t = report.engines.pytorch;
+    if (n && t && 'examplesPerSec' in n && 'examplesPerSec' in t) report.nativeOverPytorch = n.examplesPerSec / t.examplesPerSec;
+  }
+  opts.log('gemm: ...');
+  const gemm = await gemmBench(opts.quick ? [256, 1024] : [256, 512, 1024, 2048], opts.threads, opts.engines.includes('pytorch'), opts.quick ? 0.2 : 1);
+  return {
+    date: new Date().toISOString(),
+    machine: { host: hostname(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage1m: load1, loadAverageAfter1m: loadavg()[0]! },
+    quick: opts.quick,
+    gemm,
+    cases: [...cases.values()],
+  };
+}
+
+const fmt = (v: number | null | undefined, digits = 1) => (v === null || v === undefined ? '—' : v.toFixed(digits));
+
+export function formatTrainStepReport(r: TrainStepBenchReport): string {
+  const m = r.machine;
+  const lines = [
+    `difflab bench train-step${r.quick ? ' --quick' : ''}  ${r.date}  ${m.host}: ${m.cpu}, ${m.cores} cores, load average ${m.loadAverage1m.toFixed(1)} → ${m.loadAverageAfter1m.toFixed(1)}`,
+    '',
+    `fp32 peak (measured FMA loop): ${fmt(r.gemm.peak1, 0)} GFLOP/s on 1 thread, ${fmt(r.gemm.peakAll, 0)} on ${r.gemm.threads}`,
+    `GEMM fp32 n×n (GFLOP/s, % of ${r.gemm.threads}-thread peak):`,
+    `  ${'n'.padStart(5)}  ${'native'.padStart(14)}  ${'pytorch'.padStart(14)}`,
+  ];
+  const pct = (v: number | null) => (v === null || !r.gemm.peakAll ? '' : ` (${((100 * v) / r.gemm.peakAll).toFixed(0)}%)`);
+  for (const g of r.gemm.results) {
+    lines.push(`  ${String(g.n).padStart(5)}  ${(fmt(g.native, 0) + pct(g.native)).padStart(14)}  ${(fmt(g.pytorch, 0) + pct(g.pytorch)).padStart(14)}`);
+  }
+  lines.push('', 'DiT training step (forward + backward + AdamW), examples/s:');
+  const engines = ENGINES.filter((e) => r.cases.some((c) => c.engines[e]));
+  lines.push(`  ${'config'.padEnd(16)} ${'batch'.padStart(5)} ${'params'.padStart(11)} ${engines.map((e) => e.padStart(9)).join(' ')}  native/pytorch`);
+  const notes: string[] = [];
+  for (const c of r.cases) {
+    const cells = engines.map((e) => {
+      const v = c.engines[e];
+      if (!v) return '—'.padStart(9);
+      if ('skipped' in v) {
+        if (!notes.includes(`${e}: ${v.skipped}`)) notes.push(`${e}: ${v.skipped}`);
+        return '—'.padStart(9);
+      }
+      return v.examplesPerSec.toFixed(2).padStart(9);
+    });
+    lines.push(`  ${c.config.padEnd(16)} ${String(c.batch).padStart(5)} ${c.params.toLocaleString('en-US').padStart(11)} ${cells.join(' ')}  ${c.nativeOverPytorch === null ? '—' : c.nativeOverPytorch.toFixed(2) + '×'}`);
+  }
+  if (notes.length) lines.push('', ...notes.map((n) => `  ${n}`));
+  return lines.join('\n');
+}
