@@ -10,6 +10,7 @@ apt_packages=(
   libopenblas-dev          # BLAS for the native tfjs backend
   dataset-fashion-mnist    # real training data, /usr/share/datasets/fashion-mnist
   chromium                 # real browser for the tracker UI tests
+  espeak-ng                # speech synthesis for the spoken-digits audio corpus
 )
 if [[ "${1:-}" == "--peers" ]]; then
   apt_packages+=(python3-torch python3-scipy python3-sklearn python3-numpy)

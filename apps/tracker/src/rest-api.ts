@@ -91,6 +91,9 @@ function status(f: Fields): RunStatus | undefined {
   return v as RunStatus;
 }
 
+/** MLflow's page size limit (and default) for metrics/get-history. */
+const HISTORY_PAGE_LIMIT = 25_000;
+
 /** The MLflow REST API 2.0 subset, keyed by the path after /api/2.0/mlflow/. */
 export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: Handler }> = {
   'experiments/create': {
@@ -206,12 +209,14 @@ export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: 
   'metrics/get-history': {
     method: 'GET',
     handle: async (s, f) => {
-      const history = await s.getMetricHistory(required(f, 'run_id', 'run_uuid'), required(f, 'metric_key'));
-      const max = num(f, 'max_results') ?? history.length;
+      const max = num(f, 'max_results') ?? HISTORY_PAGE_LIMIT;
+      if (max < 1 || max > HISTORY_PAGE_LIMIT) throw new InvalidParameterError(`max_results must be in [1, ${HISTORY_PAGE_LIMIT}], got ${max}`);
       const offset = Number(str(f, 'page_token') ?? 0);
-      if (!Number.isSafeInteger(offset) || offset < 0 || max < 1) throw new InvalidParameterError(`Invalid page_token or max_results`);
-      const slice = history.slice(offset, offset + max);
-      return { metrics: slice.map(metricToWire), ...(offset + max < history.length ? { next_page_token: String(offset + max) } : {}) };
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidParameterError(`Invalid page_token '${str(f, 'page_token')}': pass back next_page_token unchanged`);
+      // One row more than the page tells whether another page exists.
+      const rows = await s.getMetricHistory(required(f, 'run_id', 'run_uuid'), required(f, 'metric_key'), { offset, limit: max + 1 });
+      const more = rows.length > max;
+      return { metrics: rows.slice(0, max).map(metricToWire), ...(more ? { next_page_token: String(offset + max) } : {}) };
     },
   },
   'artifacts/list': {

@@ -139,10 +139,40 @@ function handleStatic(res: ServerResponse, name: string): void {
   createReadStream(file).pipe(res);
 }
 
+const LOOPBACK_NAMES = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/**
+ * Refuses requests a web page could forge against a local server: a loopback-bound server only
+ * answers to loopback Host names (DNS rebinding), and writes must not come from another origin.
+ */
+function forbiddenReason(req: IncomingMessage, loopbackOnly: boolean): string | undefined {
+  const host = req.headers.host ?? '';
+  const hostname = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0]!;
+  if (loopbackOnly && !LOOPBACK_NAMES.has(hostname.toLowerCase())) return `Host '${host}' is not a loopback name; use http://127.0.0.1:<port>`;
+  const origin = req.headers.origin;
+  if (origin && req.method !== 'GET' && req.method !== 'HEAD') {
+    let originHost = '';
+    try {
+      originHost = new URL(origin).host;
+    } catch {
+      // an unparsable Origin never matches
+    }
+    if (originHost !== host) return `cross-origin ${req.method} from ${origin} refused`;
+  }
+  return undefined;
+}
+
 /** Serves the MLflow REST subset, the artifact proxy and the web UI over one local store. */
 export async function startTrackerServer(opts: TrackerServerOptions): Promise<TrackerServer> {
   const { store } = opts;
+  const host = opts.host ?? '127.0.0.1';
+  const loopbackOnly = LOOPBACK_NAMES.has(host) || host.startsWith('127.');
   const server = createServer((req, res) => {
+    const forbidden = forbiddenReason(req, loopbackOnly);
+    if (forbidden) {
+      sendJson(res, 403, { error_code: 'PERMISSION_DENIED', message: forbidden });
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     const work = async () => {
       if (url.pathname.startsWith(API_PREFIX)) return handleApi(store, req, res, url);
@@ -165,9 +195,10 @@ export async function startTrackerServer(opts: TrackerServerOptions): Promise<Tr
       else sendError(res, err);
     });
   });
-  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`port ${opts.port} on ${host} is already in use; choose another with --port`) : err),
+    );
     server.listen(opts.port ?? 0, host, () => resolve());
   });
   const { port } = server.address() as AddressInfo;

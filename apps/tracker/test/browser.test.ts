@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -7,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { locationOfDir, openTracker, SqliteStore } from '@difflab/tracking';
 import { startTrackerServer, type TrackerServer } from '../src/index.js';
 import { A, B, loss, tinyTraining, type TinyRun } from './fixtures/tiny-training.js';
+import { tempDir } from './temp.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const OUT = fileURLToPath(new URL('../test-output/', import.meta.url));
@@ -51,13 +51,13 @@ const lineCount = (page: Page) => page.locator('#chart svg [aria-roledescription
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run tools/setup.sh (it installs Debian's chromium) before the browser tests`);
   mkdirSync(OUT, { recursive: true });
-  const dir = join(mkdtempSync(join(tmpdir(), 'tracker-ui-')), 'store');
+  const dir = join(tempDir('tracker-ui-'), 'store');
   const tracker = openTracker({ uri: dir });
   runs = await tinyTraining(tracker, 'tiny-lsq', [0.3, 1.2]);
   await tracker.close();
   store = new SqliteStore(locationOfDir(dir));
   server = await startTrackerServer({ store, port: 0 });
-  context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'chromium-profile-')), {
+  context = await chromium.launchPersistentContext(tempDir('chromium-profile-'), {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1280, height: 900 },
@@ -167,7 +167,7 @@ describe('tracker web UI in Chromium', () => {
       await img.decode();
       return [img.naturalWidth, img.naturalHeight];
     });
-    expect(size).toEqual([96, 48]);
+    expect(size).toEqual([128, 64]);
     await page.screenshot({ path: join(OUT, 'artifact-image.png'), fullPage: true });
 
     await page.goto(`${server.url}/runs/${run.runId}`);

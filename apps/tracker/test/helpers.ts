@@ -1,8 +1,7 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { locationOfDir, SqliteStore } from '@difflab/tracking';
 import { startTrackerServer, type TrackerServer } from '../src/index.js';
+import { tempDir } from './temp.js';
 
 export interface Served {
   dir: string;
@@ -13,7 +12,7 @@ export interface Served {
 
 /** A tracker server on a free port over a fresh store directory. */
 export async function serveFreshStore(prefix = 'tracker-'): Promise<Served> {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const dir = tempDir(prefix);
   const store = new SqliteStore(locationOfDir(join(dir, 'store')));
   const server = await startTrackerServer({ store, port: 0 });
   return {

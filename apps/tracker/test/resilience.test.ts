@@ -1,11 +1,11 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { locationOfDir, MlflowRestStore, openTracker, SqliteStore, syncSpool } from '@difflab/tracking';
 import { serveFreshStore, type Served } from './helpers.js';
+import { tempDir } from './temp.js';
 
 type Mode = 'pass' | 'fail' | 'hang' | 'budget';
 
@@ -58,7 +58,7 @@ async function remoteRuns(experimentName: string) {
 
 describe('a remote tracker that is down or slow does not stop training', () => {
   it('spools a run started while the server is down, and sync pushes it exactly once', async () => {
-    const spoolDir = mkdtempSync(join(tmpdir(), 'spool-'));
+    const spoolDir = tempDir('spool-');
     const warnings: string[] = [];
     proxy.state.mode = 'fail';
     const tracker = openTracker({ uri: proxy.url, spoolDir, retry, warn: (m) => warnings.push(m) });
@@ -94,7 +94,7 @@ describe('a remote tracker that is down or slow does not stop training', () => {
   });
 
   it('moves a run to the spool when the server hangs mid-run, and sync completes the remote run', async () => {
-    const spoolDir = mkdtempSync(join(tmpdir(), 'spool-'));
+    const spoolDir = tempDir('spool-');
     proxy.state.mode = 'pass';
     const tracker = openTracker({ uri: proxy.url, spoolDir, retry, warn: () => undefined });
     const run = await tracker.startRun({ experimentName: 'hang-mid-run', runName: 'half' });
@@ -131,7 +131,7 @@ describe('a remote tracker that is down or slow does not stop training', () => {
   });
 
   it('resumes an interrupted sync without creating a second run or duplicate metrics', async () => {
-    const spoolDir = mkdtempSync(join(tmpdir(), 'spool-'));
+    const spoolDir = tempDir('spool-');
     proxy.state.mode = 'fail';
     const tracker = openTracker({ uri: proxy.url, spoolDir, retry, warn: () => undefined });
     const run = await tracker.startRun({ experimentName: 'interrupted', runName: 'twice' });

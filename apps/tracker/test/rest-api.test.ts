@@ -1,9 +1,9 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MlflowRestStore, openTracker } from '@difflab/tracking';
 import { call, serveFreshStore, type Served } from './helpers.js';
+import { tempDir } from './temp.js';
 
 let s: Served;
 let base: string;
@@ -66,6 +66,8 @@ describe('MLflow REST API 2.0 over the local store (requests shaped as in the ML
       { key: 'loss', value: 0.5, timestamp: 1700000000001, step: 0 },
       { key: 'loss', value: 0.25, timestamp: 1700000000002, step: 1 },
     ]);
+    const tooMany = await call(base, 'GET', 'metrics/get-history', { run_id: runId, metric_key: 'loss', max_results: 25001 });
+    expect(tooMany).toMatchObject({ status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE' } });
     const paged = await call(base, 'GET', 'metrics/get-history', { run_id: runId, metric_key: 'loss', max_results: 1 });
     expect(paged.body.metrics).toHaveLength(1);
     const rest = await call(base, 'GET', 'metrics/get-history', { run_id: runId, metric_key: 'loss', max_results: 1, page_token: paged.body.next_page_token as string });
@@ -149,12 +151,12 @@ describe('MLflow REST API 2.0 over the local store (requests shaped as in the ML
 
 describe('difflab MLflow client ↔ difflab server (real round trip)', () => {
   it('logs a run through openTracker(http://…) and reads it back through the REST store', async () => {
-    const tracker = openTracker({ uri: base, spoolDir: mkdtempSync(join(tmpdir(), 'unused-spool-')) });
+    const tracker = openTracker({ uri: base, spoolDir: tempDir('unused-spool-') });
     expect(tracker.kind).toBe('mlflow');
     const run = await tracker.startRun({ experimentName: 'roundtrip', runName: 'rt', tags: { t: '1' } });
     await run.logParams({ lr: 3e-4, model: 'DiT-S/2' });
     run.logMetrics(Array.from({ length: 1500 }, (_, step) => ({ key: 'loss', value: 1 / (step + 1), step, timestamp: 1000 + step })));
-    const file = join(mkdtempSync(join(tmpdir(), 'rt-')), 'grid.png');
+    const file = join(tempDir('rt-'), 'grid.png');
     writeFileSync(file, 'png-bytes');
     await run.logArtifact(file, 'samples');
     await run.end('FINISHED');

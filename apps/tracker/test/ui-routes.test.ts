@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serveFreshStore, type Served } from './helpers.js';
 
@@ -78,5 +79,23 @@ describe('web UI pages over HTTP', () => {
     expect(await get('/nowhere')).toMatchObject({ status: 404 });
     expect((await get('/static/vega.min.js')).status).toBe(200);
     expect((await get('/static/jquery.js')).status).toBe(404);
+  });
+
+  it('refuses DNS-rebinding Host names and cross-origin writes', async () => {
+    const raw = (method: string, path: string, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(`${s.server.url}${path}`, { method, headers }, (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        });
+        req.on('error', reject);
+        req.end(method === 'POST' ? '{"name": "x-origin"}' : undefined);
+      });
+    const port = new URL(s.server.url).port;
+    expect(await raw('GET', '/', { Host: `evil.example:${port}` })).toBe(403);
+    expect(await raw('GET', '/', { Host: `localhost:${port}` })).toBe(200);
+    expect(await raw('POST', '/api/2.0/mlflow/experiments/create', { Origin: 'http://evil.example', 'Content-Type': 'application/json' })).toBe(403);
+    expect(await s.store.getExperimentByName('x-origin')).toBeUndefined();
+    expect(await raw('POST', '/api/2.0/mlflow/experiments/create', { Origin: s.server.url, 'Content-Type': 'application/json' })).toBe(200);
   });
 });

@@ -3,4 +3,5 @@ export { NonFiniteLossError, train, resolveModelConfig, learningRate, type Train
 export { CheckpointError, latestCheckpointDir, loadCheckpoint } from './checkpoint.js';
 export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';
 export { encodeImageGrid, writeImageGrid } from './image-grid.js';
-export { flattenParams, type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';
+export { type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';
+export { TrackerSink } from './tracker-sink.js';

@@ -20,7 +20,8 @@ import { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, t
 import { DEFAULT_HELDOUT, heldOutLoss } from './heldout-loss.js';
 import { MetricsTable } from './metrics-table.js';
 import { Progress } from './progress.js';
-import { flattenParams, type RunSink, type RunStatus } from './run-sink.js';
+import { flattenParams } from '@difflab/tracking';
+import type { RunSink, RunStatus } from './run-sink.js';
 import { withWeights, writeClassGrid } from './sample-grid.js';
 
 export interface TrainOptions {
@@ -255,10 +256,12 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const evalWith = (fn: () => number) => (cfg.sample.useEma ? withWeights(dit, ema.weights, fn) : fn());
   const held = evalWith(() => heldOutLoss((x, t, y) => dit.forward(x, t, y), data.test, schedule, { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples, padding }).mean);
   for (const s of sinks) s.metrics(step, { heldout_loss: held }, Date.now());
+  const evalPath = join(runDir, 'eval.json');
   await writeFileAtomic(
-    join(runDir, 'eval.json'),
+    evalPath,
     `${JSON.stringify({ step, heldout_loss: held, heldout: { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples }, weights: cfg.sample.useEma ? 'ema' : 'raw', backend: backendInfo()?.name }, null, 2)}\n`,
   );
+  for (const s of sinks) await s.artifact(evalPath, 'evaluation');
   return finish('FINISHED', { heldOutLoss: held, samplePath });
 }
 

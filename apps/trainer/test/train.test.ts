@@ -8,6 +8,8 @@ import { PNG } from 'pngjs';
 import { parseTrainConfig, type TrainConfigInput } from '../src/config.js';
 import { NonFiniteLossError, train } from '../src/train.js';
 import { CheckpointError } from '../src/checkpoint.js';
+import { TrackerSink } from '../src/tracker-sink.js';
+import { openTracker } from '@difflab/tracking';
 
 const quiet = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
 
@@ -66,6 +68,39 @@ describe('trainer', () => {
     expect(params['model.hiddenSize']).toBe(32);
     expect(params.seed).toBe(3);
     expect(typeof params.backend).toBe('string');
+  });
+
+  it('logs params, per-step metrics, artifacts and the final status to the tracker', async () => {
+    const tracker = openTracker({ uri: tmp() });
+    const runDir = tmp();
+    await train(tinyConfig({ steps: 4 }), { runDir, progressStream: quiet, sinks: [new TrackerSink(tracker, 'tiny', 'run-a', runDir)] });
+    const [run] = (await tracker.searchRuns({ experimentIds: [(await tracker.getExperimentByName('tiny'))!.experimentId] })).items;
+    expect(run!.info.status).toBe('FINISHED');
+    expect(run!.data.params.seed).toBe('3');
+    expect(run!.data.params['train.lr']).toBe('0.002');
+    expect(run!.data.params.backend).toBeTruthy();
+    expect(run!.data.params.git_commit).toBeTruthy();
+    const history = await tracker.getMetricHistory(run!.info.runId, 'loss');
+    expect(history.map((m) => m.step)).toEqual([1, 2, 3, 4]);
+    expect(history.map((m) => m.value)).toEqual(losses(runDir));
+    expect(run!.data.metrics.find((m) => m.key === 'heldout_loss')).toBeTruthy();
+    expect(run!.data.tags['difflab.checkpoint']).toMatch(/step-0000004$/);
+    const files = (await tracker.listArtifacts(run!.info.runId)).map((f) => f.path);
+    expect(files).toEqual(expect.arrayContaining(['metrics.parquet', 'config.json', 'eval.json', 'samples']));
+    expect((await tracker.listArtifacts(run!.info.runId, 'samples')).map((f) => f.path)).toEqual(['samples/step-0000004.png']);
+    await tracker.close();
+  });
+
+  it('records a failed run as FAILED in the tracker', async () => {
+    const tracker = openTracker({ uri: tmp() });
+    const cfg = tinyConfig({ steps: 50, lr: 1e25, gradClip: 0, warmupSteps: 0 });
+    await expect(train(cfg, { runDir: tmp(), progressStream: quiet, sinks: [new TrackerSink(tracker, 'tiny', 'bad', 'x')] })).rejects.toThrow(
+      NonFiniteLossError,
+    );
+    const exp = await tracker.getExperimentByName('tiny');
+    const { items } = await tracker.searchRuns({ experimentIds: [exp!.experimentId] });
+    expect(items.map((r) => r.info.status)).toEqual(['FAILED']);
+    await tracker.close();
   });
 
   it('stops on a non-finite loss, keeping the last good checkpoint', async () => {

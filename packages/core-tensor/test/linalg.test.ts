@@ -3,8 +3,7 @@ import {
   eigh,
   eigvalsh,
   LinalgError,
-  matmul,
-  matmulTransA,
+  matmulTransB,
   psdSqrtFactor,
   Rng,
   sqrtmPsd,
@@ -15,18 +14,26 @@ import {
 } from '../src/index.js';
 import { maxAbsDiff, naiveMatmul, randomOrthogonal, randomPsd, withSpectrum } from './linalg-helpers.js';
 
-describe('matmul', () => {
-  it('matches the triple loop, with and without a transposed left factor', () => {
-    const rng = new Rng(1);
-    const a = Float64Array.from(rng.normalArray(5 * 7));
-    const b = Float64Array.from(rng.normalArray(7 * 3));
-    expect(maxAbsDiff(matmul(a, b, 5, 7, 3), naiveMatmul(a, b, 5, 7, 3))).toBeLessThan(1e-13);
-    const at = transpose(a, 5, 7);
-    expect(maxAbsDiff(matmulTransA(at, b, 7, 5, 3), naiveMatmul(a, b, 5, 7, 3))).toBeLessThan(1e-13);
+describe('matmulTransB', () => {
+  it('computes A·Bᵀ for odd and even sizes, symmetric-only and accumulating', () => {
+    const rng = new Rng(9);
+    for (const [m, n, k] of [[5, 3, 7], [4, 6, 2], [1, 1, 3]] as const) {
+      const a = Float64Array.from(rng.normalArray(m * k));
+      const b = Float64Array.from(rng.normalArray(n * k));
+      expect(maxAbsDiff(matmulTransB(a, b, m, n, k), naiveMatmul(a, transpose(b, n, k), m, k, n))).toBeLessThan(1e-13);
+    }
+    const a = Float64Array.from(rng.normalArray(5 * 4));
+    const aat = naiveMatmul(a, transpose(a, 5, 4), 5, 4, 5);
+    expect(maxAbsDiff(matmulTransB(a, a, 5, 5, 4, { symmetric: true }), aat)).toBeLessThan(1e-13);
+    const out = Float64Array.from(aat);
+    matmulTransB(a, a, 5, 5, 4, { symmetric: true, out });
+    expect(maxAbsDiff(out, aat.map((v) => 2 * v))).toBeLessThan(1e-13);
   });
 
   it('rejects mismatched sizes', () => {
-    expect(() => matmul(new Float64Array(6), new Float64Array(6), 2, 3, 3)).toThrow(LinalgError);
+    expect(() => matmulTransB(new Float64Array(5), new Float64Array(6), 2, 3, 3)).toThrow(LinalgError);
+    expect(() => matmulTransB(new Float64Array(6), new Float64Array(6), 2, 3, 3)).toThrow(/expected A 2×3 and B 3×3/);
+    expect(() => matmulTransB(new Float64Array(6), new Float64Array(9), 2, 3, 3, { symmetric: true })).toThrow(/must be square/);
   });
 });
 
@@ -65,7 +72,8 @@ describe('eigh', () => {
     const sorted = [...lambda].sort((x, y) => x - y);
     expect(maxAbsDiff(values, sorted)).toBeLessThan(1e-10);
     // Vᵀ·V = I and A·V = V·Λ.
-    const vtv = matmulTransA(vectors, vectors, n, n, n);
+    const vt = transpose(vectors, n, n);
+    const vtv = matmulTransB(vt, vt, n, n, n);
     const eye = new Float64Array(n * n).map((_, k) => (k % (n + 1) === 0 ? 1 : 0));
     expect(maxAbsDiff(vtv, eye)).toBeLessThan(1e-12);
     const av = naiveMatmul(a, vectors, n, n, n);

@@ -39,6 +39,7 @@ export function expectClose(actual: Result[], expected: Result[], rtol = 1e-5, a
         expect(Number.isNaN(x), `element ${j} should be NaN`).toBe(true);
         continue;
       }
+      if (x === y) continue; // also equal infinities
       const err = Math.abs(x - y) - rtol * Math.abs(y);
       if (!(err <= worst)) {
         worst = Number.isNaN(err) ? Infinity : err;

@@ -62,6 +62,13 @@ describe('native unary ops match cpu', () => {
   }
 });
 
+describe('native exp, sigmoid, tanh at the edges of their range', () => {
+  it('match cpu on extremes, infinities and NaN', async () => {
+    const x = [-1e4, -100, -88, -87, -20, -1e-5, 0, 1e-5, 0.003, 0.005, 20, 88, 88.7, 89, Infinity, -Infinity, NaN];
+    await expectSameAsCpu(() => [tf.exp(tf.tensor(x)), tf.sigmoid(tf.tensor(x)), tf.tanh(tf.tensor(x)), tf.softmax(tf.tensor([[-1e4, 0, 3], [88, 88, -88]]))], 2e-6, 1e-30);
+  });
+});
+
 describe('native reductions match cpu', () => {
   const cases: [number[], number | number[] | undefined][] = [
     [[3, 4, 5, 6], 0], [[3, 4, 5, 6], 3], [[3, 4, 5, 6], [1, 2]], [[3, 4, 5, 6], [0, 2]],
@@ -132,6 +139,18 @@ describe('native matmul matches cpu', () => {
       tf.fused.matMul({ a: a(), b: b(), activation: 'prelu', preluActivationWeights: alpha() }),
       tf.fused.matMul({ a: a(), b: bT(), transposeB: true, bias: bias() }),
     ], 1e-5, 1e-5);
+  });
+});
+
+describe('native UnsortedSegmentSum (the gradient of gather) matches cpu', () => {
+  it('sums rows into segments, repeated and absent ids included', async () => {
+    const x = t([6, 3, 2]);
+    const ids = [2, 0, 2, 4, 0, 2];
+    await expectSameAsCpu(() => [
+      tf.unsortedSegmentSum(x(), tf.tensor1d(ids, 'int32'), 5),
+      tf.unsortedSegmentSum(tf.reshape(x(), [6, 6]), tf.tensor1d(ids, 'int32'), 7),
+      tf.grad((table: tf.Tensor) => tf.sum(tf.mul(tf.gather(table, tf.tensor1d([1, 3, 1], 'int32')), tf.tensor2d([[1, 2], [3, 4], [5, 6]]))))(tf.ones([4, 2])),
+    ]);
   });
 });
 

@@ -31,3 +31,4 @@ export {
 } from './extractors/inception.js';
 export { FmnistFeatureNet, FMNIST_FEATURE_DIM, trainFmnistFeatureNet, fmnistAccuracy, type TrainFeatureNetOptions } from './extractors/fmnist-net.js';
 export { runFeatureNetTraining, readFeatureNetConfig, type FeatureNetConfig, type FeatureNetReport } from './extractors/fmnist-train.js';
+export * from './audio/index.js';

@@ -1,5 +1,7 @@
-import '@tensorflow/tfjs-backend-cpu';
-import { Rng, tf, type SafetensorsEntry } from '@difflab/core-tensor';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encodeSafetensors, initBackend, Rng, tf, writeFileAtomic, type SafetensorsEntry } from '@difflab/core-tensor';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { extractorStats, INCEPTION_CONVS, inceptionParameterShapes, InceptionV3Fid, MetricFileError } from '../src/index.js';
 
@@ -26,7 +28,7 @@ function randomStateDict(rng: Rng): Record<string, SafetensorsEntry> {
 describe('InceptionV3Fid', () => {
   let weights: Record<string, SafetensorsEntry>;
   beforeAll(async () => {
-    await tf.setBackend('cpu');
+    await initBackend({ log: () => {} });
     weights = randomStateDict(new Rng(1));
   });
 
@@ -100,5 +102,14 @@ describe('InceptionV3Fid', () => {
     expect(() => new InceptionV3Fid(missing)).toThrow(/1 Inception parameters missing, e\.g\. Mixed_6a\.branch3x3\.conv\.weight/);
     const bad = { ...weights, 'Conv2d_1a_3x3.bn.bias': entry(new Float32Array(3), [3]) };
     expect(() => new InceptionV3Fid(bad)).toThrow(MetricFileError);
+  });
+
+  it('loads a safetensors state dict from disk', async () => {
+    const path = join(mkdtempSync(join(tmpdir(), 'difflab-inception-')), 'weights.safetensors');
+    await writeFileAtomic(path, encodeSafetensors(weights));
+    const net = await InceptionV3Fid.load(path, { inputSize: 75 });
+    expect(net.dim).toBe(2048);
+    net.dispose();
+    await expect(InceptionV3Fid.load(join(tmpdir(), 'missing-inception.safetensors'))).rejects.toThrow(/cannot read/);
   });
 });

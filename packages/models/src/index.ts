@@ -30,3 +30,37 @@ export {
   spacedTimesteps,
   withGuidance,
 } from './diffusion/samplers.js';
+export {
+  type BatchNormOptions,
+  type GroupNormOptions,
+  type InstanceNormOptions,
+  type LayerNormOptions,
+  type NormModule,
+  BatchNorm,
+  GroupNorm,
+  InstanceNorm,
+  LayerNorm,
+} from './norm/modules.js';
+export { batchMoments, batchNormWith, groupNorm, instanceNorm, layerNorm } from './norm/functional.js';
+export {
+  type SdStyleOptions,
+  type UNetConditioning,
+  type UNetConfig,
+  type UNetStep,
+  cloneUNetConfig,
+  sdStyleUNetConfig,
+  unetPlan,
+  validateUNetConfig,
+} from './unet/config.js';
+export { type UNetInit, type UNetParamSpec, unetParamSpecs } from './unet/params.js';
+export { type UNet, type UNetForwardOptions, createUNet } from './unet/unet.js';
+export { type UNetCount, type UNetCountOptions, countUNet } from './unet/count.js';
+export {
+  type UNetBlockPart,
+  type UNetBlockRemoval,
+  type UNetPruningSpec,
+  applyPruning,
+  pruneNameMap,
+  pruneParams,
+} from './unet/prune.js';
+export { BK_SDM_SPECS, UNET_CONFIGS, unetConfig } from './unet/presets.js';

@@ -8,6 +8,8 @@ const SENTINEL = '\u0000difflab-nonfinite:';
 const LITERALS: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY };
 
 export function parseMlflowJson(text: string): unknown {
+  // Fast path: most bodies have no such token (the scan below is char by char).
+  if (!/NaN|Infinity/.test(text)) return JSON.parse(text);
   let out = '';
   let i = 0;
   let inString = false;

@@ -63,6 +63,8 @@ export class MlflowRestStore implements TrackingStore {
   readonly uri: string;
   private readonly retry: RetryOptions;
   private readonly headers: Record<string, string>;
+  /** A run's artifact root never changes, so one lookup per run serves all its uploads. */
+  private readonly artifactUris = new Map<string, string>();
 
   constructor(baseUrl: string, opts: MlflowRestOptions = {}) {
     if (!/^https?:\/\//.test(baseUrl)) throw new TrackingError(`MLflow tracking URI must be an http(s) URL, got '${baseUrl}'`, 'INVALID_PARAMETER_VALUE');
@@ -224,7 +226,12 @@ export class MlflowRestStore implements TrackingStore {
 
   /** Artifacts go through the server's artifact proxy (`mlflow-artifacts:/` run roots, MLflow's default). */
   private async artifactUrlPath(runId: string, artifactPath: string): Promise<string> {
-    const { info } = await this.getRun(runId);
+    let artifactUri = this.artifactUris.get(runId);
+    if (artifactUri === undefined) {
+      artifactUri = (await this.getRun(runId)).info.artifactUri;
+      this.artifactUris.set(runId, artifactUri);
+    }
+    const info = { artifactUri };
     if (!info.artifactUri.startsWith(ARTIFACT_SCHEME)) {
       throw new TrackingError(
         `run ${runId} stores artifacts at '${info.artifactUri}', which difflab cannot reach through the server; start the MLflow server with --serve-artifacts (its default since 2.0)`,

@@ -118,6 +118,9 @@ class Parser {
   done(): boolean {
     return this.pos >= this.tokens.length;
   }
+  remaining(): Token[] {
+    return this.tokens.slice(this.pos);
+  }
 
   /** `<type>.<key>`, possibly followed by a quoted key when the word ends with '.'. */
   identifier(): { kind: EntityKind; key: string } {
@@ -247,19 +250,12 @@ export function parseFilter(filter: string | undefined, schema: SearchSchema): C
 
 export function parseOrderBy(orderBy: readonly string[] | undefined, schema: SearchSchema): OrderTerm[] {
   return (orderBy ?? []).map((term) => {
-    const tokens = tokenize(term);
-    const p = new Parser(tokens, term, schema);
+    const p = new Parser(tokenize(term), term, schema);
     const { kind, key } = p.identifier();
-    let ascending = true;
-    if (!p.done()) {
-      const dir = tokens[tokens.length - 1]!;
-      const word = dir.t === 'word' ? dir.v.toUpperCase() : '';
-      if ((word !== 'ASC' && word !== 'DESC') || tokens.length - 1 !== tokens.indexOf(dir)) {
-        throw new InvalidParameterError(`order_by '${term}': expected '<identifier> [ASC|DESC]'`);
-      }
-      ascending = word === 'ASC';
-    }
-    return { kind, key, ascending };
+    const rest = p.remaining();
+    const direction = rest.length === 1 && rest[0]!.t === 'word' ? rest[0]!.v.toUpperCase() : rest.length === 0 ? 'ASC' : '';
+    if (direction !== 'ASC' && direction !== 'DESC') throw new InvalidParameterError(`order_by '${term}': expected '<identifier> [ASC|DESC]'`);
+    return { kind, key, ascending: direction === 'ASC' };
   });
 }
 

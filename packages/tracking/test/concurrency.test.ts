@@ -1,11 +1,10 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { locationOfDir, SqliteStore } from '../src/index.js';
+import { tempDir } from './temp.js';
 
 const WORKER = fileURLToPath(new URL('./fixtures/log-worker.ts', import.meta.url));
 const N = 6;
@@ -32,7 +31,7 @@ function startWorker(dir: string, i: number): Worker {
 describe('local store under concurrent writer processes', () => {
   it(`keeps every metric of ${N} processes × ${M} metrics exactly once`, async () => {
     // The store does not exist yet: the processes also race to create the schema and the experiment.
-    const dir = join(mkdtempSync(join(tmpdir(), 'tracking-concurrent-')), 'store');
+    const dir = join(tempDir('tracking-concurrent-'), 'store');
     const workers = Array.from({ length: N }, (_, i) => startWorker(dir, i));
     await Promise.race([Promise.all(workers.map((w) => w.ready)), Promise.all(workers.map((w) => w.done))]);
     for (const w of workers) w.go();

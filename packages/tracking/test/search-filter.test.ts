@@ -40,5 +40,6 @@ describe('MLflow search filter parser', () => {
       { kind: 'attribute', key: 'start_time', ascending: true },
     ]);
     expect(() => parseOrderBy(['metrics.loss SIDEWAYS'], RUN_SEARCH_SCHEMA)).toThrow(/expected '<identifier> \[ASC\|DESC\]'/);
+    expect(() => parseOrderBy(['metrics.loss extra DESC'], RUN_SEARCH_SCHEMA)).toThrow(/order_by 'metrics.loss extra DESC'/);
   });
 });

@@ -1,15 +1,15 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { AlreadyExistsError, InvalidParameterError, locationOfDir, NotFoundError, SqliteStore, TrackingError } from '../src/index.js';
+import { tempDir } from './temp.js';
 
 let dir: string;
 let store: SqliteStore;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'tracking-store-'));
+  dir = tempDir('tracking-store-');
   store = new SqliteStore(locationOfDir(dir));
 });
 afterEach(async () => {

@@ -1,10 +1,10 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flattenParams, InvalidParameterError, openTracker, resolveTrackingTarget, SqliteStore, TrackingError } from '../src/index.js';
+import { tempDir } from './temp.js';
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'tracker-api-'));
+const tmp = () => tempDir('tracker-api-');
 
 describe('resolveTrackingTarget', () => {
   it('maps URIs and environment to backends', () => {

@@ -1,13 +1,15 @@
 import { parseArgs } from 'node:util';
-import { join, resolve } from 'node:path';
-import { loadTrainConfig, NonFiniteLossError, train, type TrainResult } from '@difflab/trainer';
+import { basename, join, resolve } from 'node:path';
+import { openTracker } from '@difflab/tracking';
+import { loadTrainConfig, NonFiniteLossError, TrackerSink, train, type TrainResult } from '@difflab/trainer';
 
 export const summary = 'train a class-conditional DiT on Fashion-MNIST from a JSON config';
 
-const usage = `usage: difflab train <config.json> [--out DIR] [--resume]
+const usage = `usage: difflab train <config.json> [--out DIR] [--resume] [--no-track]
 
-  --out DIR   run directory (default runs/<config name>)
-  --resume    continue the run in --out from its latest checkpoint (bit-exact)
+  --out DIR     run directory (default runs/<config name>)
+  --resume      continue the run in --out from its latest checkpoint (bit-exact)
+  --no-track    do not log to the tracker (default: MLFLOW_TRACKING_URI, else .difflab/tracking)
 
 Writes DIR/config.json, checkpoints/, metrics.parquet, samples/*.png and eval.json.
 Ctrl-C writes a checkpoint and stops; --resume continues from it.`;
@@ -16,7 +18,12 @@ export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
-    options: { out: { type: 'string' }, resume: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      out: { type: 'string' },
+      resume: { type: 'boolean', default: false },
+      'no-track': { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   if (values.help) {
     console.log(usage);
@@ -35,9 +42,11 @@ export async function run(args: string[]): Promise<number> {
     controller.abort();
   };
   process.on('SIGINT', onSigint);
+  const tracker = values['no-track'] ? undefined : openTracker();
+  const sinks = tracker ? [new TrackerSink(tracker, cfg.name, basename(runDir), runDir)] : [];
   let result: TrainResult;
   try {
-    result = await train(cfg, { runDir, resume: values.resume, signal: controller.signal });
+    result = await train(cfg, { runDir, resume: values.resume, signal: controller.signal, sinks });
   } catch (e) {
     if (e instanceof NonFiniteLossError) {
       console.error(`difflab: ${e.message}`);
@@ -46,6 +55,7 @@ export async function run(args: string[]): Promise<number> {
     throw e;
   } finally {
     process.off('SIGINT', onSigint);
+    await tracker?.close();
   }
   if (result.status === 'KILLED') {
     console.error(`difflab: stopped at step ${result.step}; resume with: difflab train ${positionals[0]} --out ${runDir} --resume`);
@@ -58,7 +68,10 @@ export async function run(args: string[]): Promise<number> {
       `  samples        ${result.samplePath}`,
       `  metrics        ${join(runDir, 'metrics.parquet')}`,
       `  evaluation     ${join(runDir, 'eval.json')}`,
-    ].join('\n'),
+      tracker ? `  tracker        ${tracker.kind === 'local' ? 'npx difflab tracker  (then open the URL it prints)' : process.env.MLFLOW_TRACKING_URI}` : '',
+    ]
+      .filter(Boolean)
+      .join('\n'),
   );
   return 0;
 }

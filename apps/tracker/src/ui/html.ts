@@ -61,7 +61,7 @@ tr.differs td { background: #fff4d6; }
 form.inline { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 8px 0; }
 input[type=text] { width: 40em; font: inherit; padding: 3px 6px; }
 pre { background: #f6f8fa; padding: 8px; overflow: auto; max-height: 70vh; }
-img.artifact { max-width: 100%; image-rendering: pixelated; border: 1px solid #d5dbe3; }
+img.artifact { min-width: 384px; max-width: 100%; image-rendering: pixelated; border: 1px solid #d5dbe3; }
 .status-FINISHED { color: #1a7f37; } .status-FAILED { color: #cf222e; } .status-KILLED { color: #9a6700; } .status-RUNNING { color: #0969da; }
 `;
 

@@ -146,7 +146,7 @@ void unary(UnaryOp op, const float* x, float* out, int64_t n) {
     case UnaryOp::Sqrt: return runUnary(x, out, n, kCheap, [](float v) { return std::sqrt(v); });
     case UnaryOp::Rsqrt: return runUnary(x, out, n, kCheap, [](float v) { return 1.f / std::sqrt(v); });
     case UnaryOp::Square: return runUnary(x, out, n, kCheap, [](float v) { return v * v; });
-    case UnaryOp::Tanh: return runUnary(x, out, n, kTranscendental, [](float v) { return std::tanh(v); });
+    case UnaryOp::Tanh: return runUnary(x, out, n, kCheap, [](float v) { return fastTanh(v); });
     case UnaryOp::Sigmoid:
       return runUnary(x, out, n, kCheap, [](float v) { return 1.f / (1.f + fastExp(-v)); });
     // Keeps NaN, as the tfjs cpu kernel does.

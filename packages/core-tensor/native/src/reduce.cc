@@ -273,11 +273,9 @@ void softmax(const float* x, float* out, int64_t rows, int64_t cols) {
       float* o = out + r * cols;
       float m = in[0];
       for (int64_t c = 1; c < cols; ++c) m = in[c] > m ? in[c] : m;
+      for (int64_t c = 0; c < cols; ++c) o[c] = fastExp(in[c] - m);
       float s = 0.f;
-      for (int64_t c = 0; c < cols; ++c) {
-        o[c] = fastExp(in[c] - m);
-        s += o[c];
-      }
+      for (int64_t c = 0; c < cols; ++c) s += o[c];
       const float inv = 1.f / s;
       for (int64_t c = 0; c < cols; ++c) o[c] *= inv;
     }

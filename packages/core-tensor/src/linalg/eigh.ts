@@ -77,15 +77,25 @@ function tridiagonalize(s: Float64Array, n: number, wantQ: boolean): { d: Float6
     for (let j = k + 2; j < n; j++) s[rk + j] = s[rk + j]! * scale;
     e[k] = beta;
     tau[k] = t;
-    // Two-sided update of the trailing block A22 ← H·A22·H = A22 − v·wᵀ − w·vᵀ,
-    // with p = τ·A22·v and w = p − (τ/2)(pᵀv)·v.
+    // Two-sided update of the trailing block A22 ← H·A22·H = A22 − v·wᵀ − w·vᵀ, with p = τ·A22·v and
+    // w = p − (τ/2)(pᵀv)·v. Only the upper triangle is read and written from here on: each stored
+    // a_ij (j > i) contributes to p_i and p_j in one contiguous pass, and the update halves.
     const lo = k + 1;
-    let pv = 0;
+    p.fill(0, lo);
     for (let i = lo; i < n; i++) {
       const ri = i * n;
-      let acc = 0;
-      for (let j = lo; j < n; j++) acc += s[ri + j]! * s[rk + j]!;
-      p[i] = t * acc;
+      const vi = s[rk + i]!;
+      let acc = s[ri + i]! * vi;
+      for (let j = i + 1; j < n; j++) {
+        const aij = s[ri + j]!;
+        acc += aij * s[rk + j]!;
+        p[j] = p[j]! + aij * vi;
+      }
+      p[i] = p[i]! + acc;
+    }
+    let pv = 0;
+    for (let i = lo; i < n; i++) {
+      p[i] = t * p[i]!;
       pv += p[i]! * s[rk + i]!;
     }
     const half = -0.5 * t * pv;
@@ -94,12 +104,12 @@ function tridiagonalize(s: Float64Array, n: number, wantQ: boolean): { d: Float6
       const ri = i * n;
       const vi = s[rk + i]!;
       const wi = p[i]!;
-      for (let j = lo; j < n; j++) s[ri + j] = s[ri + j]! - vi * p[j]! - wi * s[rk + j]!;
+      for (let j = i; j < n; j++) s[ri + j] = s[ri + j]! - vi * p[j]! - wi * s[rk + j]!;
     }
   }
   if (n >= 2) {
     d[n - 2] = s[(n - 2) * n + n - 2]!;
-    e[n - 2] = s[(n - 1) * n + n - 2]!;
+    e[n - 2] = s[(n - 2) * n + n - 1]!;
   }
   if (n >= 1) d[n - 1] = s[n * n - 1]!;
   if (!wantQ) return { d, e, qt: null };
@@ -134,6 +144,31 @@ function hypot(a: number, b: number): number {
 
 const MAX_SWEEPS_PER_EIGENVALUE = 60;
 
+const ROTATION_BLOCK = 64;
+
+/**
+ * Applies the Givens rotations of one QL sweep, rows (i, i+1) for i = hi−1 down to lo, to the rows
+ * of `zt`. The rotations do not depend on `zt`, so they are applied column block by column block:
+ * a block of all touched rows stays in cache while the whole sweep passes over it.
+ */
+function applySweep(zt: Float64Array, n: number, lo: number, hi: number, cs: Float64Array, sn: Float64Array): void {
+  for (let k0 = 0; k0 < n; k0 += ROTATION_BLOCK) {
+    const k1 = Math.min(k0 + ROTATION_BLOCK, n);
+    for (let i = hi - 1; i >= lo; i--) {
+      const c = cs[i]!;
+      const s = sn[i]!;
+      const a = i * n;
+      const b = a + n;
+      for (let k = k0; k < k1; k++) {
+        const zb = zt[b + k]!;
+        const za = zt[a + k]!;
+        zt[b + k] = s * za + c * zb;
+        zt[a + k] = c * za - s * zb;
+      }
+    }
+  }
+}
+
 /**
  * Implicit QL iteration on the tridiagonal (d, e) (EISPACK tql2). d is overwritten with the
  * eigenvalues (unsorted). If `zt` is given, its rows are rotated along, so rows of Qᵀ become
@@ -141,6 +176,8 @@ const MAX_SWEEPS_PER_EIGENVALUE = 60;
  */
 function implicitQl(d: Float64Array, e: Float64Array, zt: Float64Array | null, n: number): void {
   const eps = 2 ** -52;
+  const cs = new Float64Array(n);
+  const sn = new Float64Array(n);
   let f = 0;
   let tst1 = 0;
   for (let l = 0; l < n; l++) {
@@ -182,17 +219,10 @@ function implicitQl(d: Float64Array, e: Float64Array, zt: Float64Array | null, n
           c = p / r;
           p = c * d[i]! - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]!);
-          if (zt) {
-            const a = i * n;
-            const b = a + n;
-            for (let k = 0; k < n; k++) {
-              const zb = zt[b + k]!;
-              const za = zt[a + k]!;
-              zt[b + k] = s * za + c * zb;
-              zt[a + k] = c * za - s * zb;
-            }
-          }
+          cs[i] = c;
+          sn[i] = s;
         }
+        if (zt) applySweep(zt, n, l, m, cs, sn);
         p = (-s * s2 * c3 * el1 * e[l]!) / dl1;
         e[l] = s * p;
         d[l] = c * p;

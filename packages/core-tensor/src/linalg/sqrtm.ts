@@ -1,6 +1,6 @@
 import { LinalgError } from './errors.js';
 import { eighRows, eigvalsh } from './eigh.js';
-import { matmul, matmulTransA, symmetricPart } from './matrix.js';
+import { matmulTransB, symmetricPart, transpose } from './matrix.js';
 
 /**
  * Eigenvalues within the backward error of `eigh` (n·ε·max|λ|, NumPy's `matrix_rank` tolerance)
@@ -28,7 +28,8 @@ export function sqrtmPsd(a: ArrayLike<number>, n: number): Float64Array {
     const q = values[i]! > floor ? Math.sqrt(Math.sqrt(values[i]!)) : 0;
     for (let k = 0; k < n; k++) b[i * n + k] = b[i * n + k]! * q;
   }
-  return matmulTransA(b, b, n, n, n);
+  const bt = transpose(b, n, n);
+  return matmulTransB(bt, bt, n, n, n, { symmetric: true });
 }
 
 /** S = Bᵀ·B with B (rank×n) = diag(√λ)·Vᵀ over the eigenvalues λ of S above `psdEigenvalueFloor`. */
@@ -69,19 +70,9 @@ export function traceSqrtProductFactored(f: PsdSqrtFactor, s2: ArrayLike<number>
   const { n, rank, b } = f;
   const sym = symmetricPart('traceSqrtProduct: S2', s2, n);
   if (rank === 0) return 0;
-  const x = matmul(b, sym, rank, n, n);
-  // M = X·Bᵀ, filled from its upper triangle so it is exactly symmetric.
-  const m = new Float64Array(rank * rank);
-  for (let i = 0; i < rank; i++) {
-    for (let j = i; j < rank; j++) {
-      let acc = 0;
-      const xi = i * n;
-      const bj = j * n;
-      for (let k = 0; k < n; k++) acc += x[xi + k]! * b[bj + k]!;
-      m[i * rank + j] = acc;
-      m[j * rank + i] = acc;
-    }
-  }
+  // X = B·S2 = B·S2ᵀ (S2 symmetric); M = X·Bᵀ, filled from its upper triangle so it is exactly symmetric.
+  const x = matmulTransB(b, sym, rank, n, n);
+  const m = matmulTransB(x, b, rank, rank, n, { symmetric: true });
   const mus = eigvalsh(m, rank);
   const floor = psdEigenvalueFloor(mus, rank);
   let t = 0;

@@ -146,6 +146,24 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
     }) as unknown as KernelFunc,
   });
 
+  // The gradient of gather. The cpu kernel builds one mask per segment (numSegments passes over x:
+  // seconds for a 1000-class label table); this is one pass.
+  add('UnsortedSegmentSum', ({ inputs, backend, attrs }) => {
+    const x = inputs['x']!, ids = inputs['segmentIds']!;
+    const numSegments = attrs!['numSegments'] as number;
+    const inner = util.sizeFromShape(x.shape.slice(1));
+    const outShape = [numSegments, ...x.shape.slice(1)];
+    const out = backend.alloc(numSegments * inner).fill(0);
+    const xv = f32(backend, x), idv = backend.data.get(ids.dataId).values as Int32Array;
+    for (let i = 0; i < idv.length; i++) {
+      const seg = idv[i]!;
+      if (seg < 0 || seg >= numSegments) continue; // as TensorFlow: out-of-range ids are dropped
+      const src = i * inner, dst = seg * inner;
+      for (let j = 0; j < inner; j++) out[dst + j]! += xv[src + j]!;
+    }
+    return output(backend, outShape, out);
+  }, ['x'], ({ inputs }) => inputs['segmentIds']!.shape.length === 1 && inputs['segmentIds']!.dtype === 'int32' && inputs['x']!.shape.length >= 1);
+
   add('Softmax', ({ inputs, backend }) => {
     const logits = inputs['logits']!;
     const cols = logits.shape[logits.shape.length - 1]!;

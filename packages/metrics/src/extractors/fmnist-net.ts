@@ -38,7 +38,7 @@ export class FmnistFeatureNet implements FeatureExtractor {
     for (const [name, shape] of Object.entries(SHAPES)) {
       const fanIn = shape.slice(0, -1).reduce((a, b) => a * b, 1);
       const init = name.endsWith('.bias') ? tf.zeros(shape) : rng.normalTensor(shape, 0, Math.sqrt(2 / fanIn));
-      params[name] = tf.variable(init, true, `fmnist.${name}`);
+      params[name] = tf.variable(init, true);
       init.dispose();
     }
     return new FmnistFeatureNet(params);
@@ -53,7 +53,7 @@ export class FmnistFeatureNet implements FeatureExtractor {
         throw new MetricFileError(`${path}: '${name}' is ${e ? `[${e.shape}]` : 'missing'}, expected [${shape}]; retrain with the experiments/fmnist-featurenet train target`);
       }
       const t = entryToTensor(e, name);
-      params[name] = tf.variable(t, true, `fmnist.${name}`);
+      params[name] = tf.variable(t, true);
       t.dispose();
     }
     return new FmnistFeatureNet(params);

@@ -1,4 +1,4 @@
-import { entryValues, tf, type SafetensorsEntry } from '@difflab/core-tensor';
+import { entryValues, readSafetensors, tf, type SafetensorsEntry } from '@difflab/core-tensor';
 import { MetricFileError, MetricInputError } from '../errors.js';
 import type { FeatureExtractor } from './extractor.js';
 
@@ -147,6 +147,11 @@ export class InceptionV3Fid implements FeatureExtractor {
       if (got.join() !== shape.join()) throw new MetricFileError(`${source}: ${k} has shape [${got}], expected [${shape}]`);
     }
     this.convs = new Map(INCEPTION_CONVS.map((spec) => [spec.name, foldBatchNorm(spec, tensors)]));
+  }
+
+  /** Loads the converted `pt_inception-2015-12-05` safetensors file (docs/metrics.md). */
+  static async load(path: string, opts: InceptionOptions = {}): Promise<InceptionV3Fid> {
+    return new InceptionV3Fid((await readSafetensors(path)).tensors, opts, path);
   }
 
   extract(images: tf.Tensor4D): tf.Tensor2D {

@@ -1,3 +1,4 @@
+import { matmulTransB } from '@difflab/core-tensor';
 import { MetricInputError } from '../errors.js';
 
 /** Mean and covariance of a feature distribution, in float64 (what pytorch-fid saves as mu, sigma). */
@@ -11,15 +12,16 @@ export interface GaussianStats {
 }
 
 /**
- * Streaming mean and covariance of feature rows, exact in float64 however the rows arrive:
- * each batch's own mean and centred scatter are merged with Chan et al.'s pairwise update, so
- * 50k×2048 features never sit in memory together and no E[xxᵀ] − μμᵀ cancellation occurs.
+ * Streaming mean and covariance of feature rows in float64, the same up to round-off however the
+ * rows are batched: each batch's own mean and centred scatter are merged with Chan et al.'s
+ * pairwise update, so 50k×2048 features never sit in memory together and no E[xxᵀ] − μμᵀ
+ * cancellation occurs.
  */
 export class StreamingMoments {
   readonly dim: number;
   private n = 0;
   private readonly mean: Float64Array;
-  /** Upper triangle of Σ (x − mean)(x − mean)ᵀ; mirrored on `stats()`. */
+  /** Σ (x − mean)(x − mean)ᵀ, kept exactly symmetric. */
   private readonly scatter: Float64Array;
 
   constructor(dim: number) {
@@ -53,15 +55,7 @@ export class StreamingMoments {
       }
     }
     const s = this.scatter;
-    for (let i = 0; i < d; i++) {
-      const ci = i * rows;
-      for (let j = i; j < d; j++) {
-        const cj = j * rows;
-        let acc = 0;
-        for (let r = 0; r < rows; r++) acc += ct[ci + r]! * ct[cj + r]!;
-        s[i * d + j] = s[i * d + j]! + acc;
-      }
-    }
+    matmulTransB(ct, ct, d, d, rows, { symmetric: true, out: s });
     // Merge (n, mean, S) with (rows, bm, Sb): S += Sb + δδᵀ·n·rows/(n + rows).
     const total = this.n + rows;
     const w = (this.n * rows) / total;
@@ -70,7 +64,7 @@ export class StreamingMoments {
     if (this.n > 0) {
       for (let i = 0; i < d; i++) {
         const wi = w * delta[i]!;
-        for (let j = i; j < d; j++) s[i * d + j] = s[i * d + j]! + wi * delta[j]!;
+        for (let j = i; j < d; j++) s[i * d + j] = s[j * d + i] = s[i * d + j]! + wi * delta[j]!;
       }
     }
     for (let j = 0; j < d; j++) this.mean[j] = this.mean[j]! + (delta[j]! * rows) / total;
@@ -81,15 +75,8 @@ export class StreamingMoments {
   stats(): GaussianStats {
     const d = this.dim;
     if (this.n < 2) throw new MetricInputError(`StreamingMoments.stats: need at least 2 samples for a covariance, have ${this.n}`);
-    const cov = new Float64Array(d * d);
     const f = 1 / (this.n - 1);
-    for (let i = 0; i < d; i++) {
-      for (let j = i; j < d; j++) {
-        const v = this.scatter[i * d + j]! * f;
-        cov[i * d + j] = v;
-        cov[j * d + i] = v;
-      }
-    }
+    const cov = this.scatter.map((v) => v * f);
     return { dim: d, mean: Float64Array.from(this.mean), cov, count: this.n };
   }
 }

@@ -1,0 +1,131 @@
+import { parseArgs } from 'node:util';
+import type { BootstrapOptions } from './bootstrap.js';
+import { FitInputError } from './errors.js';
+import { runIsoflopFit } from './isoflop.js';
+import { runParametricFit } from './parametric.js';
+import { isoflopPlotSpec, nOptPlotSpec, parametricPlotSpec, powerPlotSpec, writePlot } from './plots.js';
+import { runPowerFit } from './power.js';
+import { toJson, toMarkdown, writeTables, type FitSummary } from './report.js';
+import { positiveColumn, readRunTable } from './table.js';
+
+export const FIT_SUMMARY = 'fit scaling laws (power, isoflop, parametric) with bootstrap intervals';
+
+export const FIT_USAGE = `usage: difflab fit power|isoflop|parametric --in <table> --y-col <name> [options]
+
+  power       y = a·C^b (log-log least squares) and y = E + a·C^b (least squares on log y)
+  isoflop     Chinchilla approach 2: a parabola in log N per compute budget; N_opt ∝ C^a, D_opt ∝ C^b
+  parametric  Chinchilla approach 3: L(N, D) = E + A/N^α + B/D^β, Huber loss on log residuals
+
+  --in <file>          runs table: .csv, .parquet or .arrow
+  --y-col <name>       target column (loss, FID, …)
+  --n-col <name>       parameters column (default N)
+  --d-col <name>       data column (default D; optional for isoflop: gives k in C = k·N·D)
+  --c-col <name>       compute column (default C)
+  --bootstrap <B>      bootstrap resamples (default 1000)
+  --level <p>          interval coverage (default 0.95)
+  --seed <int>         bootstrap seed (default 0)
+  --delta <δ>          Huber threshold for parametric (default 1e-3)
+  --predict-c <C>      predict at this compute (repeatable)
+  --predict-n <N>      with --predict-d: predict L(N, D) (parametric; repeatable, paired in order)
+  --predict-d <D>
+  --out <dir>          write fit.md, fit.parquet and plots (SVG + PNG)
+  --json               print the estimates with their intervals as JSON`;
+
+function positiveNumbers(flag: string, values: string[] | undefined): number[] {
+  return (values ?? []).map((s) => {
+    const v = Number(s);
+    if (!Number.isFinite(v) || v <= 0) throw new FitInputError(`${flag} ${s}: expected a positive number`);
+    return v;
+  });
+}
+
+function numberOption(flag: string, s: string | undefined, fallback: number): number {
+  if (s === undefined) return fallback;
+  const v = Number(s);
+  if (!Number.isFinite(v)) throw new FitInputError(`${flag} ${s}: expected a number`);
+  return v;
+}
+
+/** `difflab fit …`; resolves to the exit code. */
+export async function runFitCommand(args: string[], log: (s: string) => void = console.log, info: (s: string) => void = console.error): Promise<number> {
+  const { values: o, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      in: { type: 'string' },
+      'y-col': { type: 'string' },
+      'n-col': { type: 'string', default: 'N' },
+      'd-col': { type: 'string' },
+      'c-col': { type: 'string', default: 'C' },
+      bootstrap: { type: 'string' },
+      level: { type: 'string' },
+      seed: { type: 'string' },
+      delta: { type: 'string' },
+      'predict-c': { type: 'string', multiple: true },
+      'predict-n': { type: 'string', multiple: true },
+      'predict-d': { type: 'string', multiple: true },
+      out: { type: 'string' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (o.help) {
+    log(FIT_USAGE);
+    return 0;
+  }
+  const kind = positionals[0];
+  if (positionals.length !== 1 || (kind !== 'power' && kind !== 'isoflop' && kind !== 'parametric')) {
+    throw new FitInputError(`expected one of power, isoflop, parametric as the first argument\n${FIT_USAGE}`);
+  }
+  if (!o.in) throw new FitInputError('--in <table> is required (a .csv, .parquet or .arrow file of runs)');
+  if (!o['y-col']) throw new FitInputError('--y-col <name> is required (the target column, e.g. loss)');
+  const boot: BootstrapOptions = {
+    resamples: numberOption('--bootstrap', o.bootstrap, 1000),
+    level: numberOption('--level', o.level, 0.95),
+    seed: numberOption('--seed', o.seed, 0),
+  };
+  const predictC = positiveNumbers('--predict-c', o['predict-c']);
+  const table = readRunTable(o.in);
+  const col = (name: string, flag: string) => positiveColumn(table, name, flag);
+  const y = col(o['y-col'], '--y-col');
+  const dName = o['d-col'] ?? 'D';
+  // D is optional for isoflop unless named explicitly.
+  const dOptional = () => (o['d-col'] !== undefined || table.columns.includes(dName) ? col(dName, '--d-col') : null);
+
+  let summary: FitSummary;
+  const plots: Array<[string, Parameters<typeof writePlot>[2]]> = [];
+  if (kind === 'power') {
+    const c = col(o['c-col']!, '--c-col');
+    const r = runPowerFit(c, y, { ...boot, predictC });
+    summary = r;
+    plots.push(['loss_vs_compute', powerPlotSpec(r, c, y, predictC)]);
+  } else if (kind === 'isoflop') {
+    const n = col(o['n-col']!, '--n-col');
+    const c = col(o['c-col']!, '--c-col');
+    const r = runIsoflopFit(n, c, y, dOptional(), { ...boot, predictC });
+    summary = r;
+    plots.push(['isoflop_curves', isoflopPlotSpec(r, n, y)], ['n_opt_vs_compute', nOptPlotSpec(r, predictC)]);
+  } else {
+    const n = col(o['n-col']!, '--n-col');
+    const d = col(dName, '--d-col');
+    const pn = positiveNumbers('--predict-n', o['predict-n']);
+    const pd = positiveNumbers('--predict-d', o['predict-d']);
+    if (pn.length !== pd.length) throw new FitInputError(`--predict-n and --predict-d pair up in order; got ${pn.length} and ${pd.length} values`);
+    let k = 6;
+    if (table.columns.includes(o['c-col']!)) {
+      const c = col(o['c-col']!, '--c-col');
+      k = Math.exp(Array.from(c, (cc, i) => Math.log(cc / (n[i]! * d[i]!))).reduce((s, v) => s + v, 0) / c.length);
+    }
+    const r = runParametricFit(n, d, y, { ...boot, delta: numberOption('--delta', o.delta, 1e-3), predictND: pn.map((v, i) => [v, pd[i]!]), predictC, k });
+    summary = r;
+    plots.push(['fitted_vs_observed', parametricPlotSpec(r, n, d, y)]);
+  }
+
+  log(o.json ? toJson(summary) : toMarkdown(summary, o.in));
+  if (o.out) {
+    const files = await writeTables(o.out, summary, o.in);
+    for (const [name, spec] of plots) files.push(...(await writePlot(o.out, name, spec)));
+    info(`wrote ${files.join(', ')}`);
+  }
+  return 0;
+}

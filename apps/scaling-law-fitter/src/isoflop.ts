@@ -1,0 +1,149 @@
+import { bootstrapDraws, percentileEstimate, type BootstrapInfo, type BootstrapOptions, type Estimate } from './bootstrap.js';
+import { FitError } from './errors.js';
+import { fmt } from './power.js';
+import { fitLine, fitParabola, type Parabola } from './stats.js';
+
+/** One compute budget's isoFLOP profile: y ≈ p.a·x² + p.b·x + p.c with x = ln N. */
+export interface IsoflopProfile {
+  C: number;
+  /** Row indices of the runs at this budget. */
+  rows: number[];
+  parabola: Parabola;
+  /** Vertex of the parabola: N_opt = exp(−b / 2a), and the loss there. */
+  nOpt: number;
+  yOpt: number;
+}
+
+/** N_opt = nCoef·C^nExponent and D_opt = dCoef·C^dExponent, with C = k·N·D. */
+export interface IsoflopLaw {
+  profiles: IsoflopProfile[];
+  nCoef: number;
+  nExponent: number;
+  dCoef: number;
+  dExponent: number;
+  k: number;
+}
+
+/** Runs whose compute differs by less than this relative amount share a budget (float noise in stored C). */
+const SAME_BUDGET = 1e-6;
+
+export function groupBudgets(c: ArrayLike<number>): number[][] {
+  const order = Array.from({ length: c.length }, (_, i) => i).sort((i, j) => c[i]! - c[j]!);
+  const groups: number[][] = [];
+  for (const i of order) {
+    const last = groups.at(-1);
+    if (last && Math.abs(c[i]! - c[last[0]!]!) <= SAME_BUDGET * c[i]!) last.push(i);
+    else groups.push([i]);
+  }
+  return groups;
+}
+
+/** Throws FitError when the budget has fewer than 3 distinct sizes or the parabola opens downwards. */
+export function fitProfile(rows: ArrayLike<number>, n: ArrayLike<number>, c: ArrayLike<number>, y: ArrayLike<number>): IsoflopProfile {
+  const idx = Array.from(rows);
+  const C = c[idx[0]!]!;
+  const x = idx.map((i) => Math.log(n[i]!));
+  if (new Set(x).size < 3) throw new FitError(`budget C=${fmt(C)} has ${new Set(x).size} distinct model sizes; a parabola needs at least 3`);
+  const p = fitParabola(x, idx.map((i) => y[i]!));
+  if (!(p.a > 0)) throw new FitError(`budget C=${fmt(C)}: the parabola in log N opens downwards (no minimum); add runs on both sides of the optimum`);
+  const xo = -p.b / (2 * p.a);
+  return { C, rows: idx, parabola: p, nOpt: Math.exp(xo), yOpt: p.c - (p.b * p.b) / (4 * p.a) };
+}
+
+/** Fits the budgets in `groups` (every one must succeed) and the log-log line of N_opt against C. */
+export function fitIsoflopLaw(groups: ReadonlyArray<ArrayLike<number>>, n: ArrayLike<number>, c: ArrayLike<number>, y: ArrayLike<number>, k: number): IsoflopLaw {
+  const profiles = groups.map((g) => fitProfile(g, n, c, y));
+  if (profiles.length < 2) throw new FitError(`N_opt ∝ C^a needs at least 2 usable budgets, got ${profiles.length}`);
+  const line = fitLine(profiles.map((p) => Math.log(p.C)), profiles.map((p) => Math.log(p.nOpt)));
+  const nCoef = Math.exp(line.intercept);
+  // D_opt = C / (k·N_opt) = C^(1−a) / (k·nCoef).
+  return { profiles, nCoef, nExponent: line.slope, dCoef: 1 / (k * nCoef), dExponent: 1 - line.slope, k };
+}
+
+export interface IsoflopFitOptions extends BootstrapOptions {
+  predictC?: number[];
+}
+
+export interface IsoflopFitReport {
+  fit: 'isoflop';
+  law: IsoflopLaw;
+  /** How k in C = k·N·D was obtained. */
+  kSource: 'table' | 'default-6';
+  estimates: Estimate[];
+  predictions: Estimate[];
+  bootstrap: BootstrapInfo;
+  notes: string[];
+}
+
+/**
+ * Chinchilla approach 2. `d` (optional) is the table's data column: k in C = k·N·D is then the
+ * geometric mean of C/(N·D) over the runs, so D_opt follows the table's own compute convention;
+ * without it k = 6 (C ≈ 6·N·D).
+ */
+export function runIsoflopFit(
+  n: ArrayLike<number>,
+  c: ArrayLike<number>,
+  y: ArrayLike<number>,
+  d: ArrayLike<number> | null,
+  opts: IsoflopFitOptions = {},
+): IsoflopFitReport {
+  const notes: string[] = [];
+  let k = 6;
+  if (d) {
+    const logK = Array.from({ length: n.length }, (_, i) => Math.log(c[i]! / (n[i]! * d[i]!)));
+    k = Math.exp(logK.reduce((s, v) => s + v, 0) / logK.length);
+    const spread = Math.max(...logK.map((v) => Math.abs(v - Math.log(k))));
+    notes.push(`C = k·N·D with k = ${k.toPrecision(5)} from the table (geometric mean of C/(N·D))`);
+    if (spread > 0.01) notes.push(`C/(N·D) varies by up to ${(100 * (Math.exp(spread) - 1)).toFixed(1)}% across runs; D_opt assumes one constant k`);
+  } else {
+    notes.push('no data column: D_opt uses C = 6·N·D');
+  }
+  const usable: number[][] = [];
+  for (const g of groupBudgets(c)) {
+    try {
+      fitProfile(g, n, c, y);
+      usable.push(g);
+    } catch (err) {
+      if (!(err instanceof FitError)) throw err;
+      notes.push(`skipped ${err.message}`);
+    }
+  }
+  const law = fitIsoflopLaw(usable, n, c, y, k);
+  for (const p of law.profiles) {
+    const xs = p.rows.map((i) => n[i]!);
+    if (p.nOpt < Math.min(...xs) || p.nOpt > Math.max(...xs)) {
+      notes.push(`budget C=${fmt(p.C)}: the minimum N=${fmt(p.nOpt)} lies outside the sampled sizes (extrapolated)`);
+    }
+  }
+  // Resample within each budget so every resample keeps one profile per budget.
+  const { draws, info } = bootstrapDraws(
+    usable.reduce((s, g) => s + g.length, 0),
+    opts,
+    (rows) => {
+      const groups: number[][] = [];
+      let k0 = 0;
+      for (const g of usable) {
+        groups.push(Array.from(rows.subarray(k0, k0 + g.length)));
+        k0 += g.length;
+      }
+      return fitIsoflopLaw(groups, n, c, y, k);
+    },
+    usable,
+  );
+  const est = (q: string, v: number, get: (l: IsoflopLaw) => number) => percentileEstimate(q, v, draws.map(get), info.level);
+  const estimates = [
+    est('a (N_opt ∝ C^a)', law.nExponent, (l) => l.nExponent),
+    est('N_opt coefficient', law.nCoef, (l) => l.nCoef),
+    est('b (D_opt ∝ C^b)', law.dExponent, (l) => l.dExponent),
+    est('D_opt coefficient', law.dCoef, (l) => l.dCoef),
+    ...law.profiles.flatMap((p, j) => [
+      est(`N_opt at C=${fmt(p.C)}`, p.nOpt, (l) => l.profiles[j]!.nOpt),
+      est(`y_opt at C=${fmt(p.C)}`, p.yOpt, (l) => l.profiles[j]!.yOpt),
+    ]),
+  ];
+  const predictions = (opts.predictC ?? []).flatMap((cc) => [
+    est(`N_opt(C=${fmt(cc)})`, law.nCoef * cc ** law.nExponent, (l) => l.nCoef * cc ** l.nExponent),
+    est(`D_opt(C=${fmt(cc)})`, law.dCoef * cc ** law.dExponent, (l) => l.dCoef * cc ** l.dExponent),
+  ]);
+  return { fit: 'isoflop', law, kSource: d ? 'table' : 'default-6', estimates, predictions, bootstrap: info, notes };
+}

@@ -1,0 +1,17 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { initBackend, Rng } from '@difflab/core-tensor';
+import { createUNet, unetConfig } from './src/index.js';
+await initBackend({ backend: 'cpu' });
+const fm = createUNet(unetConfig('UNet-FMNIST'), new Rng(0));
+const xb = new Rng(1).normalTensor([2, 32, 32, 1]) as tf.Tensor4D;
+const t = tf.tensor1d([1, 2]); const y = tf.tensor1d([0, 10], 'int32');
+let t0 = Date.now();
+fm.forward(xb, t, y).dispose();
+console.log('fwd b=2 ms', Date.now() - t0);
+const prof = await tf.profile(() => { fm.forward(xb, t, y).dispose(); });
+const agg: Record<string, number> = {};
+for (const k of prof.kernels) agg[k.name] = (agg[k.name] ?? 0) + (k.kernelTimeMs as number);
+console.log(Object.entries(agg).sort((a, b) => b[1] - a[1]).slice(0, 8));
+t0 = Date.now();
+const g = tf.variableGrads(() => tf.mean(tf.square(fm.forward(xb, t, y))) as tf.Scalar);
+console.log('train b=2 ms', Date.now() - t0);
