@@ -36,12 +36,13 @@ export async function run(args: string[]): Promise<number> {
   const cfg = loadTrainConfig(positionals[0]!);
   const runDir = resolve(values.out ?? join('runs', cfg.name));
   const controller = new AbortController();
-  const onSigint = () => {
+  const onSignal = () => {
     if (controller.signal.aborted) process.exit(130);
     console.error('\ndifflab: interrupted; writing a checkpoint (Ctrl-C again to quit at once)');
     controller.abort();
   };
-  process.on('SIGINT', onSigint);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   const tracker = values['no-track'] ? undefined : openTracker();
   const sinks = tracker ? [new TrackerSink(tracker, cfg.name, basename(runDir), runDir)] : [];
   let result: TrainResult;
@@ -54,7 +55,8 @@ export async function run(args: string[]): Promise<number> {
     }
     throw e;
   } finally {
-    process.off('SIGINT', onSigint);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await tracker?.close();
   }
   if (result.status === 'KILLED') {
