@@ -1,14 +1,14 @@
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { locationOfDir, openTracker, SqliteStore } from '@difflab/tracking';
 import { startTrackerServer, type TrackerServer } from '../src/index.js';
 import { A, B, loss, tinyTraining, type TinyRun } from './fixtures/tiny-training.js';
+import { launchChromium, trackerOnlyPage, waitForChart } from './helpers.js';
 import { tempDir } from './temp.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const OUT = fileURLToPath(new URL('../test-output/', import.meta.url));
 
 let store: SqliteStore;
@@ -30,26 +30,11 @@ function optimumLoss(): number {
   return loss(w);
 }
 
-async function openPage(): Promise<Page> {
-  const page = await context.newPage();
-  // Everything the UI needs is served by the tracker itself; record any other request.
-  await page.route('**/*', (route) => {
-    const url = route.request().url();
-    if (url.startsWith(server.url)) return route.continue();
-    offsite.push(url);
-    return route.abort();
-  });
-  return page;
-}
-
-async function waitForChart(page: Page): Promise<void> {
-  await page.waitForSelector('#chart[data-rendered=true]', { timeout: 30_000 });
-}
+const openPage = () => trackerOnlyPage(context, server.url, offsite);
 
 const lineCount = (page: Page) => page.locator('#chart svg [aria-roledescription="line mark"]').count();
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: run tools/setup.sh (it installs Debian's chromium) before the browser tests`);
   mkdirSync(OUT, { recursive: true });
   const dir = join(tempDir('tracker-ui-'), 'store');
   const tracker = openTracker({ uri: dir });
@@ -57,11 +42,7 @@ beforeAll(async () => {
   await tracker.close();
   store = new SqliteStore(locationOfDir(dir));
   server = await startTrackerServer({ store, port: 0 });
-  context = await chromium.launchPersistentContext(tempDir('chromium-profile-'), {
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 1280, height: 900 },
-  });
+  context = await launchChromium();
 });
 
 afterAll(async () => {

@@ -13,7 +13,7 @@ import {
   writeFileAtomic,
 } from '@difflab/core-tensor';
 import { BatchIterator, batchToTensors, loadFashionMnist } from '@difflab/data';
-import { createDiT, cosineSchedule, ditConfig, linearSchedule, type DiTConfig } from '@difflab/models';
+import { countDiT, createDiT, cosineSchedule, ditConfig, linearSchedule, type DiTConfig } from '@difflab/models';
 import { diffusionTrainingLoss } from '@difflab/losses';
 import type { TrainConfig } from './config.js';
 import { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
@@ -146,8 +146,15 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     iterator = new BatchIterator(data.train, { batchSize: cfg.train.batchSize, seed: dataSeed, padding });
   }
 
+  // Compute accounting as in the DiT and scaling-law papers: the paper's forward "Gflops" per example
+  // (multiply-adds), ×3 for forward + backward; C = that × examples seen.
+  const count = countDiT(modelCfg);
+  const flopsPerExample = 3 * count.gflops * 1e9;
   const params = {
     ...flattenParams(cfg),
+    model_params: count.params,
+    flops_fwd_per_example: count.gflops * 1e9,
+    flops_train_per_example: flopsPerExample,
     ...flattenParams({ model: modelCfg }),
     backend: backend.name,
     backend_detail: backend.detail,
@@ -253,14 +260,22 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   }
 
   const samplePath = await writeSamples(step);
-  const evalWith = (fn: () => number) => (cfg.sample.useEma ? withWeights(dit, ema.weights, fn) : fn());
-  const held = evalWith(() => heldOutLoss((x, t, y) => dit.forward(x, t, y), data.test, schedule, { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples, padding }).mean);
+  const heldoutOpts = { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples, padding };
+  const measure = () => heldOutLoss((x, t, y) => dit.forward(x, t, y), data.test, schedule, heldoutOpts).mean;
+  const held = cfg.sample.useEma ? withWeights(dit, ema.weights, measure) : measure();
   for (const s of sinks) s.metrics(step, { heldout_loss: held }, Date.now());
   const evalPath = join(runDir, 'eval.json');
-  await writeFileAtomic(
-    evalPath,
-    `${JSON.stringify({ step, heldout_loss: held, heldout: { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples }, weights: cfg.sample.useEma ? 'ema' : 'raw', backend: backendInfo()?.name }, null, 2)}\n`,
-  );
+  const examplesSeen = step * cfg.train.batchSize;
+  const evaluation = {
+    step,
+    heldout_loss: held,
+    heldout: heldoutOpts,
+    weights: cfg.sample.useEma ? 'ema' : 'raw',
+    examples_seen: examplesSeen,
+    train_compute: examplesSeen * flopsPerExample,
+    backend: backendInfo()?.name,
+  };
+  await writeFileAtomic(evalPath, `${JSON.stringify(evaluation, null, 2)}\n`);
   for (const s of sinks) await s.artifact(evalPath, 'evaluation');
   return finish('FINISHED', { heldOutLoss: held, samplePath });
 }

@@ -73,7 +73,7 @@ function report(runs: Runs, delta: number): string {
   const rel = (x: number, y: number) => (Math.abs(x - y) / Math.abs(y)).toExponential(1);
   const row = (name: string, x: number, y: number, t: number) => `| ${name} | ${x.toPrecision(6)} | ${y.toPrecision(6)} | ${rel(x, y)} | ${t} |`;
   return [
-    `### ${runs.name}`,
+    `#### ${runs.name}`,
     '',
     '| quantity | difflab | SciPy L-BFGS-B | rel. diff | truth |',
     '|---|---:|---:|---:|---:|',

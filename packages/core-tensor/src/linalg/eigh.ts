@@ -144,31 +144,6 @@ function hypot(a: number, b: number): number {
 
 const MAX_SWEEPS_PER_EIGENVALUE = 60;
 
-const ROTATION_BLOCK = 64;
-
-/**
- * Applies the Givens rotations of one QL sweep, rows (i, i+1) for i = hi−1 down to lo, to the rows
- * of `zt`. The rotations do not depend on `zt`, so they are applied column block by column block:
- * a block of all touched rows stays in cache while the whole sweep passes over it.
- */
-function applySweep(zt: Float64Array, n: number, lo: number, hi: number, cs: Float64Array, sn: Float64Array): void {
-  for (let k0 = 0; k0 < n; k0 += ROTATION_BLOCK) {
-    const k1 = Math.min(k0 + ROTATION_BLOCK, n);
-    for (let i = hi - 1; i >= lo; i--) {
-      const c = cs[i]!;
-      const s = sn[i]!;
-      const a = i * n;
-      const b = a + n;
-      for (let k = k0; k < k1; k++) {
-        const zb = zt[b + k]!;
-        const za = zt[a + k]!;
-        zt[b + k] = s * za + c * zb;
-        zt[a + k] = c * za - s * zb;
-      }
-    }
-  }
-}
-
 /**
  * Implicit QL iteration on the tridiagonal (d, e) (EISPACK tql2). d is overwritten with the
  * eigenvalues (unsorted). If `zt` is given, its rows are rotated along, so rows of Qᵀ become
@@ -176,8 +151,6 @@ function applySweep(zt: Float64Array, n: number, lo: number, hi: number, cs: Flo
  */
 function implicitQl(d: Float64Array, e: Float64Array, zt: Float64Array | null, n: number): void {
   const eps = 2 ** -52;
-  const cs = new Float64Array(n);
-  const sn = new Float64Array(n);
   let f = 0;
   let tst1 = 0;
   for (let l = 0; l < n; l++) {
@@ -219,10 +192,17 @@ function implicitQl(d: Float64Array, e: Float64Array, zt: Float64Array | null, n
           c = p / r;
           p = c * d[i]! - s * g;
           d[i + 1] = h + s * (c * g + s * d[i]!);
-          cs[i] = c;
-          sn[i] = s;
+          if (zt) {
+            const a = i * n;
+            const b = a + n;
+            for (let k = 0; k < n; k++) {
+              const zb = zt[b + k]!;
+              const za = zt[a + k]!;
+              zt[b + k] = s * za + c * zb;
+              zt[a + k] = c * za - s * zb;
+            }
+          }
         }
-        if (zt) applySweep(zt, n, l, m, cs, sn);
         p = (-s * s2 * c3 * el1 * e[l]!) / dl1;
         e[l] = s * p;
         d[l] = c * p;

@@ -13,7 +13,7 @@ export interface UNetBlockRemoval {
   stage: 'down' | 'up';
   level: number;
   index: number;
-  parts: UNetBlockPart[];
+  parts: readonly UNetBlockPart[];
 }
 
 /**
@@ -23,7 +23,7 @@ export interface UNetBlockRemoval {
  */
 export interface UNetPruningSpec {
   removeMid?: boolean;
-  remove: UNetBlockRemoval[];
+  remove: readonly UNetBlockRemoval[];
 }
 
 interface Resolved {
