@@ -98,13 +98,13 @@ export async function runFitCommand(args: string[], log: (s: string) => void = c
     const c = col(o['c-col']!, '--c-col');
     const r = runPowerFit(c, y, { ...boot, predictC });
     summary = r;
-    plots.push(['loss_vs_compute', powerPlotSpec(r, c, y, predictC)]);
+    plots.push(['loss_vs_compute', powerPlotSpec(r, c, y, predictC, o['y-col'])]);
   } else if (kind === 'isoflop') {
     const n = col(o['n-col']!, '--n-col');
     const c = col(o['c-col']!, '--c-col');
     const r = runIsoflopFit(n, c, y, dOptional(), { ...boot, predictC });
     summary = r;
-    plots.push(['isoflop_curves', isoflopPlotSpec(r, n, y)], ['n_opt_vs_compute', nOptPlotSpec(r, predictC)]);
+    plots.push(['isoflop_curves', isoflopPlotSpec(r, n, y, o['y-col'])], ['n_opt_vs_compute', nOptPlotSpec(r, predictC)]);
   } else {
     const n = col(o['n-col']!, '--n-col');
     const d = col(dName, '--d-col');
@@ -116,7 +116,17 @@ export async function runFitCommand(args: string[], log: (s: string) => void = c
       const c = col(o['c-col']!, '--c-col');
       k = Math.exp(Array.from(c, (cc, i) => Math.log(cc / (n[i]! * d[i]!))).reduce((s, v) => s + v, 0) / c.length);
     }
-    const r = runParametricFit(n, d, y, { ...boot, delta: numberOption('--delta', o.delta, 1e-3), predictND: pn.map((v, i) => [v, pd[i]!]), predictC, k });
+    // The 4500-start grid takes seconds to minutes: show progress on a terminal only.
+    const t0 = performance.now();
+    const onProgress = process.stderr.isTTY
+      ? (done: number, total: number) => {
+          if (done % 100 !== 0 && done !== total) return;
+          const rate = done / ((performance.now() - t0) / 1000);
+          const eta = (total - done) / rate;
+          process.stderr.write(`\rL-BFGS starts ${done}/${total}, ${rate.toFixed(0)}/s, ETA ${eta.toFixed(0)} s ${done === total ? '\n' : ''}`);
+        }
+      : undefined;
+    const r = runParametricFit(n, d, y, { ...boot, delta: numberOption('--delta', o.delta, 1e-3), predictND: pn.map((v, i) => [v, pd[i]!]), predictC, k, onProgress });
     summary = r;
     plots.push(['fitted_vs_observed', parametricPlotSpec(r, n, d, y)]);
   }

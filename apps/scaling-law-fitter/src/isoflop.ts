@@ -60,6 +60,9 @@ export function fitIsoflopLaw(groups: ReadonlyArray<ArrayLike<number>>, n: Array
   return { profiles, nCoef, nExponent: line.slope, dCoef: 1 / (k * nCoef), dExponent: 1 - line.slope, k };
 }
 
+/** Name of a budget's N_opt in the estimates table. */
+export const nOptQuantity = (c: number): string => `N_opt at C=${fmt(c)}`;
+
 export interface IsoflopFitOptions extends BootstrapOptions {
   predictC?: number[];
 }
@@ -137,7 +140,7 @@ export function runIsoflopFit(
     est('b (D_opt ∝ C^b)', law.dExponent, (l) => l.dExponent),
     est('D_opt coefficient', law.dCoef, (l) => l.dCoef),
     ...law.profiles.flatMap((p, j) => [
-      est(`N_opt at C=${fmt(p.C)}`, p.nOpt, (l) => l.profiles[j]!.nOpt),
+      est(nOptQuantity(p.C), p.nOpt, (l) => l.profiles[j]!.nOpt),
       est(`y_opt at C=${fmt(p.C)}`, p.yOpt, (l) => l.profiles[j]!.yOpt),
     ]),
   ];

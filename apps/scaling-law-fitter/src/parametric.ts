@@ -95,16 +95,17 @@ export function fitParametric(
   n: ArrayLike<number>,
   d: ArrayLike<number>,
   y: ArrayLike<number>,
-  opts: { delta?: number; starts?: number[][]; keep?: number } = {},
+  opts: { delta?: number; starts?: number[][]; keep?: number; onProgress?: (done: number, total: number) => void } = {},
 ): ParametricFitResult {
   if (n.length < 6) throw new FitError(`L(N, D) = E + A/N^α + B/D^β has 5 parameters and needs at least 6 runs, got ${n.length}`);
   const objective = parametricObjective(Array.from(n, Math.log), Array.from(d, Math.log), Array.from(y, Math.log), opts.delta ?? 1e-3);
   const starts = opts.starts ?? chinchillaInitGrid();
   const found: { x: number[]; f: number }[] = [];
-  for (const s of starts) {
+  starts.forEach((s, i) => {
     const r = minimizeLbfgs(objective, s);
     if (Number.isFinite(r.f)) found.push({ x: Array.from(r.x), f: r.f });
-  }
+    opts.onProgress?.(i + 1, starts.length);
+  });
   if (found.length === 0) throw new FitError('L(N, D): no starting point reached a finite objective');
   found.sort((p, q) => p.f - q.f);
   const optima: number[][] = [];
@@ -126,6 +127,8 @@ export interface ParametricFitOptions extends BootstrapOptions {
   predictC?: number[];
   /** k in C = k·N·D for predictC (default 6). */
   k?: number;
+  /** Called after each L-BFGS start of the full-data fit. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 export interface ParametricFitReport {
@@ -139,7 +142,7 @@ export interface ParametricFitReport {
 
 export function runParametricFit(n: ArrayLike<number>, d: ArrayLike<number>, y: ArrayLike<number>, opts: ParametricFitOptions = {}): ParametricFitReport {
   const delta = opts.delta ?? 1e-3;
-  const result = fitParametric(n, d, y, { delta, starts: opts.starts });
+  const result = fitParametric(n, d, y, { delta, starts: opts.starts, onProgress: opts.onProgress });
   // Each resample starts from the full-data optima only: the 4500-point grid per resample would
   // cost B × the full fit, and a resample's optimum lies near one of the full data's.
   const { draws, info } = bootstrapDraws(n.length, opts, (rows) => {

@@ -4,7 +4,7 @@ import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import { writeFileAtomic } from '@difflab/core-tensor';
 import type { Estimate } from './bootstrap.js';
-import type { IsoflopFitReport } from './isoflop.js';
+import { nOptQuantity, type IsoflopFitReport } from './isoflop.js';
 import { evalParametric, type ParametricFitReport } from './parametric.js';
 import { evalOffsetPower, evalPower, type PowerFitReport } from './power.js';
 
@@ -22,7 +22,7 @@ function logspace(lo: number, hi: number, count = 80): number[] {
   return Array.from({ length: count }, (_, i) => Math.exp(a + ((b - a) * i) / (count - 1)));
 }
 
-export function powerPlotSpec(r: PowerFitReport, c: ArrayLike<number>, y: ArrayLike<number>, predictC: number[] = []): Spec {
+export function powerPlotSpec(r: PowerFitReport, c: ArrayLike<number>, y: ArrayLike<number>, predictC: number[] = [], yTitle = 'target'): Spec {
   const cMin = Math.min(...Array.from(c));
   const cMax = Math.max(...Array.from(c));
   const cEnd = Math.max(cMax * 10, ...predictC);
@@ -42,7 +42,7 @@ export function powerPlotSpec(r: PowerFitReport, c: ArrayLike<number>, y: ArrayL
         mark: { type: 'line', clip: true },
         encoding: {
           x: { field: 'C', type: 'quantitative', scale: logScale, title: 'compute C (FLOPs)', axis: { format: '.0e' } },
-          y: { field: 'y', type: 'quantitative', scale: { type: 'log', nice: false }, title: 'target' },
+          y: { field: 'y', type: 'quantitative', scale: { type: 'log', nice: false }, title: yTitle },
           color: { field: 'law', type: 'nominal', title: 'law' },
           strokeDash: { field: 'part', type: 'nominal', title: null, scale: { domain: ['fit', 'extrapolation'], range: [[1, 0], [6, 4]] } },
           detail: { field: 'part' },
@@ -53,7 +53,7 @@ export function powerPlotSpec(r: PowerFitReport, c: ArrayLike<number>, y: ArrayL
   } as Spec;
 }
 
-export function isoflopPlotSpec(r: IsoflopFitReport, n: ArrayLike<number>, y: ArrayLike<number>): Spec {
+export function isoflopPlotSpec(r: IsoflopFitReport, n: ArrayLike<number>, y: ArrayLike<number>, yTitle = 'target'): Spec {
   const label = (cc: number) => cc.toExponential(1);
   const runs: Row[] = [];
   const curves: Row[] = [];
@@ -73,7 +73,7 @@ export function isoflopPlotSpec(r: IsoflopFitReport, n: ArrayLike<number>, y: Ar
     ...base,
     title: 'IsoFLOP profiles: parabola in log N per budget, minima marked',
     layer: [
-      { data: { values: curves }, mark: 'line', encoding: { x: { field: 'N', type: 'quantitative', scale: logScale, title: 'parameters N', axis: { format: '~s' } }, y: { field: 'y', type: 'quantitative', scale: { zero: false }, title: 'target' }, color } },
+      { data: { values: curves }, mark: 'line', encoding: { x: { field: 'N', type: 'quantitative', scale: logScale, title: 'parameters N', axis: { format: '~s' } }, y: { field: 'y', type: 'quantitative', scale: { zero: false }, title: yTitle }, color } },
       { data: { values: runs }, mark: { type: 'point', size: 30 }, encoding: { x: { field: 'N', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' }, color } },
       { data: { values: minima }, mark: { type: 'point', shape: 'diamond', filled: true, size: 110, color: 'black' }, encoding: { x: { field: 'N', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } } },
     ],
@@ -84,7 +84,7 @@ export function nOptPlotSpec(r: IsoflopFitReport, predictC: number[] = []): Spec
   const law = r.law;
   const byName = new Map<string, Estimate>(r.estimates.map((e) => [e.quantity, e]));
   const minima: Row[] = law.profiles.map((p) => {
-    const e = [...byName.values()].find((x) => x.quantity.startsWith('N_opt at C=') && x.value === p.nOpt);
+    const e = byName.get(nOptQuantity(p.C));
     return { C: p.C, N: p.nOpt, lo: e?.lo ?? p.nOpt, hi: e?.hi ?? p.nOpt };
   });
   const cs = law.profiles.map((p) => p.C);

@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BrowserContext, Page } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readParquet } from '@difflab/data';
@@ -47,10 +48,15 @@ beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
   // The server is up while the trainer logs through its own connection to the same store, as with `difflab tracker` beside `difflab train`.
   served = await serveFreshStore('tracker-dit-');
+  // Chromium starts while the runs train; afterAll closes it even if training fails.
+  const browser = launchChromium();
   const tracker = openTracker({ uri: join(served.dir, 'store') });
-  runs = await tinyDiTRuns(tracker, EXPERIMENT, served.dir, LRS, STEPS);
-  await tracker.close();
-  context = await launchChromium();
+  try {
+    runs = await tinyDiTRuns(tracker, EXPERIMENT, served.dir, LRS, STEPS);
+  } finally {
+    await tracker.close();
+    context = await browser;
+  }
 });
 
 afterAll(async () => {
@@ -153,10 +159,12 @@ describe('tracker UI over two real DiT trainings (Chromium)', () => {
       canvas.height = img.naturalHeight;
       const ctx = canvas.getContext('2d')!;
       ctx.drawImage(img, 0, 0);
-      return { width: img.naturalWidth, height: img.naturalHeight, rgba: Array.from(ctx.getImageData(0, 0, img.naturalWidth, img.naturalHeight).data) };
+      const rgba = ctx.getImageData(0, 0, img.naturalWidth, img.naturalHeight).data;
+      const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', rgba));
+      return { width: img.naturalWidth, height: img.naturalHeight, sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join('') };
     });
     expect([shown.width, shown.height]).toEqual([expected.width, expected.height]);
-    expect(Buffer.from(shown.rgba).equals(expected.data)).toBe(true);
+    expect(shown.sha256).toBe(createHash('sha256').update(expected.data).digest('hex'));
     await page.screenshot({ path: join(OUT, 'dit-sample-grid.png'), fullPage: true });
     await page.close();
   });

@@ -1,10 +1,10 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend, Rng, tf } from '@difflab/core-tensor';
 import type { ImageSplit } from '@difflab/data';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { extractFeatures, fmnistAccuracy, FmnistFeatureNet, MetricFileError, MetricInputError, trainFmnistFeatureNet } from '../src/index.js';
+import { extractFeatures, fmnistAccuracy, FmnistFeatureNet, MetricFileError, MetricInputError, readFeatureNetConfig, trainFmnistFeatureNet } from '../src/index.js';
 
 /** Class c lights up horizontal band c of the image, plus noise: learnable in a few steps. */
 function bands(count: number, classes: number, seed: number): ImageSplit {
@@ -65,5 +65,14 @@ describe('FmnistFeatureNet', () => {
     await writeSafetensors(path, { ...net.params, 'fc.bias': tf.zeros([3]) });
     await expect(FmnistFeatureNet.load(path)).rejects.toThrow(MetricFileError);
     net.dispose();
+  });
+
+  it('reads a training config and names a bad field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'difflab-fnet-'));
+    const good = { epochs: 2, batchSize: 64, lr: 0.001, weightDecay: 0, seed: 3 };
+    writeFileSync(join(dir, 'ok.json'), JSON.stringify(good));
+    expect(readFeatureNetConfig(join(dir, 'ok.json'))).toEqual(good);
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ ...good, epochs: 1.5 }));
+    expect(() => readFeatureNetConfig(join(dir, 'bad.json'))).toThrow(/'epochs' must be a positive integer, got 1\.5/);
   });
 });

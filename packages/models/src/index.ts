@@ -52,7 +52,13 @@ export {
   unetPlan,
   validateUNetConfig,
 } from './unet/config.js';
-export { type UNetInit, type UNetParamSpec, unetParamSpecs } from './unet/params.js';
+export {
+  type UNetInit,
+  type UNetParamSpec,
+  unetParamSpecs,
+  unetParamsFromPyTorch,
+  unetParamsToPyTorch,
+} from './unet/params.js';
 export { type UNet, type UNetForwardOptions, createUNet } from './unet/unet.js';
 export { type UNetCount, type UNetCountOptions, countUNet } from './unet/count.js';
 export {

@@ -12,6 +12,8 @@ import {
   createUNet,
   sdStyleUNetConfig,
   unetConfig,
+  unetParamsFromPyTorch,
+  unetParamsToPyTorch,
   validateUNetConfig,
 } from '../src/index.js';
 
@@ -162,6 +164,29 @@ describe('createUNet', () => {
     });
   }
 
+  it('matches an independent PyTorch forward (diffusers semantics) on a two-level U-Net', async () => {
+    // Expected values: a float64 PyTorch re-implementation of UNet2DConditionModel's SD-v1 blocks
+    // (F.conv2d padding 1 / stride 2, F.interpolate nearest, F.group_norm, GEGLU chunk + exact GELU,
+    // flip_sin_to_cos timesteps) run on these weights, transposed to OIHW / [out, in]. The weights are
+    // drawn in unetParamSpecs order, so reordering parameters changes them and this table.
+    const config = sdStyleUNetConfig({
+      sampleSize: 4, inChannels: 2, outChannels: 2, channels: [4, 8], layersPerLevel: 1, attention: [true, true],
+      mid: true, numHeads: 2, groups: 2, conditioning: { kind: 'text', contextDim: 3 },
+    });
+    const model = createUNet(config, new Rng(0));
+    randomize(model.params, 5);
+    const x = new Rng(1).normalTensor([1, 4, 4, 2]) as tf.Tensor4D;
+    const context = new Rng(2).normalTensor([1, 2, 3]);
+    const want = [
+      -0.414681, 0.473847, -0.351223, 0.60891, -0.44215, 0.661217, -0.410374, 0.628787, -0.024364, 0.147399, 0.105774,
+      0.000388, -0.040543, 0.282221, -0.357989, 0.226157, -0.13954, 0.424741, -0.130788, 0.537372, 0.018333, 0.766376,
+      -0.152965, 0.487916, -0.025887, 0.050417, 0.096793, 0.105229, -0.068699, 0.258907, -0.281196, 0.248355,
+    ];
+    const got = await model.forward(x, tf.tensor1d([741.5]), context).data();
+    want.forEach((v, i) => expect(Math.abs(got[i]! - v)).toBeLessThan(2e-6));
+    model.dispose();
+  });
+
   it('starts with zero output (zero-initialised conv_out and residual closers) and is deterministic per seed', async () => {
     const config = tiny(classCond);
     const a = createUNet(config, new Rng(5));
@@ -204,11 +229,31 @@ describe('createUNet', () => {
     const copy = createUNet(config, src.params);
     expect(Object.keys(copy.params)).toEqual(Object.keys(src.params));
     const { 'conv_in.bias': _, ...missing } = src.params;
+    const before = tf.memory().numTensors;
     expect(() => createUNet(config, missing)).toThrow(/lack 'conv_in.bias'/);
+    expect(tf.memory().numTensors).toBe(before);
     expect(() => createUNet(config, { ...src.params, 'extra.weight': tf.zeros([1]) })).toThrow(/'extra.weight'/);
     expect(() => createUNet(config, { ...src.params, 'conv_in.weight': tf.zeros([8, 2, 3, 3]) })).toThrow(/HWIO/);
     src.dispose();
     copy.dispose();
+  });
+
+  it('converts PyTorch layouts: conv OIHW ↔ HWIO, linear [out, in] ↔ [in, out], the rest unchanged', async () => {
+    const model = createUNet(tiny(classCond), new Rng(1));
+    randomize(model.params, 8);
+    const torch = unetParamsToPyTorch(model.params);
+    const conv = await model.params['down_blocks.1.resnets.0.conv1.weight']!.array() as number[][][][]; // [kh, kw, in, out]
+    const convT = await torch['down_blocks.1.resnets.0.conv1.weight']!.array() as number[][][][]; // [out, in, kh, kw]
+    expect(convT.length).toBe(16);
+    expect(convT[13]![5]![2]![1]).toBe(conv[2]![1]![5]![13]);
+    const lin = await model.params['time_embedding.linear_2.weight']!.array() as number[][]; // [in, out]
+    expect((await torch['time_embedding.linear_2.weight']!.array() as number[][])[7]![3]).toBe(lin[3]![7]);
+    expect(torch['class_context.weight']!.shape).toEqual([4, 6]);
+    expect(torch['down_blocks.1.resnets.0.conv1.bias']!.shape).toEqual([16]);
+    const back = unetParamsFromPyTorch(torch);
+    for (const [k, v] of Object.entries(model.params)) expect(await back[k]!.data()).toEqual(await v.data());
+    for (const t of [...Object.values(torch), ...Object.values(back)]) t.dispose();
+    model.dispose();
   });
 
   it('rejects bad inputs with clear errors', () => {

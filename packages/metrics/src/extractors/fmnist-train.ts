@@ -5,6 +5,7 @@ import { loadFashionMnist, sequentialBatches, type ImageSplit } from '@difflab/d
 import { MetricInputError } from '../errors.js';
 import { frechetDistance } from '../fid/frechet.js';
 import type { GaussianStats } from '../fid/moments.js';
+import { saveStats } from '../fid/stats-file.js';
 import { extractorStats } from './extractor.js';
 import { fmnistAccuracy, FmnistFeatureNet, trainFmnistFeatureNet, type TrainFeatureNetOptions } from './fmnist-net.js';
 
@@ -24,17 +25,18 @@ export interface FeatureNetReport {
 
 export function readFeatureNetConfig(path: string): FeatureNetConfig {
   const raw = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
-  const num = (k: string, ok: (v: number) => boolean) => {
+  const num = (k: string, what: string, ok: (v: number) => boolean) => {
     const v = raw[k];
-    if (typeof v !== 'number' || !ok(v)) throw new MetricInputError(`${path}: '${k}' must be a valid number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !ok(v)) throw new MetricInputError(`${path}: '${k}' must be ${what}, got ${JSON.stringify(v)}`);
     return v;
   };
+  const positiveInt = (v: number) => Number.isInteger(v) && v > 0;
   return {
-    epochs: num('epochs', (v) => Number.isInteger(v) && v > 0),
-    batchSize: num('batchSize', (v) => Number.isInteger(v) && v > 0),
-    lr: num('lr', (v) => v > 0),
-    weightDecay: num('weightDecay', (v) => v >= 0),
-    seed: num('seed', (v) => Number.isInteger(v) && v >= 0),
+    epochs: num('epochs', 'a positive integer', positiveInt),
+    batchSize: num('batchSize', 'a positive integer', positiveInt),
+    lr: num('lr', 'a number > 0', (v) => v > 0),
+    weightDecay: num('weightDecay', 'a number ≥ 0', (v) => v >= 0),
+    seed: num('seed', 'a non-negative integer', (v) => Number.isInteger(v) && v >= 0),
   };
 }
 
@@ -49,8 +51,10 @@ function* noiseBatches(count: number, batchSize: number, seed: number): Generato
 }
 
 /**
- * Trains the network, then writes `<outDir>/fmnist-featurenet.safetensors` and `report.json`
- * (test accuracy, FID floor and noise ceiling).
+ * Trains the network, then writes `<outDir>/fmnist-featurenet.safetensors`, the reference
+ * statistics of the real splits in its feature space (`fmnist-test-stats.npz`,
+ * `fmnist-train-stats.npz`, for FID-FMNIST of generated samples) and `report.json` (test
+ * accuracy, FID floor and noise ceiling).
  */
 export async function runFeatureNetTraining(config: FeatureNetConfig, outDir: string, log: (line: string) => void): Promise<FeatureNetReport> {
   const data = loadFashionMnist();
@@ -73,6 +77,8 @@ export async function runFeatureNetTraining(config: FeatureNetConfig, outDir: st
   };
   log(`FID-FMNIST train vs test ${report.fidTrainVsTest.toFixed(3)}, noise vs test ${report.fidNoiseVsTest.toFixed(1)}`);
   await net.save(join(outDir, 'fmnist-featurenet.safetensors'), { testAccuracy: String(testAccuracy), seed: String(config.seed) });
+  await saveStats(join(outDir, 'fmnist-test-stats.npz'), test);
+  await saveStats(join(outDir, 'fmnist-train-stats.npz'), train);
   await writeFileAtomic(join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   net.dispose();
   return report;

@@ -1,3 +1,4 @@
+import * as tf from '@tensorflow/tfjs-core';
 import { type UNetConfig, UNET_FF_MULT, type UNetStep, timeEmbedDim, unetPlan } from './config.js';
 
 /**
@@ -84,4 +85,28 @@ export function unetParamSpecs(config: UNetConfig): UNetParamSpec[] {
   norm('conv_norm_out', c0);
   conv('conv_out', 3, c0, config.outChannels, true);
   return specs;
+}
+
+/** PyTorch keeps the class table [rows, dim] as we do; every other 2-D weight is a linear layer. */
+const isLinearWeight = (name: string, rank: number) => rank === 2 && name.endsWith('.weight') && name !== 'class_context.weight';
+
+/**
+ * A diffusers/PyTorch U-Net state_dict (conv OIHW, linear [out, in]) in this package's layout
+ * (conv HWIO, linear [in, out]), ready for createUNet. Returns new tensors; the caller disposes the input.
+ */
+export function unetParamsFromPyTorch(state: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  return relayout(state, [2, 3, 1, 0]);
+}
+
+/** The inverse of unetParamsFromPyTorch: this package's layout to PyTorch's, e.g. to save a diffusers checkpoint. */
+export function unetParamsToPyTorch(params: Record<string, tf.Tensor>): Record<string, tf.Tensor> {
+  return relayout(params, [3, 2, 0, 1]);
+}
+
+function relayout(record: Record<string, tf.Tensor>, convPerm: number[]): Record<string, tf.Tensor> {
+  const out: Record<string, tf.Tensor> = {};
+  for (const [name, t] of Object.entries(record)) {
+    out[name] = t.rank === 4 ? tf.transpose(t, convPerm) : isLinearWeight(name, t.rank) ? tf.transpose(t) : tf.clone(t);
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '@difflab/core-tensor';
+import { Rng } from '@difflab/core-tensor';
 import { ModelConfigError, ModelInputError } from '../errors.js';
 import { timestepFrequencies } from '../dit/embeddings.js';
 import { groupNorm, layerNorm } from '../norm/functional.js';
@@ -67,8 +67,7 @@ export function createUNet(config: UNetConfig, init: Rng | Record<string, tf.Ten
   validateUNetConfig(config);
   const cfg = cloneUNetConfig(config);
   const specs = unetParamSpecs(cfg);
-  const fromRecord = !(typeof (init as Rng).uniformArray === 'function');
-  if (fromRecord) {
+  if (!(init instanceof Rng)) {
     const expected = new Set(specs.map((s) => s.name));
     const extra = Object.keys(init).filter((k) => !expected.has(k));
     if (extra.length > 0) {
@@ -78,10 +77,15 @@ export function createUNet(config: UNetConfig, init: Rng | Record<string, tf.Ten
     }
   }
   const params: Record<string, tf.Variable> = {};
-  for (const spec of specs) {
-    const value = fromRecord ? loadedValue(spec, init as Record<string, tf.Tensor>) : initialValue(spec, init as Rng);
-    params[spec.name] = tf.variable(value, true);
-    value.dispose();
+  try {
+    for (const spec of specs) {
+      const value = init instanceof Rng ? initialValue(spec, init) : loadedValue(spec, init);
+      params[spec.name] = tf.variable(value, true);
+      value.dispose();
+    }
+  } catch (e) {
+    for (const v of Object.values(params)) v.dispose();
+    throw e;
   }
   const plan = unetPlan(cfg);
   const heads = cfg.numHeads;
