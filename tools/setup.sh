@@ -11,6 +11,7 @@ apt_packages=(
   dataset-fashion-mnist    # real training data, /usr/share/datasets/fashion-mnist
   chromium                 # real browser for the tracker UI tests
   espeak-ng                # speech synthesis for the spoken-digits audio corpus
+  fonts-dejavu-core        # the font the fitter's PNG plots are rendered with
 )
 if [[ "${1:-}" == "--peers" ]]; then
   apt_packages+=(python3-torch python3-scipy python3-sklearn python3-numpy)
