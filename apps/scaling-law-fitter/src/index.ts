@@ -32,3 +32,18 @@ export { readRunTable, parseCsv, positiveColumn, type RunTable } from './table.j
 export { toMarkdown, toJson, writeTables, type FitSummary } from './report.js';
 export { powerPlotSpec, isoflopPlotSpec, nOptPlotSpec, parametricPlotSpec, renderSvg, svgToPng, writePlot } from './plots.js';
 export { runFitCommand, FIT_SUMMARY, FIT_USAGE } from './cli.js';
+export {
+  SweepDefinitionError,
+  parseSweepDefinition,
+  loadSweepDefinition,
+  type SweepDefinition,
+  type SweepPreset,
+  type SweepSize,
+  type JsonObject,
+  type JsonValue,
+} from './sweep/definition.js';
+export { planPreset, logSpacedBudgets, budgetLabel, type SweepRun } from './sweep/plan.js';
+export { sweepLayout, projectJson, generatedFiles, runTags, trainTarget, gatherTarget, tableTarget, type SweepLayout } from './sweep/targets.js';
+export { SweepOutOfDateError, sweepDrift, writeSweepFiles, assertSweepInSync } from './sweep/generate.js';
+export { SweepGatherError, gatherRun, gatherPreset, frontier, rowsToTable, type SweepRow } from './sweep/gather.js';
+export { fitPreset } from './sweep/fit.js';

@@ -1,5 +1,6 @@
 export { ConfigError, loadTrainConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from './config.js';
-export { NonFiniteLossError, train, resolveModelConfig, learningRate, type TrainOptions, type TrainResult } from './train.js';
+export { NonFiniteLossError, train, learningRate, type TrainOptions, type TrainResult } from './train.js';
+export { createDenoiser, resolveModelConfig, type Denoiser } from './model.js';
 export { CheckpointError, latestCheckpointDir, loadCheckpoint } from './checkpoint.js';
 export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';
 export { encodeImageGrid, writeImageGrid } from './image-grid.js';

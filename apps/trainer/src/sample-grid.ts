@@ -1,5 +1,6 @@
 import { Rng, tf } from '@difflab/core-tensor';
-import { DDIMSampler, DDPMSampler, type DiT, type NoiseSchedule, type Sampler, sample } from '@difflab/models';
+import { DDIMSampler, DDPMSampler, type NoiseSchedule, type Sampler, sample } from '@difflab/models';
+import type { Denoiser } from './model.js';
 import type { TrainConfig } from './config.js';
 import { writeImageGrid } from './image-grid.js';
 
@@ -14,17 +15,17 @@ export function makeSampler(cfg: TrainConfig['sample'], schedule: NoiseSchedule)
 
 /**
  * Samples `perClass` images of every class (one class per grid row) with classifier-free
- * guidance and writes them as a PNG grid.
+ * guidance and writes them as a PNG grid; an unconditional model fills 10 rows without guidance.
  */
-export function writeClassGrid(path: string, dit: DiT, schedule: NoiseSchedule, cfg: TrainConfig['sample']): void {
-  const { numClasses, inputSize, inChannels } = dit.config;
-  const labels = Array.from({ length: numClasses * cfg.perClass }, (_, i) => Math.floor(i / cfg.perClass));
-  const x = sample((xt, t, y) => dit.forward(xt, t, y), makeSampler(cfg, schedule), {
+export function writeClassGrid(path: string, model: Denoiser, schedule: NoiseSchedule, cfg: TrainConfig['sample']): void {
+  const { numClasses, inputSize, inChannels } = model;
+  const rows = numClasses ?? 10;
+  const labels = Array.from({ length: rows * cfg.perClass }, (_, i) => (numClasses === null ? 0 : Math.floor(i / cfg.perClass)));
+  const x = sample((xt, t, y) => model.forward(xt, t, y), makeSampler(cfg, schedule), {
     shape: [labels.length, inputSize, inputSize, inChannels],
     labels,
     rng: new Rng(SAMPLE_SEED),
-    guidanceScale: cfg.cfgScale,
-    nullClass: numClasses,
+    ...(numClasses === null ? {} : { guidanceScale: cfg.cfgScale, nullClass: numClasses }),
   });
   const data = x.dataSync() as Float32Array;
   x.dispose();
@@ -32,7 +33,7 @@ export function writeClassGrid(path: string, dit: DiT, schedule: NoiseSchedule, 
 }
 
 /** Runs fn with the model's weights temporarily replaced (e.g. by the EMA), then restores them. */
-export function withWeights<T>(dit: DiT, weights: Record<string, tf.Tensor>, fn: () => T): T {
+export function withWeights<T>(dit: Denoiser, weights: Record<string, tf.Tensor>, fn: () => T): T {
   const saved = Object.fromEntries(Object.entries(dit.params).map(([k, v]) => [k, tf.clone(v)]));
   try {
     for (const [k, v] of Object.entries(weights)) dit.params[k]!.assign(v);

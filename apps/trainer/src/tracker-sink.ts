@@ -22,13 +22,15 @@ export class TrackerSink implements RunSink {
     private readonly experimentName: string,
     private readonly runName: string,
     private readonly runDir: string,
+    /** Extra run tags, e.g. a sweep's `sweep`, `budget` and `size`. */
+    private readonly tags: Record<string, string> = {},
   ) {}
 
   async start(params: Record<string, string | number | boolean>): Promise<void> {
     this.run = await this.tracker.startRun({
       experimentName: this.experimentName,
       runName: this.runName,
-      tags: { 'difflab.run_dir': this.runDir },
+      tags: { ...this.tags, 'difflab.run_dir': this.runDir },
     });
     await this.run.logParams(params);
   }

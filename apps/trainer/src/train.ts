@@ -13,9 +13,9 @@ import {
   writeFileAtomic,
 } from '@difflab/core-tensor';
 import { BatchIterator, batchToTensors, loadFashionMnist } from '@difflab/data';
-import { countDiT, createDiT, cosineSchedule, ditConfig, linearSchedule, type DiTConfig } from '@difflab/models';
+import { cosineSchedule, linearSchedule } from '@difflab/models';
 import { diffusionTrainingLoss } from '@difflab/losses';
-import type { TrainConfig } from './config.js';
+import { ConfigError, type TrainConfig } from './config.js';
 import { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { DEFAULT_HELDOUT, heldOutLoss } from './heldout-loss.js';
 import { MetricsTable } from './metrics-table.js';
@@ -23,6 +23,7 @@ import { Progress } from './progress.js';
 import { flattenParams } from '@difflab/tracking';
 import type { RunSink, RunStatus } from './run-sink.js';
 import { withWeights, writeClassGrid } from './sample-grid.js';
+import { createDenoiser } from './model.js';
 
 export interface TrainOptions {
   /** Run directory (created); holds config, checkpoints, metrics.parquet and samples. */
@@ -52,12 +53,6 @@ export class NonFiniteLossError extends Error {
 }
 
 const KEEP_CHECKPOINTS = 2;
-
-export function resolveModelConfig(cfg: TrainConfig): DiTConfig {
-  const { preset, ...overrides } = cfg.model;
-  const defined = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
-  return { ...ditConfig(preset), ...defined };
-}
 
 export function configHash(cfg: TrainConfig): string {
   return createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
@@ -90,16 +85,10 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const runDir = resolve(opts.runDir);
   const sinks = opts.sinks ?? [];
   const backend = await initBackend();
-  const modelCfg = resolveModelConfig(cfg);
   const schedule = cfg.diffusion.schedule === 'linear' ? linearSchedule(cfg.diffusion.timesteps) : cosineSchedule(cfg.diffusion.timesteps);
   const padding = cfg.data.pad32 ? 2 : 0;
   const data = loadFashionMnist();
   const imageSize = data.train.height + 2 * padding;
-  if (modelCfg.inputSize !== imageSize || modelCfg.inChannels !== 1) {
-    throw new CheckpointError(
-      `model.preset '${cfg.model.preset}' expects ${modelCfg.inputSize}×${modelCfg.inputSize}×${modelCfg.inChannels} input, but the data is ${imageSize}×${imageSize}×1 (data.pad32=${cfg.data.pad32}); pick a matching preset or flip data.pad32`,
-    );
-  }
 
   const hash = configHash(cfg);
   const resumeDir = opts.resume ? latestCheckpointDir(runDir) : null;
@@ -110,8 +99,13 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   mkdirSync(runDir, { recursive: true });
 
   const root = new Rng(cfg.seed);
-  const dit = createDiT(modelCfg, root.fork());
+  const dit = createDenoiser(cfg.model, root.fork());
   cleanup.push(() => dit.dispose());
+  if (dit.inputSize !== imageSize || dit.inChannels !== 1) {
+    throw new ConfigError(
+      `model.preset '${cfg.model.preset}' expects ${dit.inputSize}×${dit.inputSize}×${dit.inChannels} input, but the data is ${imageSize}×${imageSize}×1 (data.pad32=${cfg.data.pad32}); pick a matching preset or flip data.pad32`,
+    );
+  }
   let trainRng = root.fork();
   const dataSeed = root.nextUint32();
   const optimizer = new AdamW({
@@ -146,16 +140,16 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     iterator = new BatchIterator(data.train, { batchSize: cfg.train.batchSize, seed: dataSeed, padding });
   }
 
-  // Compute accounting as in the DiT and scaling-law papers: the paper's forward "Gflops" per example
-  // (multiply-adds), ×3 for forward + backward; C = that × examples seen.
-  const count = countDiT(modelCfg);
-  const flopsPerExample = 3 * count.gflops * 1e9;
+  // Compute accounting as in the scaling-law papers: forward multiply-adds per example from the
+  // analytic counter, ×3 for forward + backward; C = that × examples seen.
+  const flopsPerExample = 3 * dit.flopsFwdPerExample;
   const params = {
     ...flattenParams(cfg),
-    model_params: count.params,
-    flops_fwd_per_example: count.gflops * 1e9,
+    architecture: dit.architecture,
+    model_params: dit.paramCount,
+    flops_fwd_per_example: dit.flopsFwdPerExample,
     flops_train_per_example: flopsPerExample,
-    ...flattenParams({ model: modelCfg }),
+    ...flattenParams({ model: dit.config }),
     backend: backend.name,
     backend_detail: backend.detail,
     git_commit: gitCommit(),

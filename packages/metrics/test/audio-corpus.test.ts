@@ -93,6 +93,15 @@ describe('spoken-digits synthesis (espeak-ng)', () => {
     await expect(resolveAudioSet(join(dir, 'nothing-here'))).rejects.toThrow(MetricFileError);
   });
 
+  it('names the line of a malformed manifest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'difflab-corpus-'));
+    writeFileSync(join(dir, 'a.jsonl'), '{"path":"x.wav","label":1,"split":"train"}\n{"path":"y.wav","label":2}\n');
+    await expect(readManifest(join(dir, 'a.jsonl'))).rejects.toThrow(/a\.jsonl:2: each line needs/);
+    writeFileSync(join(dir, 'b.jsonl'), 'not json\n');
+    await expect(readManifest(join(dir, 'b.jsonl'))).rejects.toThrow(/b\.jsonl:1: not valid JSON/);
+    await expect(readManifest(join(dir, 'missing.jsonl'))).rejects.toThrow(/spoken-digits:synthesize/);
+  });
+
   it('reports an unknown voice as a synthesis error', async () => {
     const row = { ...planCorpus(CONFIG)[0]!, voice: 'xx-nonexistent' };
     await expect(synthesizeUtterance(row, mkdtempSync(join(tmpdir(), 'difflab-corpus-')))).rejects.toThrow(SpeechSynthesisError);

@@ -1,4 +1,4 @@
-import { cpus, hostname, loadavg } from 'node:os';
+import { cpus, hostname, loadavg, totalmem } from 'node:os';
 import { gemmBench, type GemmReport } from './gemm.js';
 import { tfjsTrainStep, torchTrainStep, type EngineResult, type StepBudget, type TrainStepCase } from './train-step.js';
 import { countDiT, ditConfig } from '@difflab/models';
@@ -46,8 +46,22 @@ function plan(quick: boolean): { c: TrainStepCase; engines: readonly Engine[]; b
     { c: { config: SMALL_CONFIG, batch: 64 }, engines: ['wasm'], budget: { warmup: 1, minSteps: 1, minSeconds: 0 } },
     { c: { config: SMALL_CONFIG, batch: 64 }, engines: ['cpu'], budget: { warmup: 0, minSteps: 1, minSeconds: 0 } },
     { c: { config: LARGE_CONFIG, batch: 8 }, engines: ['native', 'pytorch'], budget: { warmup: 1, minSteps: 3, minSeconds: 10 } },
-    { c: { config: LARGE_CONFIG, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 1, minSteps: 2, minSeconds: 10 } },
+    { c: { config: LARGE_CONFIG, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 1, minSteps: 1, minSeconds: 10 } },
   ];
+}
+
+// tfjs keeps every intermediate a gradient needs (the composed tanh-GELU alone keeps seven
+// [tokens, 4·width] tensors per block), so a large batch can exceed the machine's memory and get
+// the process OOM-killed. Scale the peak of a smaller batch of the same config and skip instead.
+function memoryVerdict(cases: CaseReport[], c: TrainStepCase, engine: Engine): string | null {
+  const smaller = cases.find((r) => r.config === c.config && r.batch < c.batch && r.engines[engine] && 'peakBytes' in r.engines[engine]!);
+  const peak = smaller ? (smaller.engines[engine] as EngineResult).peakBytes : undefined;
+  if (!smaller || peak === undefined) return null;
+  const estimate = (peak * c.batch) / smaller.batch;
+  const limit = 0.7 * totalmem();
+  if (estimate <= limit) return null;
+  const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+  return `not run: needs ≈ ${gib(estimate)} GiB of tensors (${gib(peak)} GiB at batch ${smaller.batch}, scaled), over 70% of this machine's ${gib(totalmem())} GiB`;
 }
 
 const SKIP_SLOW = 'not run: minutes per step on this engine (cpu/wasm run the small config at batch 64 in the full benchmark only)';
@@ -65,6 +79,12 @@ export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<Tr
     const report = cases.get(keyOf(p.c))!;
     for (const engine of p.engines) {
       if (!opts.engines.includes(engine)) continue;
+      const tooBig = engine === 'pytorch' ? null : memoryVerdict([...cases.values()], p.c, engine);
+      if (tooBig) {
+        report.engines[engine] = { skipped: tooBig };
+        opts.log(`train-step: ${p.c.config} batch ${p.c.batch} on ${engine}: ${tooBig}`);
+        continue;
+      }
       opts.log(`train-step: ${p.c.config} batch ${p.c.batch} on ${engine} ...`);
       try {
         const r = engine === 'pytorch' ? torchTrainStep(p.c, p.budget, opts.threads) : await tfjsTrainStep(engine, p.c, p.budget);

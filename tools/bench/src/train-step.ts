@@ -25,6 +25,8 @@ export interface EngineResult {
   examplesPerSec: number;
   /** Mean training loss over the timed steps (a sanity check that engines train the same thing). */
   loss?: number;
+  /** tfjs engines: peak tensor bytes during the first step (tf.profile). */
+  peakBytes?: number;
 }
 
 /** The DiT training step the benchmark times: MSE on the predicted noise, backward, AdamW. */
@@ -86,8 +88,11 @@ export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budg
   const info = await initBackend({ backend, log: () => {} });
   const trainer = createDiTTrainer(ditConfig(c.config), c.batch);
   try {
-    const r = timeSteps(() => trainer.step(), budget);
+    // The first warm-up step runs under tf.profile for its peak memory.
+    const first = budget.warmup > 0 ? await tf.profile(() => void trainer.step()) : null;
+    const r = timeSteps(() => trainer.step(), { ...budget, warmup: Math.max(0, budget.warmup - 1) });
     return {
+      ...(first ? { peakBytes: first.peakBytes } : {}),
       engine: `${backend} (${info.detail})`,
       params: trainer.params,
       steps: r.steps,

@@ -5,11 +5,12 @@ import { loadTrainConfig, NonFiniteLossError, TrackerSink, train, type TrainResu
 
 export const summary = 'train a class-conditional DiT on Fashion-MNIST from a JSON config';
 
-const usage = `usage: difflab train <config.json> [--out DIR] [--resume] [--no-track]
+const usage = `usage: difflab train <config.json> [--out DIR] [--resume] [--no-track] [--tag KEY=VALUE]…
 
   --out DIR     run directory (default runs/<config name>)
   --resume      continue the run in --out from its latest checkpoint (bit-exact)
   --no-track    do not log to the tracker (default: MLFLOW_TRACKING_URI, else .difflab/tracking)
+  --tag K=V     tag the tracker run (repeatable), e.g. --tag sweep=dit-scaling --tag budget=1e13
 
 Writes DIR/config.json, checkpoints/, metrics.parquet, samples/*.png and eval.json.
 Ctrl-C writes a checkpoint and stops; --resume continues from it.`;
@@ -22,6 +23,7 @@ export async function run(args: string[]): Promise<number> {
       out: { type: 'string' },
       resume: { type: 'boolean', default: false },
       'no-track': { type: 'boolean', default: false },
+      tag: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -33,6 +35,7 @@ export async function run(args: string[]): Promise<number> {
     console.error(usage);
     return 2;
   }
+  const tags = parseTags(values.tag ?? []);
   const cfg = loadTrainConfig(positionals[0]!);
   const runDir = resolve(values.out ?? join('runs', cfg.name));
   const controller = new AbortController();
@@ -44,7 +47,7 @@ export async function run(args: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const tracker = values['no-track'] ? undefined : openTracker();
-  const sinks = tracker ? [new TrackerSink(tracker, cfg.name, basename(runDir), runDir)] : [];
+  const sinks = tracker ? [new TrackerSink(tracker, cfg.name, basename(runDir), runDir, tags)] : [];
   let result: TrainResult;
   try {
     result = await train(cfg, { runDir, resume: values.resume, signal: controller.signal, sinks });
@@ -76,4 +79,14 @@ export async function run(args: string[]): Promise<number> {
       .join('\n'),
   );
   return 0;
+}
+
+function parseTags(specs: string[]): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const spec of specs) {
+    const eq = spec.indexOf('=');
+    if (eq <= 0) throw new Error(`--tag ${spec}: expected KEY=VALUE, e.g. --tag budget=1e13`);
+    tags[spec.slice(0, eq)] = spec.slice(eq + 1);
+  }
+  return tags;
 }

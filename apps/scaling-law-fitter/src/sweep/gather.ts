@@ -1,0 +1,124 @@
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type * as arrow from 'apache-arrow';
+import { readParquet, tableFromColumns, tableToRows, writeParquet } from '@difflab/data';
+import { writeFileAtomic } from '@difflab/core-tensor';
+import type { SweepDefinition } from './definition.js';
+import { budgetLabel, planPreset, type SweepRun } from './plan.js';
+import { trainTarget, type SweepLayout } from './targets.js';
+
+/** A run's artifacts are missing or do not match the run the sweep planned. */
+export class SweepGatherError extends Error {
+  override name = 'SweepGatherError';
+}
+
+/** One row of runs.parquet: what the sweep planned and what the run's artifacts report. */
+export interface SweepRow {
+  run: string;
+  preset: string;
+  budget: number;
+  size: string;
+  hidden_size: number;
+  depth: number;
+  num_heads: number;
+  steps: number;
+  batch_size: number;
+  lr: number;
+  /** Trainable parameters (params.json model_params). */
+  N: number;
+  /** Training compute in FLOPs, 3·F_fwd·examples (eval.json train_compute). */
+  C: number;
+  /** Examples seen (eval.json examples_seen). */
+  D: number;
+  flops_fwd_per_example: number;
+  heldout_loss: number;
+  final_train_loss: number;
+  train_seconds: number;
+  backend: string;
+}
+
+function readJson(path: string, run: SweepRun, layout: SweepLayout): Record<string, unknown> {
+  if (!existsSync(path)) {
+    throw new SweepGatherError(`run ${run.id}: ${path} is missing (the run has not finished); run: npx nx run ${layout.projectDir.split('/').at(-1)}:${trainTarget(run)}`);
+  }
+  return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+}
+
+function num(o: Record<string, unknown>, key: string, file: string): number {
+  const v = o[key];
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new SweepGatherError(`${file}: '${key}' is ${JSON.stringify(v)}, expected a finite number`);
+  return v;
+}
+
+/** Reads one run directory into a row, checking that it trained what the sweep planned. */
+export function gatherRun(run: SweepRun, runDir: string, layout: SweepLayout): SweepRow {
+  const evalPath = join(runDir, 'eval.json');
+  const paramsPath = join(runDir, 'params.json');
+  const ev = readJson(evalPath, run, layout);
+  const params = readJson(paramsPath, run, layout);
+  const step = num(ev, 'step', evalPath);
+  if (step !== run.steps) throw new SweepGatherError(`${evalPath}: step ${step}, but the sweep plans ${run.steps} steps for ${run.id}; rerun its target (the run dir is stale)`);
+  const n = num(params, 'model_params', paramsPath);
+  if (n !== run.modelParams) throw new SweepGatherError(`${paramsPath}: model_params ${n}, but ${run.sizeLabel} has ${run.modelParams}; rerun its target (the run dir is stale)`);
+  const metricsPath = join(runDir, 'metrics.parquet');
+  if (!existsSync(metricsPath)) throw new SweepGatherError(`run ${run.id}: ${metricsPath} is missing`);
+  const last = tableToRows(readParquet(metricsPath)).at(-1);
+  if (!last) throw new SweepGatherError(`${metricsPath}: no rows`);
+  return {
+    run: run.id,
+    preset: run.preset,
+    budget: run.budget,
+    size: run.sizeLabel,
+    hidden_size: run.size.hiddenSize,
+    depth: run.size.depth,
+    num_heads: run.size.numHeads,
+    steps: run.steps,
+    batch_size: run.batchSize,
+    lr: run.lr,
+    N: n,
+    C: num(ev, 'train_compute', evalPath),
+    D: num(ev, 'examples_seen', evalPath),
+    flops_fwd_per_example: num(params, 'flops_fwd_per_example', paramsPath),
+    heldout_loss: num(ev, 'heldout_loss', evalPath),
+    final_train_loss: num(last as Record<string, unknown>, 'loss', metricsPath),
+    train_seconds: num(last as Record<string, unknown>, 'wall_time', metricsPath),
+    backend: typeof ev.backend === 'string' ? ev.backend : 'unknown',
+  };
+}
+
+export function rowsToTable(rows: SweepRow[]): arrow.Table {
+  const keys = Object.keys(rows[0]!) as Array<keyof SweepRow>;
+  return tableFromColumns(Object.fromEntries(keys.map((k) => [k, rows.map((r) => r[k])])) as Record<string, ReadonlyArray<number> | ReadonlyArray<string>>);
+}
+
+/** The best run (lowest held-out loss) of each budget: the compute-efficient frontier. */
+export function frontier(rows: SweepRow[]): SweepRow[] {
+  const best = new Map<number, SweepRow>();
+  for (const r of rows) {
+    const b = best.get(r.budget);
+    if (!b || r.heldout_loss < b.heldout_loss) best.set(r.budget, r);
+  }
+  return [...best.values()].sort((a, b) => a.budget - b.budget);
+}
+
+function markdown(rows: SweepRow[]): string {
+  const head = '| run | budget | size | N | steps | D | C | held-out loss | train loss | seconds |';
+  const sep = '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|';
+  const body = rows.map((r) =>
+    `| ${r.run} | ${budgetLabel(r.budget)} | ${r.size} | ${r.N} | ${r.steps} | ${r.D} | ${r.C.toExponential(3)} | ${r.heldout_loss.toFixed(5)} | ${r.final_train_loss.toFixed(5)} | ${r.train_seconds.toFixed(1)} |`,
+  );
+  const total = rows.reduce((s, r) => s + r.train_seconds, 0);
+  return [head, sep, ...body, '', `${rows.length} runs, ${total.toFixed(0)} s of training loops in total (backend ${rows[0]?.backend}).`, ''].join('\n');
+}
+
+/** Reads every run of a preset and writes results/<preset>/runs.parquet, frontier.parquet and runs.md. */
+export async function gatherPreset(def: SweepDefinition, preset: string, layout: SweepLayout, workspaceRoot: string): Promise<SweepRow[]> {
+  const rows = planPreset(def, preset).map((run) => gatherRun(run, join(workspaceRoot, layout.runDir(run)), layout));
+  const out = join(workspaceRoot, layout.resultsDir(preset));
+  mkdirSync(out, { recursive: true });
+  await writeParquet(join(out, 'runs.parquet'), rowsToTable(rows));
+  await writeParquet(join(out, 'frontier.parquet'), rowsToTable(frontier(rows)));
+  await writeFileAtomic(join(out, 'runs.md'), `# ${def.name} — preset ${preset}\n\n${markdown(rows)}`);
+  return rows;
+}
+

@@ -1,0 +1,267 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { countDiT, ditConfig } from '@difflab/models';
+import { readParquet, tableFromColumns, tableToRows, writeParquet } from '@difflab/data';
+import {
+  SweepDefinitionError,
+  parseSweepDefinition,
+  type JsonObject,
+  type SweepDefinition,
+} from '../src/sweep/definition.js';
+import { budgetLabel, logSpacedBudgets, planPreset, type SweepRun } from '../src/sweep/plan.js';
+import { generatedFiles, projectJson, sweepLayout } from '../src/sweep/targets.js';
+import { SweepOutOfDateError, assertSweepInSync, sweepDrift, writeSweepFiles } from '../src/sweep/generate.js';
+import { SweepGatherError, frontier, gatherPreset } from '../src/sweep/gather.js';
+import { fitPreset } from '../src/sweep/fit.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'sweep-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+const size = (hiddenSize: number, depth: number, numHeads: number) => ({ hiddenSize, depth, numHeads });
+
+function rawDef(): JsonObject {
+  return {
+    name: 'toy-sweep',
+    base: {
+      model: { preset: 'DiT-FMNIST-S/4' },
+      train: { batchSize: 64, emaDecay: 0.999 },
+      eval: { heldoutExamples: 500 },
+    },
+    lr: { value: 0.001, referenceWidth: 64 },
+    warmupFraction: 0.1,
+    minSteps: 10,
+    presets: {
+      full: {
+        budgets: { min: 1e13, max: 1e15, count: 5 },
+        sizes: [size(64, 2, 2), size(96, 3, 3), size(128, 4, 4), size(160, 5, 5), size(192, 6, 6)],
+      },
+      smoke: {
+        budgets: { min: 2.5e10, max: 1e11, count: 3 },
+        sizes: [size(32, 1, 2), size(64, 2, 2), size(96, 3, 3)],
+        overrides: { train: { batchSize: 32 }, eval: { heldoutExamples: 100 } },
+        bootstrap: 50,
+        isoflopMayFail: true,
+      },
+    },
+  };
+}
+
+const def = (): SweepDefinition => parseSweepDefinition(rawDef(), 'toy.json');
+const layout = sweepLayout('experiments/toy/sweep.json');
+
+describe('sweep plan', () => {
+  it('log-spaces budgets and rounds them to 2 significant digits', () => {
+    // 10^13, 10^13.5 = 3.16e13, 10^14, 10^14.5 = 3.16e14, 10^15
+    expect(logSpacedBudgets(1e13, 1e15, 5)).toEqual([1e13, 3.2e13, 1e14, 3.2e14, 1e15]);
+    // 2.5e10 · 2^k
+    expect(logSpacedBudgets(2.5e10, 1e11, 3)).toEqual([2.5e10, 5e10, 1e11]);
+    expect(budgetLabel(3.2e13)).toBe('3.2e13');
+    expect(budgetLabel(1e15)).toBe('1e15');
+  });
+
+  it('gives each run steps = round(budget / (3·F_fwd·batch)) with F_fwd from countDiT, so it spends its budget', () => {
+    const runs = planPreset(def(), 'full');
+    expect(runs).toHaveLength(25);
+    for (const r of runs) {
+      const f = countDiT({ ...ditConfig('DiT-FMNIST-S/4'), ...r.size }).gflops * 1e9;
+      const perStep = 3 * f * 64;
+      expect(r.flopsFwd).toBe(f);
+      expect(r.steps).toBe(Math.round(r.budget / perStep));
+      // Rounding to whole steps misses the budget by at most half a step.
+      expect(Math.abs(r.steps * perStep - r.budget)).toBeLessThanOrEqual(perStep / 2);
+      expect(r.lr).toBeCloseTo((0.001 * 64) / r.size.hiddenSize, 15);
+      const train = r.config.train as JsonObject;
+      expect(train).toMatchObject({ steps: r.steps, batchSize: 64, lr: r.lr, warmupSteps: Math.round(0.1 * r.steps), emaDecay: 0.999 });
+      expect(r.config.model).toEqual({ preset: 'DiT-FMNIST-S/4', ...r.size });
+      expect(r.config.name).toBe('toy-sweep-full');
+    }
+    // A hand-checked case: DiT-FMNIST-S/4 (192 wide, 6 deep) is the preset itself.
+    const s4 = runs.find((r) => r.id === 'c1e13-w192-d6')!;
+    expect(s4.modelParams).toBe(countDiT(ditConfig('DiT-FMNIST-S/4')).params);
+  });
+
+  it('applies preset overrides (batch size changes the steps) and keeps runs distinct', () => {
+    const smoke = planPreset(def(), 'smoke');
+    expect(smoke).toHaveLength(9);
+    for (const r of smoke) {
+      expect(r.batchSize).toBe(32);
+      expect(r.steps).toBe(Math.round(r.budget / (3 * r.flopsFwd * 32)));
+      expect((r.config.eval as JsonObject).heldoutExamples).toBe(100);
+    }
+    const all = [...planPreset(def(), 'full'), ...smoke];
+    const ids = all.map((r) => `${r.preset}/${r.id}`);
+    expect(new Set(ids).size).toBe(all.length);
+    expect(new Set(all.map((r) => JSON.stringify(r.config))).size).toBe(all.length);
+    expect(smoke.map((r) => r.id)).toContain('c2p5e10-w32-d1');
+  });
+});
+
+describe('sweep targets', () => {
+  const project = projectJson(def(), layout) as { name: string; targets: Record<string, JsonObject> };
+
+  it('makes one cached train target per run whose inputs are its own config file and outputs its run dir', () => {
+    const runs = [...planPreset(def(), 'full'), ...planPreset(def(), 'smoke')];
+    const trainTargets = Object.keys(project.targets).filter((t) => t.startsWith('train-'));
+    expect(trainTargets).toHaveLength(runs.length);
+    for (const r of runs) {
+      const t = project.targets[`train-${r.preset}-${r.id}`]!;
+      expect(t.cache).toBe(true);
+      expect(t.inputs).toEqual([`{projectRoot}/configs/${r.preset}/${r.id}.json`, '^production', { env: 'DIFFLAB_BACKEND' }]);
+      expect(t.outputs).toEqual([`{projectRoot}/runs/${r.preset}/${r.id}`]);
+      const command = (t.options as JsonObject).command as string;
+      expect(command).toContain(`train experiments/toy/configs/${r.preset}/${r.id}.json --out experiments/toy/runs/${r.preset}/${r.id}`);
+      expect(command).toContain(`--tag sweep=toy-sweep --tag preset=${r.preset} --tag budget=${budgetLabel(r.budget)} --tag size=${r.sizeLabel}`);
+    }
+  });
+
+  it('chains gather-<preset> on all its runs, table-<preset> on gather, and table on the full preset', () => {
+    expect(project.name).toBe('toy-sweep');
+    const gather = project.targets['gather-smoke']!;
+    expect([...(gather.dependsOn as string[])].sort()).toEqual(planPreset(def(), 'smoke').map((r) => `train-smoke-${r.id}`).sort());
+    expect(gather.inputs).toContainEqual({ dependentTasksOutputFiles: '**/eval.json', transitive: false });
+    expect(project.targets['table-smoke']!.dependsOn).toEqual(['gather-smoke']);
+    expect(project.targets.table).toEqual({ executor: 'nx:noop', dependsOn: ['table-full'] });
+    expect(project.$schema).toBe('../../node_modules/nx/schemas/project-schema.json');
+  });
+
+  it('changing one preset touches only that preset’s configs, and leaves project.json as it was', () => {
+    const before = generatedFiles(def(), layout);
+    const raw = rawDef();
+    ((raw.presets as JsonObject).smoke as JsonObject).overrides = { train: { batchSize: 32 }, eval: { heldoutExamples: 200 } };
+    const after = generatedFiles(parseSweepDefinition(raw), layout);
+    const changed = [...after].filter(([p, text]) => before.get(p) !== text).map(([p]) => p);
+    expect(changed.sort()).toEqual(planPreset(def(), 'smoke').map((r) => `experiments/toy/configs/smoke/${r.id}.json`).sort());
+  });
+});
+
+describe('bad sweep definitions', () => {
+  const bad = (mutate: (raw: JsonObject) => void) => {
+    const raw = rawDef();
+    mutate(raw);
+    return () => planPreset(parseSweepDefinition(raw, 'toy.json'), 'full');
+  };
+  const full = (raw: JsonObject) => (raw.presets as JsonObject).full as JsonObject;
+
+  it.each([
+    ['fewer than 3 budgets', (r: JsonObject) => (full(r).budgets = { min: 1e13, max: 1e14, count: 2 }), /presets\.full\.budgets\.count: an isoFLOP fit needs at least 3 budgets/],
+    ['max below min', (r: JsonObject) => (full(r).budgets = { min: 1e14, max: 1e13, count: 3 }), /presets\.full\.budgets: max \(1e\+13\) must exceed min/],
+    ['two sizes', (r: JsonObject) => (full(r).sizes = [size(64, 2, 2), size(96, 3, 3)]), /presets\.full\.sizes: expected at least 3 model sizes/],
+    ['a duplicated size', (r: JsonObject) => (full(r).sizes = [size(64, 2, 2), size(64, 2, 4), size(96, 3, 3)]), /size w64-d2 appears twice/],
+    ['heads not dividing the width', (r: JsonObject) => (full(r).sizes = [size(64, 2, 3), size(96, 3, 3), size(128, 4, 4)]), /sizes\[0\]: hiddenSize 64 is not divisible by numHeads 3/],
+    ['steps in base', (r: JsonObject) => ((r.base as JsonObject).train = { batchSize: 64, steps: 100 }), /base\.train\.steps: set by the sweep/],
+    ['no batch size', (r: JsonObject) => ((r.base as JsonObject).train = {}), /base\.train\.batchSize: required/],
+    ['a misspelt field', (r: JsonObject) => (full(r).budget = 1), /presets\.full\.budget: unknown field/],
+    ['a bad preset name', (r: JsonObject) => ((r.presets as JsonObject)['Full run'] = full(r)), /presets\.Full run: preset names use lowercase/],
+    ['a budget too small for a size', (r: JsonObject) => (full(r).budgets = { min: 1e11, max: 1e13, count: 3 }), /run c1e11-w96-d3 gets 2 steps .* below minSteps 10/],
+  ])('rejects %s with the field and the fix', (_name, mutate, message) => {
+    const f = bad(mutate as (r: JsonObject) => void);
+    expect(f).toThrow(SweepDefinitionError);
+    expect(f).toThrow(message);
+  });
+
+  it('rejects an unknown preset by listing the defined ones', () => {
+    expect(() => planPreset(def(), 'medium')).toThrow("unknown preset 'medium'; the sweep defines: full, smoke");
+  });
+});
+
+describe('sweep generate', () => {
+  it('writes configs and project.json, then detects edits and configs of dropped runs', async () => {
+    const root = join(tmp, 'gen');
+    const { written } = await writeSweepFiles(def(), layout, root);
+    expect(written).toHaveLength(25 + 9 + 1);
+    expect(sweepDrift(def(), layout, root)).toEqual({ changed: [], stale: [] });
+    expect(JSON.parse(readFileSync(join(root, 'experiments/toy/configs/smoke/c5e10-w64-d2.json'), 'utf8'))).toEqual(
+      planPreset(def(), 'smoke').find((r) => r.id === 'c5e10-w64-d2')!.config,
+    );
+    writeFileSync(join(root, 'experiments/toy/configs/smoke/c5e10-w64-d2.json'), '{}');
+    writeFileSync(join(root, 'experiments/toy/configs/smoke/c9e99-w1-d1.json'), '{}');
+    expect(() => assertSweepInSync(def(), layout, root)).toThrow(SweepOutOfDateError);
+    expect(() => assertSweepInSync(def(), layout, root)).toThrow(/out of date: experiments\/toy\/configs\/smoke\/c5e10-w64-d2\.json[\s\S]*no longer in the sweep: .*c9e99-w1-d1\.json[\s\S]*npx difflab sweep generate/);
+    const again = await writeSweepFiles(def(), layout, root);
+    expect(again).toEqual({ written: ['experiments/toy/configs/smoke/c5e10-w64-d2.json'], removed: ['experiments/toy/configs/smoke/c9e99-w1-d1.json'] });
+    expect(() => assertSweepInSync(def(), layout, root)).not.toThrow();
+  });
+});
+
+/** Writes the artifacts the trainer leaves in a run dir, with a held-out loss from `loss(run)`. */
+async function fabricateRun(root: string, run: SweepRun, loss: number, seconds = 2): Promise<void> {
+  const dir = join(root, layout.runDir(run));
+  mkdirSync(dir, { recursive: true });
+  const examples = run.steps * run.batchSize;
+  writeFileSync(join(dir, 'eval.json'), JSON.stringify({ step: run.steps, heldout_loss: loss, examples_seen: examples, train_compute: 3 * run.flopsFwd * examples, backend: 'cpu' }));
+  writeFileSync(join(dir, 'params.json'), JSON.stringify({ model_params: run.modelParams, flops_fwd_per_example: run.flopsFwd }));
+  await writeParquet(join(dir, 'metrics.parquet'), tableFromColumns({ step: [1, run.steps], loss: [1, loss * 1.1], wall_time: [0.1, seconds] }));
+}
+
+describe('sweep gather and fit', () => {
+  // A known law L(N, D) = E + A/N^α + B/D^β (Chinchilla approach 3's form): its isoFLOP optimum
+  // under C = k·N·D is N_opt ∝ C^(β/(α+β)) (Hoffmann et al. eq. 4).
+  const E = 0.05, A = 40, alpha = 0.5, B = 400, beta = 0.5;
+  const law = (n: number, d: number) => E + A / n ** alpha + B / d ** beta;
+
+  it('gathers every run into runs.parquet with the documented schema and the artifacts’ values', async () => {
+    const root = join(tmp, 'gather');
+    const runs = planPreset(def(), 'smoke');
+    for (const [i, r] of runs.entries()) await fabricateRun(root, r, 0.1 + i / 100, i + 1);
+    const rows = await gatherPreset(def(), 'smoke', layout, root);
+    const table = readParquet(join(root, 'experiments/toy/results/smoke/runs.parquet'));
+    expect(table.schema.fields.map((f) => f.name)).toEqual([
+      'run', 'preset', 'budget', 'size', 'hidden_size', 'depth', 'num_heads', 'steps', 'batch_size', 'lr',
+      'N', 'C', 'D', 'flops_fwd_per_example', 'heldout_loss', 'final_train_loss', 'train_seconds', 'backend',
+    ]);
+    const back = tableToRows(table);
+    expect(back).toHaveLength(9);
+    for (const [i, r] of runs.entries()) {
+      expect(back[i]).toMatchObject({ run: r.id, preset: 'smoke', budget: r.budget, size: r.sizeLabel, N: r.modelParams, D: r.steps * 32, C: 3 * r.flopsFwd * r.steps * 32, heldout_loss: 0.1 + i / 100, final_train_loss: (0.1 + i / 100) * 1.1, train_seconds: i + 1, backend: 'cpu' });
+    }
+    // Lowest loss per budget: the first size of each budget, as fabricated.
+    expect(frontier(rows).map((r) => r.run)).toEqual(['c2p5e10-w32-d1', 'c5e10-w32-d1', 'c1e11-w32-d1']);
+    expect(tableToRows(readParquet(join(root, 'experiments/toy/results/smoke/frontier.parquet'))).map((r) => r.run)).toEqual(frontier(rows).map((r) => r.run));
+    expect(readFileSync(join(root, 'experiments/toy/results/smoke/runs.md'), 'utf8')).toContain('| c5e10-w64-d2 | 5e10 | w64-d2 |');
+  });
+
+  it('names the missing run and its Nx target, and refuses a run dir from another plan', async () => {
+    const root = join(tmp, 'missing');
+    const runs = planPreset(def(), 'smoke');
+    for (const r of runs.slice(1)) await fabricateRun(root, r, 0.2);
+    await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(/run c2p5e10-w32-d1: .*eval\.json is missing .*npx nx run toy:train-smoke-c2p5e10-w32-d1/);
+    await fabricateRun(root, { ...runs[0]!, steps: runs[0]!.steps + 1 }, 0.2);
+    await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(SweepGatherError);
+    await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(/step \d+, but the sweep plans \d+ steps/);
+  });
+
+  it('fits the gathered runs: the isoFLOP exponent of a known law is recovered, plots and tables written', async () => {
+    // Budgets wide enough that every budget's optimum lies inside the sizes.
+    const raw = rawDef();
+    (raw.presets as JsonObject).full = {
+      budgets: { min: 1e14, max: 1e16, count: 5 },
+      sizes: [size(32, 1, 2), size(64, 2, 2), size(96, 3, 3), size(128, 4, 4), size(192, 6, 6), size(256, 8, 8), size(384, 8, 8)],
+      bootstrap: 100,
+    };
+    const d = parseSweepDefinition(raw);
+    const root = join(tmp, 'fit');
+    for (const r of planPreset(d, 'full')) await fabricateRun(root, r, law(r.modelParams, r.steps * r.batchSize));
+    await gatherPreset(d, 'full', layout, root);
+    await fitPreset(d, 'full', layout, root, () => {});
+    const fit = tableToRows(readParquet(join(root, 'experiments/toy/results/full/isoflop/fit.parquet')));
+    const a = fit.find((r) => r.quantity === 'a (N_opt ∝ C^a)')!;
+    // β/(α+β) = 0.5; the grid of 7 sizes per budget limits the parabola's accuracy.
+    expect(Number(a.estimate)).toBeCloseTo(beta / (alpha + beta), 1);
+    expect(existsSync(join(root, 'experiments/toy/results/full/isoflop/isoflop_curves.svg'))).toBe(true);
+    expect(existsSync(join(root, 'experiments/toy/results/full/power/fit.md'))).toBe(true);
+  });
+
+  it('records an isoFLOP failure instead of failing when the preset allows it', async () => {
+    const root = join(tmp, 'fail');
+    // Loss falls monotonically with size in every budget: no parabola minimum.
+    for (const r of planPreset(def(), 'smoke')) await fabricateRun(root, r, 1 / r.modelParams ** 0.1 + 1 / r.budget ** 0.05);
+    await gatherPreset(def(), 'smoke', layout, root);
+    await fitPreset(def(), 'smoke', layout, root, () => {});
+    expect(readFileSync(join(root, 'experiments/toy/results/smoke/isoflop/fit.md'), 'utf8')).toMatch(/No fit: .*parabola/);
+    expect(existsSync(join(root, 'experiments/toy/results/smoke/power/fit.parquet'))).toBe(true);
+    const strict = parseSweepDefinition({ ...rawDef(), presets: { smoke: { ...((rawDef().presets as JsonObject).smoke as JsonObject), isoflopMayFail: false } } });
+    await expect(fitPreset(strict, 'smoke', layout, root, () => {})).rejects.toThrow(/parabola/);
+  });
+});
