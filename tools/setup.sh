@@ -14,7 +14,7 @@ apt_packages=(
   fonts-dejavu-core        # the font the fitter's PNG plots are rendered with
 )
 if [[ "${1:-}" == "--peers" ]]; then
-  apt_packages+=(python3-torch python3-scipy python3-sklearn python3-numpy)
+  apt_packages+=(python3-torch python3-scipy python3-sklearn python3-numpy python3-resampy)
 fi
 
 if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then

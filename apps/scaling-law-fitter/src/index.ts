@@ -1,5 +1,4 @@
 export { FitError, FitInputError } from './errors.js';
-export { minimizeLbfgs, strongWolfeLineSearch, type Objective, type LbfgsOptions, type LbfgsResult, type LineSearchResult } from './lbfgs.js';
 export { fitLine, fitParabola, quantile, huber, type Line, type Parabola } from './stats.js';
 export { bootstrapDraws, percentileEstimate, type BootstrapOptions, type BootstrapInfo, type Estimate } from './bootstrap.js';
 export {
@@ -43,7 +42,8 @@ export {
   type JsonValue,
 } from './sweep/definition.js';
 export { planPreset, logSpacedBudgets, budgetLabel, type SweepRun } from './sweep/plan.js';
-export { sweepLayout, projectJson, generatedFiles, runTags, trainTarget, gatherTarget, tableTarget, type SweepLayout } from './sweep/targets.js';
+export { sweepLayout, projectJson, runProjectJson, generatedFiles, runTags, runProjectName, gatherTarget, tableTarget, type SweepLayout } from './sweep/targets.js';
 export { SweepOutOfDateError, sweepDrift, writeSweepFiles, assertSweepInSync } from './sweep/generate.js';
 export { SweepGatherError, gatherRun, gatherPreset, frontier, rowsToTable, type SweepRow } from './sweep/gather.js';
 export { fitPreset } from './sweep/fit.js';
+export { slurmScripts, type SlurmOptions, type SlurmScripts } from './sweep/slurm.js';

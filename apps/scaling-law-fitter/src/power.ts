@@ -1,6 +1,6 @@
 import { bootstrapDraws, percentileEstimate, type BootstrapInfo, type BootstrapOptions, type Estimate } from './bootstrap.js';
 import { FitError } from './errors.js';
-import { minimizeLbfgs, type Objective } from './lbfgs.js';
+import { minimizeLbfgs, type Objective } from '@difflab/core-tensor';
 import { fitLine } from './stats.js';
 
 /** y = a·C^b */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Rng } from '@difflab/core-tensor';
 import { parametricObjective } from '../src/parametric.js';
 import { offsetPowerObjective } from '../src/power.js';
-import type { Objective } from '../src/lbfgs.js';
+import type { Objective } from '@difflab/core-tensor';
 import { scatteredRuns } from './synthetic.js';
 
 function checkGradient(f: Objective, theta: number[]) {

@@ -6,3 +6,4 @@ export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';
 export { encodeImageGrid, writeImageGrid } from './image-grid.js';
 export { type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';
 export { TrackerSink } from './tracker-sink.js';
+export { makeSampler, scheduleFor } from './diffusion-setup.js';

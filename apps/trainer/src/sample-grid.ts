@@ -1,5 +1,6 @@
 import { Rng, tf } from '@difflab/core-tensor';
-import { DDIMSampler, DDPMSampler, type NoiseSchedule, type Sampler, sample } from '@difflab/models';
+import { type NoiseSchedule, sample } from '@difflab/models';
+import { makeSampler } from './diffusion-setup.js';
 import type { Denoiser } from './model.js';
 import type { TrainConfig } from './config.js';
 import { writeImageGrid } from './image-grid.js';
@@ -7,11 +8,6 @@ import { writeImageGrid } from './image-grid.js';
 /** Fixed seed of the sampling noise, so grids from different steps and runs are comparable. */
 const SAMPLE_SEED = 1234;
 
-export function makeSampler(cfg: TrainConfig['sample'], schedule: NoiseSchedule): Sampler {
-  // Pixel-space data lives in [-1, 1], so the predicted x0 is clipped to it (DiT's latents are not).
-  const opts = { steps: cfg.steps, clipDenoised: true };
-  return cfg.sampler === 'ddim' ? new DDIMSampler(schedule, { ...opts, eta: 0 }) : new DDPMSampler(schedule, opts);
-}
 
 /**
  * Samples `perClass` images of every class (one class per grid row) with classifier-free
@@ -33,14 +29,14 @@ export function writeClassGrid(path: string, model: Denoiser, schedule: NoiseSch
 }
 
 /** Runs fn with the model's weights temporarily replaced (e.g. by the EMA), then restores them. */
-export function withWeights<T>(dit: Denoiser, weights: Record<string, tf.Tensor>, fn: () => T): T {
-  const saved = Object.fromEntries(Object.entries(dit.params).map(([k, v]) => [k, tf.clone(v)]));
+export function withWeights<T>(model: Denoiser, weights: Record<string, tf.Tensor>, fn: () => T): T {
+  const saved = Object.fromEntries(Object.entries(model.params).map(([k, v]) => [k, tf.clone(v)]));
   try {
-    for (const [k, v] of Object.entries(weights)) dit.params[k]!.assign(v);
+    for (const [k, v] of Object.entries(weights)) model.params[k]!.assign(v);
     return fn();
   } finally {
     for (const [k, v] of Object.entries(saved)) {
-      dit.params[k]!.assign(v);
+      model.params[k]!.assign(v);
       v.dispose();
     }
   }

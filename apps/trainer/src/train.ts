@@ -13,7 +13,6 @@ import {
   writeFileAtomic,
 } from '@difflab/core-tensor';
 import { BatchIterator, batchToTensors, loadFashionMnist } from '@difflab/data';
-import { cosineSchedule, linearSchedule } from '@difflab/models';
 import { diffusionTrainingLoss } from '@difflab/losses';
 import { ConfigError, type TrainConfig } from './config.js';
 import { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
@@ -24,6 +23,7 @@ import { flattenParams } from '@difflab/tracking';
 import type { RunSink, RunStatus } from './run-sink.js';
 import { withWeights, writeClassGrid } from './sample-grid.js';
 import { createDenoiser } from './model.js';
+import { scheduleFor } from './diffusion-setup.js';
 
 export interface TrainOptions {
   /** Run directory (created); holds config, checkpoints, metrics.parquet and samples. */
@@ -64,7 +64,7 @@ export function learningRate(cfg: TrainConfig['train'], step: number): number {
 }
 
 /**
- * Trains a class-conditional DiT on Fashion-MNIST. Deterministic given the config's seed:
+ * Trains a diffusion model (DiT or U-Net preset) on Fashion-MNIST. Deterministic given the config's seed:
  * model init, batch order, timesteps, noise and label dropout each draw from seeded generators
  * whose states are checkpointed, so a resumed run continues bit-exactly.
  */
@@ -85,7 +85,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const runDir = resolve(opts.runDir);
   const sinks = opts.sinks ?? [];
   const backend = await initBackend();
-  const schedule = cfg.diffusion.schedule === 'linear' ? linearSchedule(cfg.diffusion.timesteps) : cosineSchedule(cfg.diffusion.timesteps);
+  const schedule = scheduleFor(cfg.diffusion);
   const padding = cfg.data.pad32 ? 2 : 0;
   const data = loadFashionMnist();
   const imageSize = data.train.height + 2 * padding;
@@ -99,11 +99,11 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   mkdirSync(runDir, { recursive: true });
 
   const root = new Rng(cfg.seed);
-  const dit = createDenoiser(cfg.model, root.fork());
-  cleanup.push(() => dit.dispose());
-  if (dit.inputSize !== imageSize || dit.inChannels !== 1) {
+  const model = createDenoiser(cfg.model, root.fork());
+  cleanup.push(() => model.dispose());
+  if (model.inputSize !== imageSize || model.inChannels !== 1) {
     throw new ConfigError(
-      `model.preset '${cfg.model.preset}' expects ${dit.inputSize}×${dit.inputSize}×${dit.inChannels} input, but the data is ${imageSize}×${imageSize}×1 (data.pad32=${cfg.data.pad32}); pick a matching preset or flip data.pad32`,
+      `model.preset '${cfg.model.preset}' expects ${model.inputSize}×${model.inputSize}×${model.inChannels} input, but the data is ${imageSize}×${imageSize}×1 (data.pad32=${cfg.data.pad32}); pick a matching preset or flip data.pad32`,
     );
   }
   let trainRng = root.fork();
@@ -114,9 +114,9 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     beta2: cfg.train.beta2,
     weightDecay: cfg.train.weightDecay,
     // As in common DiT/ViT recipes: no decay on biases and 1-D parameters.
-    decay: (name) => (dit.params[name]?.rank ?? 0) > 1,
+    decay: (name) => (model.params[name]?.rank ?? 0) > 1,
   });
-  const ema = new Ema(dit.params, cfg.train.emaDecay);
+  const ema = new Ema(model.params, cfg.train.emaDecay);
   cleanup.push(() => optimizer.dispose(), () => ema.dispose());
   let iterator: BatchIterator;
   let step = 0;
@@ -128,7 +128,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
       tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
       throw new CheckpointError(`${resumeDir} was written with a different config (hash ${ckpt.state.configHash}, now ${hash}); resume with the run's own config.json`);
     }
-    for (const [k, v] of Object.entries(ckpt.params)) dit.params[k]!.assign(v);
+    for (const [k, v] of Object.entries(ckpt.params)) model.params[k]!.assign(v);
     optimizer.loadState(ckpt.optimizer);
     ema.loadState({ decay: ckpt.emaDecay, tensors: ckpt.ema });
     tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
@@ -142,14 +142,14 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   // Compute accounting as in the scaling-law papers: forward multiply-adds per example from the
   // analytic counter, ×3 for forward + backward; C = that × examples seen.
-  const flopsPerExample = 3 * dit.flopsFwdPerExample;
+  const flopsPerExample = 3 * model.flopsFwdPerExample;
   const params = {
     ...flattenParams(cfg),
-    architecture: dit.architecture,
-    model_params: dit.paramCount,
-    flops_fwd_per_example: dit.flopsFwdPerExample,
+    architecture: model.architecture,
+    model_params: model.paramCount,
+    flops_fwd_per_example: model.flopsFwdPerExample,
     flops_train_per_example: flopsPerExample,
-    ...flattenParams({ model: dit.config }),
+    ...flattenParams({ model: model.config }),
     backend: backend.name,
     backend_detail: backend.detail,
     git_commit: gitCommit(),
@@ -164,9 +164,9 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   const totalSteps = Math.min(cfg.train.steps, opts.stopAtStep ?? Infinity);
   const progress = new Progress(totalSteps, step, cfg.log.every, opts.progressStream);
-  const vars = Object.values(dit.params);
+  const vars = Object.values(model.params);
   // tf.variableGrads keys gradients by tfjs variable name; the optimizer keys by parameter name.
-  const paramNameOf = new Map(Object.entries(dit.params).map(([k, v]) => [v.name, k]));
+  const paramNameOf = new Map(Object.entries(model.params).map(([k, v]) => [v.name, k]));
   const t0 = performance.now() - (metrics.lastWallTime() ?? 0) * 1000;
   let lastLoss = NaN;
   let lastGood: string | null = resumeDir;
@@ -175,7 +175,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     const state: TrainerState = { step, trainRng: trainRng.getState(), data: iterator.getState(), configHash: hash };
     lastGood = await saveCheckpoint(
       runDir,
-      { state, params: dit.params, ema: ema.weights, emaDecay: ema.decay, optimizer: optimizer.getState() },
+      { state, params: model.params, ema: ema.weights, emaDecay: ema.decay, optimizer: optimizer.getState() },
       KEEP_CHECKPOINTS,
     );
     await metrics.flush();
@@ -200,7 +200,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
       const { lossValue, gradNorm, grads } = tf.tidy(() => {
         const { x, y } = batchToTensors(batch);
         const { value, grads } = tf.variableGrads(
-          () => diffusionTrainingLoss((xt, t, yy) => dit.forward(xt, t, yy, { labelDropout: trainRng }), x, y, trainRng, schedule),
+          () => diffusionTrainingLoss((xt, t, yy) => model.forward(xt, t, yy, { labelDropout: trainRng }), x, y, trainRng, schedule),
           vars,
         );
         const named = Object.fromEntries(Object.entries(grads).map(([k, g]) => [paramNameOf.get(k)!, g]));
@@ -209,8 +209,8 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
       });
       // Outside the tidy: the optimizer's moments and the EMA must outlive this step.
       if (Number.isFinite(lossValue) && Number.isFinite(gradNorm)) {
-        optimizer.step(dit.params, grads, lr);
-        ema.update(dit.params);
+        optimizer.step(model.params, grads, lr);
+        ema.update(model.params);
       }
       tf.dispose(Object.values(grads));
       if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
@@ -246,8 +246,8 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   async function writeSamples(atStep: number): Promise<string> {
     const path = join(runDir, 'samples', `step-${String(atStep).padStart(7, '0')}.png`);
-    const run = () => writeClassGrid(path, dit, schedule, cfg.sample);
-    if (cfg.sample.useEma) withWeights(dit, ema.weights, run);
+    const run = () => writeClassGrid(path, model, schedule, cfg.sample);
+    if (cfg.sample.useEma) withWeights(model, ema.weights, run);
     else run();
     for (const s of sinks) await s.artifact(path, 'sample-grid');
     return path;
@@ -255,8 +255,8 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   const samplePath = await writeSamples(step);
   const heldoutOpts = { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples, padding };
-  const measure = () => heldOutLoss((x, t, y) => dit.forward(x, t, y), data.test, schedule, heldoutOpts).mean;
-  const held = cfg.sample.useEma ? withWeights(dit, ema.weights, measure) : measure();
+  const measure = () => heldOutLoss((x, t, y) => model.forward(x, t, y), data.test, schedule, heldoutOpts).mean;
+  const held = cfg.sample.useEma ? withWeights(model, ema.weights, measure) : measure();
   for (const s of sinks) s.metrics(step, { heldout_loss: held }, Date.now());
   const evalPath = join(runDir, 'eval.json');
   const examplesSeen = step * cfg.train.batchSize;

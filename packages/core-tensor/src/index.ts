@@ -29,3 +29,4 @@ export {
 export * from './linalg/index.js';
 export { registerNativeBackend, NATIVE_BACKEND_NAME, type NativeRegistration } from './native/register.js';
 export { measurePeakGflops } from './native/peak.js';
+export { minimizeLbfgs, strongWolfeLineSearch, type Objective, type LbfgsOptions, type LbfgsResult, type LineSearchResult } from './optim/lbfgs.js';

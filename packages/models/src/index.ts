@@ -70,3 +70,39 @@ export {
   pruneParams,
 } from './unet/prune.js';
 export { BK_SDM_SPECS, UNET_CONFIGS, unetConfig } from './unet/presets.js';
+export { type StagePair, type UNetFeatures, type UNetStage, forwardWithFeatures, stagePairs, unetStages } from './unet/features.js';
+export {
+  type OperatorKind,
+  type PruningOperator,
+  type UNetModification,
+  modifiedUNet,
+  specFitsWeights,
+  unetOperators,
+  withModification,
+} from './pruning/operators.js';
+export {
+  type BlockCandidate,
+  type BlockImportanceResult,
+  type BlockImportanceRow,
+  type DenoisingProxyOptions,
+  bkSdmCandidates,
+  blockImportance,
+  denoisingProxy,
+} from './pruning/block-importance.js';
+export {
+  type LatentStats,
+  type LdCombine,
+  type LdDistance,
+  type LdPrunerOptions,
+  type LdPrunerRanking,
+  type LdPrunerRow,
+  type LdScoreOptions,
+  type PrunedUNet,
+  latentStats,
+  ldPrunerRanking,
+  ldPrunerScore,
+  pruneLowest,
+  rescoreLdPruner,
+  sampleLatents,
+} from './pruning/ld-pruner.js';
+export { GELU_TANH_GRAD_KERNEL, GELU_TANH_KERNEL, geluTanh } from './ops/gelu.js';

@@ -93,6 +93,17 @@ describe('createDiT', () => {
     }
   }
 
+  it('createDiT + dispose leaves no tensor behind', () => {
+    for (const block of DIT_BLOCKS) {
+      const before = tf.memory().numTensors;
+      const model = createDiT({ ...tiny, block }, new Rng(1));
+      // every parameter plus the positional embedding, nothing else
+      expect(tf.memory().numTensors).toBe(before + Object.keys(model.params).length + 1);
+      model.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    }
+  });
+
   it('uses the PyTorch state_dict names with [in, out] linear layouts', () => {
     const model = createDiT({ ...tiny, learnSigma: true }, new Rng(1));
     const p = model.params;

@@ -1,5 +1,8 @@
 import { parseArgs } from 'node:util';
-import { isAbsolute, relative } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { isAbsolute, join, relative } from 'node:path';
+import { execa } from 'execa';
+import { writeFileAtomic } from '@difflab/core-tensor';
 import {
   assertSweepInSync,
   budgetLabel,
@@ -7,6 +10,7 @@ import {
   gatherPreset,
   loadSweepDefinition,
   planPreset,
+  slurmScripts,
   sweepLayout,
   writeSweepFiles,
   type SweepDefinition,
@@ -22,6 +26,10 @@ const usage = `usage: difflab sweep <command> <sweep.json> [options]   (run from
   plan <sweep.json> --preset P      print each run: budget, size, params, FLOPs/example, steps, lr
   gather <sweep.json> --preset P    read every run dir into results/P/runs.parquet, frontier.parquet, runs.md
   fit <sweep.json> --preset P       isoFLOP fit (all runs) and power fit (best run per budget) into results/P/
+  submit <sweep.json> --preset P --slurm [--partition X] [--time MIN] [--cpus N] [--dry-run]
+                                     sbatch a job array (one task per run, each \`nx run <run>:train\`) and
+                                     a table job that waits for it (afterok); the workspace must be on
+                                     storage every node mounts. --dry-run writes the scripts only.
 
 The Nx targets call these; run a whole preset with: npx nx run <project>:table-<preset>
 See docs/scaling-sweep.md.`;
@@ -50,6 +58,11 @@ export async function run(args: string[]): Promise<number> {
     options: {
       preset: { type: 'string' },
       check: { type: 'boolean', default: false },
+      slurm: { type: 'boolean', default: false },
+      partition: { type: 'string' },
+      time: { type: 'string' },
+      cpus: { type: 'string', default: '2' },
+      'dry-run': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -98,6 +111,33 @@ export async function run(args: string[]): Promise<number> {
       await fitPreset(def, preset, layout, root);
       console.log(`fits written to ${layout.resultsDir(preset)}/isoflop and ${layout.resultsDir(preset)}/power`);
     }
+    return 0;
+  }
+  if (sub === 'submit') {
+    const { def, path } = load(file);
+    const preset = presetOf(def, values.preset);
+    if (!values.slurm) throw new Error('sweep submit needs an engine: --slurm (the only one so far)');
+    const layout = sweepLayout(path);
+    assertSweepInSync(def, layout, root);
+    const cpus = Number(values.cpus);
+    if (!Number.isInteger(cpus) || cpus <= 0) throw new Error(`--cpus ${values.cpus}: expected a positive integer`);
+    const timeMinutes = values.time === undefined ? undefined : Number(values.time);
+    if (timeMinutes !== undefined && !(Number.isInteger(timeMinutes) && timeMinutes > 0)) throw new Error(`--time ${values.time}: expected whole minutes > 0`);
+    const scripts = slurmScripts(def, preset, layout, { workspaceRoot: root, partition: values.partition, cpusPerTask: cpus, timeMinutes });
+    mkdirSync(scripts.logDir, { recursive: true });
+    const arrayPath = join(scripts.logDir, 'train-array.sh');
+    const tablePath = join(scripts.logDir, 'table.sh');
+    await writeFileAtomic(arrayPath, scripts.array);
+    await writeFileAtomic(tablePath, scripts.table);
+    if (values['dry-run']) {
+      console.log(`wrote ${arrayPath} (${scripts.projects.length} array tasks) and ${tablePath}; not submitted (--dry-run)`);
+      return 0;
+    }
+    const arrayJob = (await execa('sbatch', ['--parsable', arrayPath])).stdout.trim().split(';')[0]!;
+    const tableJob = (await execa('sbatch', ['--parsable', `--dependency=afterok:${arrayJob}`, tablePath])).stdout.trim().split(';')[0]!;
+    console.log(`submitted job array ${arrayJob} (${scripts.projects.length} runs) and table job ${tableJob} (after the array succeeds)`);
+    console.log(`  logs     ${scripts.logDir}`);
+    console.log(`  watch    squeue -j ${arrayJob},${tableJob}`);
     return 0;
   }
   throw new Error(`unknown sweep command '${sub}'\n${usage}`);

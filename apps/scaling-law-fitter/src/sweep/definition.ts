@@ -90,7 +90,7 @@ function parsePreset(source: string, field: string, v: unknown): SweepPreset {
     count: positive(source, `${field}.budgets.count`, b.count, true),
   };
   if (budgets.count < 3) fail(source, `${field}.budgets.count`, `an isoFLOP fit needs at least 3 budgets, got ${budgets.count}`);
-  if (!(budgets.max > budgets.min)) fail(source, `${field}.budgets`, `max (${budgets.max}) must exceed min (${budgets.min})`);
+  if (!(budgets.max > budgets.min)) fail(source, `${field}.budgets`, `max (${budgets.max.toExponential()}) must exceed min (${budgets.min.toExponential()})`);
   if (!Array.isArray(v.sizes) || v.sizes.length < 3) fail(source, `${field}.sizes`, 'expected at least 3 model sizes (a parabola in log N needs 3 points per budget)');
   const sizes = v.sizes.map((s, i) => parseSize(source, `${field}.sizes[${i}]`, s));
   const keys = sizes.map((s) => `w${s.hiddenSize}-d${s.depth}`);

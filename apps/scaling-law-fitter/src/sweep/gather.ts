@@ -5,7 +5,7 @@ import { readParquet, tableFromColumns, tableToRows, writeParquet } from '@diffl
 import { writeFileAtomic } from '@difflab/core-tensor';
 import type { SweepDefinition } from './definition.js';
 import { budgetLabel, planPreset, type SweepRun } from './plan.js';
-import { trainTarget, type SweepLayout } from './targets.js';
+import { runProjectName, type SweepLayout } from './targets.js';
 
 /** A run's artifacts are missing or do not match the run the sweep planned. */
 export class SweepGatherError extends Error {
@@ -37,10 +37,8 @@ export interface SweepRow {
   backend: string;
 }
 
-function readJson(path: string, run: SweepRun, layout: SweepLayout): Record<string, unknown> {
-  if (!existsSync(path)) {
-    throw new SweepGatherError(`run ${run.id}: ${path} is missing (the run has not finished); run: npx nx run ${layout.projectDir.split('/').at(-1)}:${trainTarget(run)}`);
-  }
+function readJson(path: string, run: SweepRun, project: string): Record<string, unknown> {
+  if (!existsSync(path)) throw new SweepGatherError(`run ${run.id}: ${path} is missing (the run has not finished); run: npx nx run ${project}:train`);
   return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 }
 
@@ -51,11 +49,11 @@ function num(o: Record<string, unknown>, key: string, file: string): number {
 }
 
 /** Reads one run directory into a row, checking that it trained what the sweep planned. */
-export function gatherRun(run: SweepRun, runDir: string, layout: SweepLayout): SweepRow {
+export function gatherRun(def: SweepDefinition, run: SweepRun, runDir: string): SweepRow {
   const evalPath = join(runDir, 'eval.json');
   const paramsPath = join(runDir, 'params.json');
-  const ev = readJson(evalPath, run, layout);
-  const params = readJson(paramsPath, run, layout);
+  const ev = readJson(evalPath, run, runProjectName(def, run));
+  const params = readJson(paramsPath, run, runProjectName(def, run));
   const step = num(ev, 'step', evalPath);
   if (step !== run.steps) throw new SweepGatherError(`${evalPath}: step ${step}, but the sweep plans ${run.steps} steps for ${run.id}; rerun its target (the run dir is stale)`);
   const n = num(params, 'model_params', paramsPath);
@@ -113,7 +111,7 @@ function markdown(rows: SweepRow[]): string {
 
 /** Reads every run of a preset and writes results/<preset>/runs.parquet, frontier.parquet and runs.md. */
 export async function gatherPreset(def: SweepDefinition, preset: string, layout: SweepLayout, workspaceRoot: string): Promise<SweepRow[]> {
-  const rows = planPreset(def, preset).map((run) => gatherRun(run, join(workspaceRoot, layout.runDir(run)), layout));
+  const rows = planPreset(def, preset).map((run) => gatherRun(def, run, join(workspaceRoot, layout.runDir(run))));
   const out = join(workspaceRoot, layout.resultsDir(preset));
   mkdirSync(out, { recursive: true });
   await writeParquet(join(out, 'runs.parquet'), rowsToTable(rows));

@@ -1,5 +1,5 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { dirname, join, posix } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join, posix, relative, sep } from 'node:path';
 import { writeFileAtomic } from '@difflab/core-tensor';
 import type { SweepDefinition } from './definition.js';
 import { generatedFiles, type SweepLayout } from './targets.js';
@@ -16,19 +16,17 @@ export function sweepDrift(def: SweepDefinition, layout: SweepLayout, workspaceR
     return !existsSync(abs) || readFileSync(abs, 'utf8') !== text;
   }).map(([path]) => path);
   const configsDir = posix.join(layout.projectDir, 'configs');
-  const stale: string[] = [];
-  if (existsSync(join(workspaceRoot, configsDir))) {
-    for (const preset of readdirSync(join(workspaceRoot, configsDir))) {
-      for (const f of readdirSync(join(workspaceRoot, configsDir, preset))) {
-        const path = posix.join(configsDir, preset, f);
-        if (!files.has(path)) stale.push(path);
-      }
-    }
-  }
+  const stale = existsSync(join(workspaceRoot, configsDir))
+    ? readdirSync(join(workspaceRoot, configsDir), { recursive: true, withFileTypes: true })
+        .filter((e) => e.isFile())
+        .map((e) => posix.join(relative(workspaceRoot, e.parentPath).split(sep).join('/'), e.name))
+        .filter((path) => !files.has(path))
+        .sort()
+    : [];
   return { changed, stale };
 }
 
-/** Writes the per-run configs and project.json and removes configs of runs the definition dropped. */
+/** Writes the per-run projects and the sweep's project.json; removes the files of runs the definition dropped. */
 export async function writeSweepFiles(def: SweepDefinition, layout: SweepLayout, workspaceRoot: string): Promise<{ written: string[]; removed: string[] }> {
   const { changed, stale } = sweepDrift(def, layout, workspaceRoot);
   const files = generatedFiles(def, layout);
@@ -36,7 +34,10 @@ export async function writeSweepFiles(def: SweepDefinition, layout: SweepLayout,
     mkdirSync(dirname(join(workspaceRoot, path)), { recursive: true });
     await writeFileAtomic(join(workspaceRoot, path), files.get(path)!);
   }
-  for (const path of stale) rmSync(join(workspaceRoot, path));
+  for (const path of stale) {
+    rmSync(join(workspaceRoot, path));
+    removeEmptyParents(dirname(join(workspaceRoot, path)), join(workspaceRoot, layout.projectDir, 'configs'));
+  }
   return { written: changed, removed: stale };
 }
 
@@ -46,4 +47,9 @@ export function assertSweepInSync(def: SweepDefinition, layout: SweepLayout, wor
   if (changed.length === 0 && stale.length === 0) return;
   const list = [...changed.map((p) => `  out of date: ${p}`), ...stale.map((p) => `  no longer in the sweep: ${p}`)].join('\n');
   throw new SweepOutOfDateError(`${layout.sweepPath} and its generated files disagree:\n${list}\nrun: npx difflab sweep generate ${layout.sweepPath}`);
+}
+
+/** Removes `dir` and its parents up to (not including) `stop` while they are empty (a dropped run's project dir). */
+function removeEmptyParents(dir: string, stop: string): void {
+  for (let d = dir; d.startsWith(stop) && d !== stop && readdirSync(d).length === 0; d = dirname(d)) rmdirSync(d);
 }

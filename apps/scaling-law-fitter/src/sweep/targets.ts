@@ -6,6 +6,8 @@ import { budgetLabel, planPreset, type SweepRun } from './plan.js';
 export interface SweepLayout {
   sweepPath: string;
   projectDir: string;
+  /** The directory of a run's own Nx project: its config.json and project.json. */
+  runProjectDir(run: Pick<SweepRun, 'preset' | 'id'>): string;
   configPath(run: Pick<SweepRun, 'preset' | 'id'>): string;
   runDir(run: Pick<SweepRun, 'preset' | 'id'>): string;
   resultsDir(preset: string): string;
@@ -13,16 +15,19 @@ export interface SweepLayout {
 
 export function sweepLayout(sweepPath: string): SweepLayout {
   const projectDir = posix.normalize(dirname(sweepPath));
+  const runProjectDir = (r: Pick<SweepRun, 'preset' | 'id'>) => posix.join(projectDir, 'configs', r.preset, r.id);
   return {
     sweepPath: posix.normalize(sweepPath),
     projectDir,
-    configPath: (r) => posix.join(projectDir, 'configs', r.preset, `${r.id}.json`),
+    runProjectDir,
+    configPath: (r) => posix.join(runProjectDir(r), 'config.json'),
     runDir: (r) => posix.join(projectDir, 'runs', r.preset, r.id),
     resultsDir: (preset) => posix.join(projectDir, 'results', preset),
   };
 }
 
-export const trainTarget = (run: Pick<SweepRun, 'preset' | 'id'>) => `train-${run.preset}-${run.id}`;
+/** The Nx project of one run, e.g. `dit-scaling-full-c1e13-w64-d2`; its target is `train`. */
+export const runProjectName = (def: Pick<SweepDefinition, 'name'>, run: Pick<SweepRun, 'preset' | 'id'>) => `${def.name}-${run.preset}-${run.id}`;
 export const gatherTarget = (preset: string) => `gather-${preset}`;
 export const tableTarget = (preset: string) => `table-${preset}`;
 
@@ -33,44 +38,62 @@ export function runTags(def: SweepDefinition, run: SweepRun): Record<string, str
   return { sweep: def.name, preset: run.preset, budget: budgetLabel(run.budget), size: run.sizeLabel };
 }
 
+function schemaPath(dir: string): string {
+  return posix.join(relative(join('/', dir), '/'), 'node_modules/nx/schemas/project-schema.json');
+}
+
 /**
- * The Nx project of a sweep. A train target's inputs are its own generated config file (not the
- * sweep definition), so editing one run's settings reruns that run only; gather hashes the run
- * artifacts it reads (`dependentTasksOutputFiles`), so it reruns exactly when a run changed.
+ * One run's Nx project. Each run is its own project because Nx hashes a project's whole target
+ * configuration into every task of the project: were the runs targets of one project, adding a
+ * budget would rerun every run. This file depends only on the run's id, so the run's hash changes
+ * only with its config.json or the code (the CLI and everything it imports, `^production`).
  */
-export function projectJson(def: SweepDefinition, layout: SweepLayout): JsonObject {
-  const root = '{projectRoot}';
-  const local = (p: string) => posix.join(root, posix.relative(layout.projectDir, p));
-  const targets: JsonObject = {};
-  for (const preset of Object.keys(def.presets)) {
-    const runs = planPreset(def, preset);
-    for (const run of runs) {
-      const tags = Object.entries(runTags(def, run)).map(([k, v]) => `--tag ${k}=${v}`).join(' ');
-      targets[trainTarget(run)] = {
+export function runProjectJson(def: SweepDefinition, layout: SweepLayout, run: SweepRun): JsonObject {
+  const dir = layout.runProjectDir(run);
+  const tags = Object.entries(runTags(def, run)).map(([k, v]) => `--tag ${k}=${v}`).join(' ');
+  return {
+    name: runProjectName(def, run),
+    $schema: schemaPath(dir),
+    projectType: 'application',
+    tags: [`sweep:${def.name}`, `preset:${run.preset}`],
+    implicitDependencies: ['@difflab/cli'],
+    targets: {
+      train: {
         executor: 'nx:run-commands',
         cache: true,
-        inputs: [local(layout.configPath(run)), '^production', { env: 'DIFFLAB_BACKEND' }],
-        outputs: [local(layout.runDir(run))],
+        inputs: ['{projectRoot}/config.json', '^production', { env: 'DIFFLAB_BACKEND' }],
+        outputs: [`{workspaceRoot}/${layout.runDir(run)}`],
         options: {
           cwd: '{workspaceRoot}',
           command: `rm -rf ${layout.runDir(run)} && ${CLI} train ${layout.configPath(run)} --out ${layout.runDir(run)} ${tags}`,
         },
         dependsOn: ['^build-native'],
-      };
-    }
+      },
+    },
+  };
+}
+
+/**
+ * The sweep's own Nx project: gather and table targets per preset. Gather hashes the run
+ * artifacts it reads (`dependentTasksOutputFiles`), so it reruns exactly when a run changed.
+ */
+export function projectJson(def: SweepDefinition, layout: SweepLayout): JsonObject {
+  const local = (p: string) => posix.join('{projectRoot}', posix.relative(layout.projectDir, p));
+  const targets: JsonObject = {};
+  for (const preset of Object.keys(def.presets)) {
+    const runs = planPreset(def, preset);
     const results = layout.resultsDir(preset);
     targets[gatherTarget(preset)] = {
       executor: 'nx:run-commands',
       cache: true,
       inputs: [
         local(layout.sweepPath),
-        local(posix.join(layout.projectDir, 'configs', preset, '*.json')),
         ...['eval.json', 'params.json', 'metrics.parquet'].map((f) => ({ dependentTasksOutputFiles: `**/${f}`, transitive: false })),
         '^production',
       ],
       outputs: [local(posix.join(results, 'runs.parquet')), local(posix.join(results, 'runs.md')), local(posix.join(results, 'frontier.parquet'))],
       options: { cwd: '{workspaceRoot}', command: `${CLI} sweep gather ${layout.sweepPath} --preset ${preset}` },
-      dependsOn: runs.map(trainTarget),
+      dependsOn: [{ target: 'train', projects: runs.map((r) => runProjectName(def, r)) }],
     };
     targets[tableTarget(preset)] = {
       executor: 'nx:run-commands',
@@ -87,19 +110,17 @@ export function projectJson(def: SweepDefinition, layout: SweepLayout): JsonObje
     cache: false,
     options: { cwd: '{workspaceRoot}', command: `${CLI} sweep generate ${layout.sweepPath}` },
   };
-  return {
-    name: def.name,
-    $schema: posix.join(relative(join('/', layout.projectDir), '/'), 'node_modules/nx/schemas/project-schema.json'),
-    projectType: 'application',
-    targets,
-  };
+  return { name: def.name, $schema: schemaPath(layout.projectDir), projectType: 'application', targets };
 }
 
-/** Every file `difflab sweep generate` writes: per-run configs and project.json, path → text. */
+/** Every file `difflab sweep generate` writes (per-run config.json + project.json, the sweep's project.json), path → text. */
 export function generatedFiles(def: SweepDefinition, layout: SweepLayout): Map<string, string> {
   const files = new Map<string, string>();
   for (const preset of Object.keys(def.presets)) {
-    for (const run of planPreset(def, preset)) files.set(layout.configPath(run), `${JSON.stringify(run.config, null, 2)}\n`);
+    for (const run of planPreset(def, preset)) {
+      files.set(layout.configPath(run), `${JSON.stringify(run.config, null, 2)}\n`);
+      files.set(posix.join(layout.runProjectDir(run), 'project.json'), `${JSON.stringify(runProjectJson(def, layout, run), null, 2)}\n`);
+    }
   }
   files.set(posix.join(layout.projectDir, 'project.json'), `${JSON.stringify(projectJson(def, layout), null, 2)}\n`);
   return files;

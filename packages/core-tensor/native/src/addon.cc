@@ -124,11 +124,24 @@ Napi::Value Binary(const Napi::CallbackInfo& info) {
 Napi::Value Unary(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t op = num(info, 0);
-  if (op < 0 || op > static_cast<int64_t>(UnaryOp::Erf)) throw Napi::RangeError::New(env, "unknown unary op");
+  if (op < 0 || op > static_cast<int64_t>(UnaryOp::GeluTanh)) throw Napi::RangeError::New(env, "unknown unary op");
   const int64_t n = static_cast<int64_t>(floatCount(info[1]));
   float* x = floats(info[1], "x");
   requireLength(env, info[2], "out", n);
   unary(static_cast<UnaryOp>(op), x, floats(info[2], "out"), n);
+  return env.Undefined();
+}
+
+// geluTanhGrad(dy, x, dx)
+Napi::Value GeluTanhGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float* dy = floats(info[0], "dy");
+  float* x = floats(info[1], "x");
+  float* dx = floats(info[2], "dx");
+  const int64_t n = static_cast<int64_t>(floatCount(info[1]));
+  requireLength(env, info[0], "dy", n);
+  requireLength(env, info[2], "dx", n);
+  geluTanhGrad(dy, x, dx, n);
   return env.Undefined();
 }
 
@@ -266,6 +279,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("matmul", Napi::Function::New(env, Matmul));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("unary", Napi::Function::New(env, Unary));
+  exports.Set("geluTanhGrad", Napi::Function::New(env, GeluTanhGrad));
   exports.Set("reduce", Napi::Function::New(env, Reduce));
   exports.Set("transpose", Napi::Function::New(env, Transpose));
   exports.Set("slice", Napi::Function::New(env, Slice));

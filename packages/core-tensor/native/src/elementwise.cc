@@ -115,7 +115,21 @@ void runUnary(const float* x, float* out, int64_t n, int64_t cost, Op op) {
   });
 }
 
+// GELU, tanh approximation: 0.5·x·(1 + tanh(z)) = x·σ(u), u = 2z = x·(kGeluA + kGeluB·x²).
+constexpr float kGeluA = 1.5957691216057308f;  // 2·sqrt(2/π)
+constexpr float kGeluB = kGeluA * 0.044715f;
+
 }  // namespace
+
+void geluTanhGrad(const float* dy, const float* x, float* dx, int64_t n) {
+  parallelFor(n, 2, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const float v = x[i], v2 = v * v;
+      const float s = 1.f / (1.f + fastExp(-v * (kGeluA + kGeluB * v2)));
+      dx[i] = dy[i] * (s + v * s * (1.f - s) * (kGeluA + 3.f * kGeluB * v2));
+    }
+  });
+}
 
 void binary(BinaryOp op, const float* a, const Shape& aShape, const float* b, const Shape& bShape,
             float* out, const Shape& outShape) {
@@ -154,6 +168,8 @@ void unary(UnaryOp op, const float* x, float* out, int64_t n) {
     case UnaryOp::Abs: return runUnary(x, out, n, kCheap, [](float v) { return std::fabs(v); });
     case UnaryOp::Reciprocal: return runUnary(x, out, n, kCheap, [](float v) { return 1.f / v; });
     case UnaryOp::Erf: return runUnary(x, out, n, kTranscendental, [](float v) { return std::erf(v); });
+    case UnaryOp::GeluTanh:
+      return runUnary(x, out, n, kCheap, [](float v) { return v / (1.f + fastExp(-v * (kGeluA + kGeluB * v * v))); });
   }
 }
 

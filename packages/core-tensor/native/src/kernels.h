@@ -37,8 +37,11 @@ enum class BinaryOp { Add = 0, Sub, Mul, Div, Max, Min, Pow, SquaredDiff };
 void binary(BinaryOp op, const float* a, const Shape& aShape, const float* b, const Shape& bShape,
             float* out, const Shape& outShape);
 
-enum class UnaryOp { Neg = 0, Exp, Log, Sqrt, Rsqrt, Square, Tanh, Sigmoid, Relu, Abs, Reciprocal, Erf };
+enum class UnaryOp { Neg = 0, Exp, Log, Sqrt, Rsqrt, Square, Tanh, Sigmoid, Relu, Abs, Reciprocal, Erf, GeluTanh };
 void unary(UnaryOp op, const float* x, float* out, int64_t n);
+
+// dx = dy · d/dx gelu_tanh(x), all of length n.
+void geluTanhGrad(const float* dy, const float* x, float* dx, int64_t n);
 
 enum class ReduceOp { Sum = 0, Mean, Max, Min };
 void reduce(ReduceOp op, const float* x, const Shape& shape, const std::vector<int>& axes, float* out);

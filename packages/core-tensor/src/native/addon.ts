@@ -11,6 +11,7 @@ export interface NativeAddon {
   ): void;
   binary(op: number, a: Float32Array, aShape: readonly number[], b: Float32Array, bShape: readonly number[], out: Float32Array, outShape: readonly number[]): void;
   unary(op: number, x: Float32Array, out: Float32Array): void;
+  geluTanhGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   reduce(op: number, x: Float32Array, shape: readonly number[], axes: readonly number[], out: Float32Array): void;
   transpose(x: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
   slice(x: Float32Array, shape: readonly number[], begin: readonly number[], size: readonly number[], out: Float32Array): void;
@@ -27,6 +28,8 @@ export interface NativeAddon {
 // Op codes shared with native/src/kernels.h.
 export const BINARY_OPS = { Add: 0, Sub: 1, Multiply: 2, RealDiv: 3, Maximum: 4, Minimum: 5, Pow: 6, SquaredDifference: 7 } as const;
 export const UNARY_OPS = { Neg: 0, Exp: 1, Log: 2, Sqrt: 3, Rsqrt: 4, Square: 5, Tanh: 6, Sigmoid: 7, Relu: 8, Abs: 9, Reciprocal: 10, Erf: 11 } as const;
+/** Unary op codes of native kernels that have no tfjs cpu counterpart (registered separately). */
+export const GELU_TANH_OP = 12;
 export const REDUCE_OPS = { Sum: 0, Mean: 1, Max: 2, Min: 3 } as const;
 export const ACTIVATIONS = { linear: 0, relu: 1, relu6: 2, elu: 3, leakyrelu: 4, sigmoid: 5 } as const;
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, broadcast_util, slice_util, util } from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { NativeBackend } from './native-backend.js';
-import { ACTIVATIONS, BINARY_OPS, REDUCE_OPS, UNARY_OPS, type NativeAddon } from './addon.js';
+import { ACTIVATIONS, BINARY_OPS, GELU_TANH_OP, REDUCE_OPS, UNARY_OPS, type NativeAddon } from './addon.js';
 
 type Args = { inputs: NamedTensorInfoMap; backend: NativeBackend; attrs?: NamedAttrMap };
 type NativeKernel = (args: Args) => TensorInfo;
@@ -260,8 +260,42 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
     return output(backend, info.filterShape, dw);
   }, ['x', 'dy'], nhwc);
 
+  // Kernels without a tfjs counterpart, run by models' geluTanh op when the backend has them
+  // (@difflab/models src/ops/gelu.ts uses the same names and composes tfjs ops elsewhere).
+  const floatInputs = (kernelName: string, backend: NativeBackend, ts: TensorInfo[]) => {
+    if (!allFloat32(backend, ts)) throw new TypeError(`${kernelName}: inputs must be float32 tensors`);
+  };
+  configs.push({
+    kernelName: GELU_TANH_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend }: Args) => {
+      const x = inputs['x']!;
+      floatInputs(GELU_TANH_KERNEL, backend, [x]);
+      const out = backend.alloc(util.sizeFromShape(x.shape));
+      addon.unary(GELU_TANH_OP, f32(backend, x), out);
+      return output(backend, x.shape, out);
+    }) as unknown as KernelFunc,
+  });
+  configs.push({
+    kernelName: GELU_TANH_GRAD_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend }: Args) => {
+      const dy = inputs['dy']!, x = inputs['x']!;
+      floatInputs(GELU_TANH_GRAD_KERNEL, backend, [dy, x]);
+      if (!util.arraysEqual(dy.shape, x.shape)) {
+        throw new RangeError(`${GELU_TANH_GRAD_KERNEL}: dy [${dy.shape}] and x [${x.shape}] must have the same shape`);
+      }
+      const out = backend.alloc(util.sizeFromShape(x.shape));
+      addon.geluTanhGrad(f32(backend, dy), f32(backend, x), out);
+      return output(backend, x.shape, out);
+    }) as unknown as KernelFunc,
+  });
   return configs;
 }
+
+/** GELU (tanh approximation) forward {x} and backward {dy, x}: native-only kernels. */
+export const GELU_TANH_KERNEL = 'GeluTanh';
+export const GELU_TANH_GRAD_KERNEL = 'GeluTanhGrad';
 
 /** Element offsets of each broadcast batch item's matrix in A and B. */
 function batchOffsets(aBatch: number[], bBatch: number[], outBatch: number[], aMatrix: number, bMatrix: number): [Int32Array, Int32Array] {

@@ -1,6 +1,6 @@
 import { MetricInputError } from '../errors.js';
 import { checkFeatures, type FeatureMatrix } from '../features.js';
-import { lbfgs } from './lbfgs.js';
+import { minimizeLbfgs } from '@difflab/core-tensor';
 
 /** Multinomial logistic regression p(y = k | x) = softmax(x·W + b)_k. */
 export interface LogisticModel {
@@ -93,10 +93,10 @@ export function fitLogisticRegression(x: FeatureMatrix, labels: ArrayLike<number
     theta0.set(opts.init.bias, nw);
   }
   // Stop on the gradient only, so `tol` alone sets how close to the unique minimiser we get.
-  const res = lbfgs(objective, theta0, { maxIter: opts.maxIter ?? 1000, gtol: opts.tol ?? 1e-4, ftol: 0 });
+  const res = minimizeLbfgs(objective, theta0, { maxIterations: opts.maxIter ?? 1000, gradTol: opts.tol ?? 1e-4, fTol: 0 });
   return {
     model: { dim: d, numClasses: k, weights: res.x.slice(0, nw), bias: res.x.slice(nw) },
-    loss: res.value,
+    loss: res.f,
     iterations: res.iterations,
     converged: res.converged,
   };

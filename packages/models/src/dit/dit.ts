@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@difflab/core-tensor';
 import { ModelConfigError, ModelInputError } from '../errors.js';
+import { geluTanh } from '../ops/gelu.js';
 import { type DiTConfig, TIMESTEP_FREQ_DIM, ditShape, validateDiTConfig } from './config.js';
 import { sincosPosEmbed2d, timestepFrequencies } from './embeddings.js';
 import { patchify, unpatchify } from './patchify.js';
@@ -26,7 +27,6 @@ export interface DiT {
 }
 
 const LN_EPS = 1e-6;
-const GELU_TANH_2C = 2 * Math.sqrt(2 / Math.PI);
 
 /** Weight initialisers of DiT's initialize_weights, drawn from the caller's Rng. */
 class Init {
@@ -34,7 +34,10 @@ class Init {
   constructor(private readonly rng: Rng) {}
 
   private add(name: string, values: Float32Array, shape: number[]): void {
-    this.params[name] = tf.variable(tf.tensor(values, shape, 'float32'), true);
+    // tf.variable shares the source's data, so the source handle must be released separately.
+    const source = tf.tensor(values, shape, 'float32');
+    this.params[name] = tf.variable(source, true);
+    source.dispose();
   }
 
   /** xavier_uniform weight [in, out] (same bound as PyTorch's [out, in]), zero bias. */
@@ -133,11 +136,7 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
   const modulate = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor =>
     tf.add(tf.mul(x, tf.add(scale, 1)), shift);
 
-  // GELU, tanh approximation: 0.5·x·(1 + tanh(z)) = x·sigmoid(2z), 2z = x·(2c + 2c·0.044715·x²).
-  const gelu = (x: tf.Tensor): tf.Tensor =>
-    tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_TANH_2C * 0.044715), GELU_TANH_2C))));
-
-  const mlp = (x: tf.Tensor, p: string): tf.Tensor => linear(gelu(linear(x, `${p}.mlp.fc1`)), `${p}.mlp.fc2`);
+  const mlp = (x: tf.Tensor, p: string): tf.Tensor => linear(geluTanh(linear(x, `${p}.mlp.fc1`)), `${p}.mlp.fc2`);
 
   /** Multi-head attention of q [B, Nq, d] over k, v [B, Nk, d] given as head-split [B, H, N, hd]. */
   const attend = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, b: number, nq: number): tf.Tensor => {

@@ -17,6 +17,11 @@ import { type UNetParamSpec, unetParamSpecs } from './params.js';
 export interface UNetForwardOptions {
   /** Class conditioning only: each label becomes the null class with probability classDropoutProb (CFG training). */
   labelDropout?: Rng;
+  /**
+   * Called with the output of every non-skip step of unetPlan (resnet, transformer, resampler), keyed by its
+   * prefix, inside forward's tidy: tf.keep what must outlive forward (see forwardWithFeatures).
+   */
+  onStep?: (prefix: string, h: tf.Tensor4D) => void;
 }
 
 export interface UNet {
@@ -213,6 +218,7 @@ export function createUNet(config: UNetConfig, init: Rng | Record<string, tf.Ten
         else if (s.op === 'transformer') h = transformer(h, context, s.prefix);
         else if (s.op === 'downsample') h = conv(h, `${s.prefix}.conv`, 2);
         else h = conv(upsampleNearest(h), `${s.prefix}.conv`);
+        if (s.op !== 'skip') opts.onStep?.(s.prefix, h);
       }
       return conv(silu(gn(h, 'conv_norm_out', UNET_NORM_EPS)) as tf.Tensor4D, 'conv_out');
     });

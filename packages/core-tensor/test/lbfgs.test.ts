@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { minimizeLbfgs, strongWolfeLineSearch, type Objective } from '../src/lbfgs.js';
+import { minimizeLbfgs, strongWolfeLineSearch, type Objective } from '../src/optim/lbfgs.js';
 
 const rosenbrock: Objective = (x, g) => {
   const [a, b] = [x[0]!, x[1]!];
