@@ -30,3 +30,4 @@ export * from './linalg/index.js';
 export { registerNativeBackend, NATIVE_BACKEND_NAME, type NativeRegistration } from './native/register.js';
 export { measurePeakGflops } from './native/peak.js';
 export { minimizeLbfgs, strongWolfeLineSearch, type Objective, type LbfgsOptions, type LbfgsResult, type LineSearchResult } from './optim/lbfgs.js';
+export { GELU_TANH_KERNEL, GELU_TANH_GRAD_KERNEL } from './native/kernels.js';

@@ -105,4 +105,4 @@ export {
   rescoreLdPruner,
   sampleLatents,
 } from './pruning/ld-pruner.js';
-export { GELU_TANH_GRAD_KERNEL, GELU_TANH_KERNEL, geluTanh } from './ops/gelu.js';
+export { geluTanh } from './ops/gelu.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Rng, registerNativeBackend } from '@difflab/core-tensor';
-import { GELU_TANH_GRAD_KERNEL, GELU_TANH_KERNEL, geluTanh } from '../src/index.js';
+import { GELU_TANH_GRAD_KERNEL, GELU_TANH_KERNEL, Rng, registerNativeBackend } from '@difflab/core-tensor';
+import { geluTanh } from '../src/index.js';
 
 await tf.setBackend('cpu');
 

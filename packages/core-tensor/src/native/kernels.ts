@@ -261,7 +261,7 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
   }, ['x', 'dy'], nhwc);
 
   // Kernels without a tfjs counterpart, run by models' geluTanh op when the backend has them
-  // (@difflab/models src/ops/gelu.ts uses the same names and composes tfjs ops elsewhere).
+  // (@difflab/models src/ops/gelu.ts imports these names and composes tfjs ops elsewhere).
   const floatInputs = (kernelName: string, backend: NativeBackend, ts: TensorInfo[]) => {
     if (!allFloat32(backend, ts)) throw new TypeError(`${kernelName}: inputs must be float32 tensors`);
   };

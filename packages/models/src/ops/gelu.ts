@@ -1,11 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
-
-/**
- * Kernel names a backend may register to run GELU in one pass (difflab's native backend does);
- * on any other backend the op is composed from primitive tfjs ops.
- */
-export const GELU_TANH_KERNEL = 'GeluTanh';
-export const GELU_TANH_GRAD_KERNEL = 'GeluTanhGrad';
+// Kernel names a backend may register to run GELU in one pass (difflab's native backend does);
+// on any other backend the op is composed from primitive tfjs ops.
+import { GELU_TANH_GRAD_KERNEL, GELU_TANH_KERNEL } from '@difflab/core-tensor';
 
 // 0.5·x·(1 + tanh(z)) = x·sigmoid(2z), 2z = x·(A + B·x²).
 const A = 2 * Math.sqrt(2 / Math.PI);
