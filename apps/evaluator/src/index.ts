@@ -5,3 +5,7 @@ export { generateSamples, EVAL_SAMPLE_SEED, type GeneratedSamples } from './gene
 export { fmnistReferenceStats, referenceStatsPath, sha256File, type ReferenceStats } from './reference.js';
 export { loadRun, type LoadedRun, type WeightsKind } from './run-dir.js';
 export { findRunByDir, logEvaluation, RUN_DIR_TAG, type TrackedEval } from './track.js';
+export { probeRun, type ProbeRunOptions, type ProbeRunResult } from './probe/probe-run.js';
+export { parseTimestepSpec, resolveTimestep, type TimestepSpec } from './probe/timestep.js';
+export { pooledBlockFeatures, type HiddenStateOptions } from './probe/hidden-states.js';
+export { formatProbeTable, type ProbeLayerRow } from './probe/probe-table.js';

@@ -139,6 +139,37 @@ describe('createDiT', () => {
     shallow.dispose();
   });
 
+  it('onBlock sees each block\'s image tokens [B, N, d] and leaves the output unchanged', async () => {
+    for (const block of DIT_BLOCKS) {
+      const model = createDiT({ ...tiny, block, depth: 3 }, new Rng(1));
+      const { x, t, y } = inputs(2);
+      const plain = await model.forward(x, t, y).data();
+      const seen: { index: number; shape: number[] }[] = [];
+      const before = tf.memory().numTensors;
+      const hooked = model.forward(x, t, y, { onBlock: (index, h) => seen.push({ index, shape: h.shape }) });
+      expect(tf.memory().numTensors).toBe(before + 1);
+      expect(await hooked.data()).toEqual(plain);
+      expect(seen).toEqual([0, 1, 2].map((index) => ({ index, shape: [2, 16, 16] })));
+      hooked.dispose();
+      model.dispose();
+      tf.dispose([x, t, y]);
+    }
+    // adaLN-Zero blocks are the identity at init, so every block's output is the token embedding
+    // patchify(x)·W + b + pos_embed, computed here from the weights directly.
+    const model = createDiT({ ...tiny, depth: 2 }, new Rng(1));
+    const { x, t, y } = inputs(2);
+    const embedded = tf.tidy(() =>
+      tf.add(tf.reshape(tf.add(tf.matMul(patchify(x, 2), model.params['x_embedder.proj.weight']!), model.params['x_embedder.proj.bias']!), [2, 16, 16]), model.posEmbed),
+    );
+    const want = await embedded.data();
+    const got: Float32Array[] = [];
+    model.forward(x, t, y, { onBlock: (_, h) => got.push(h.dataSync() as Float32Array) }).dispose();
+    expect(got.length).toBe(2);
+    for (const g of got) g.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 5));
+    tf.dispose([embedded, x, t, y]);
+    model.dispose();
+  });
+
   it('initialises as DiT: xavier-uniform linears, N(0, 0.02) label/timestep weights, zero biases', async () => {
     const model = createDiT({ ...tiny, hiddenSize: 64, numHeads: 4, block: 'adaLN' }, new Rng(3));
     const w = await model.params['blocks.0.mlp.fc1.weight']!.data();

@@ -9,6 +9,12 @@ import { patchify, unpatchify } from './patchify.js';
 export interface DiTForwardOptions {
   /** Label dropout for classifier-free guidance training: each label becomes the null class with probability classDropoutProb. */
   labelDropout?: Rng;
+  /**
+   * Called after block `index` (0-based) with its output image tokens [B, numPatches, hiddenSize]
+   * (the in-context design's two conditioning tokens left out), for representation probes. The
+   * tensor is freed when forward returns: read it (h.dataSync()) or tf.keep a copy inside the callback.
+   */
+  onBlock?: (index: number, h: tf.Tensor3D) => void;
 }
 
 export interface DiT {
@@ -215,6 +221,7 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
             h = tf.add(h, selfAttention(modulate(layerNorm(h), sh1!, sc1!), p));
             h = tf.add(h, mlp(modulate(layerNorm(h), sh2!, sc2!), p));
           }
+          opts.onBlock?.(i, h as tf.Tensor3D);
         }
         const [shift, scale] = chunks(linear(c, 'final_layer.adaLN_modulation.1'), 2);
         out = linear(modulate(layerNorm(h), shift!, scale!), 'final_layer.linear');
@@ -230,6 +237,7 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
           } else {
             h = tf.add(h, mlp(layerNorm(h, `${p}.norm2`), p));
           }
+          opts.onBlock?.(i, (cfg.block === 'in-context' ? tf.slice(h, [0, 0, 0], [b, n, d]) : h) as tf.Tensor3D);
         }
         if (cfg.block === 'in-context') h = tf.slice(h, [0, 0, 0], [b, n, d]);
         out = linear(layerNorm(h, 'final_layer.norm_final'), 'final_layer.linear');
