@@ -10,6 +10,8 @@
         'src/elementwise.cc',
         'src/reduce.cc',
         'src/conv.cc',
+        'src/fused.cc',
+        'src/attention.cc',
         'src/peak.cc',
         'src/parallel.cc',
       ],

@@ -27,7 +27,22 @@ export {
   type SafetensorsInput,
 } from './safetensors.js';
 export * from './linalg/index.js';
-export { registerNativeBackend, NATIVE_BACKEND_NAME, type NativeRegistration } from './native/register.js';
+export {
+  registerNativeBackend,
+  NATIVE_BACKEND_NAME,
+  nativeMemoryFootprint,
+  resetNativePeakMemory,
+  type NativeRegistration,
+} from './native/register.js';
 export { measurePeakGflops } from './native/peak.js';
 export { minimizeLbfgs, strongWolfeLineSearch, type Objective, type LbfgsOptions, type LbfgsResult, type LineSearchResult } from './optim/lbfgs.js';
-export { GELU_TANH_KERNEL, GELU_TANH_GRAD_KERNEL } from './native/kernels.js';
+export {
+  ATTENTION_KERNEL,
+  ATTENTION_GRAD_KERNEL,
+  GELU_TANH_KERNEL,
+  GELU_TANH_GRAD_KERNEL,
+  GATED_RESIDUAL_KERNEL,
+  GATED_RESIDUAL_GRAD_KERNEL,
+  LAYER_NORM_MODULATE_KERNEL,
+  LAYER_NORM_MODULATE_GRAD_KERNEL,
+} from './native/kernels.js';

@@ -25,7 +25,7 @@ function expectNear(actual: Float32Array, want: (i: number) => number, tol: numb
   let worst = 0;
   for (let i = 0; i < actual.length; i++) {
     const w = want(i);
-    worst = Math.max(worst, Math.abs(actual[i]! - w) / (tol + Math.abs(w)));
+    worst = Math.max(worst, Math.abs(actual[i]! - w) / (tol * (1 + Math.abs(w))));
   }
   expect(worst).toBeLessThan(1);
 }

@@ -8,7 +8,7 @@ export interface KernelProfile {
   batch: number;
   /** Wall time of one step outside the profiler. */
   stepMs: number;
-  /** Per kernel name: total ms (nested kernels of fused ops are counted in both), calls. */
+  /** Per kernel name: total ms (kernels inside fused and custom-gradient ops count there too), calls. */
   kernels: { name: string; ms: number; calls: number }[];
 }
 
@@ -39,8 +39,11 @@ export async function profileTrainStep(backend: BackendName, config: string, bat
   }
 }
 
+const isWrapper = (name: string): boolean => name.endsWith('__op') || name === 'unnamed scope';
+
 export function formatProfile(p: KernelProfile, top = 25): string {
-  const total = p.kernels.filter((k) => !k.name.endsWith('__op')).reduce((s, k) => s + k.ms, 0);
+  // Fused ops (`…__op`) and custom-gradient ops (`unnamed scope`) wrap kernels that are listed too.
+  const total = p.kernels.filter((k) => !isWrapper(k.name)).reduce((s, k) => s + k.ms, 0);
   const lines = [`${p.config} batch ${p.batch} on ${p.backend}: ${p.stepMs.toFixed(0)} ms/step, kernels ${total.toFixed(0)} ms (the rest is JS dispatch and GC)`];
   lines.push(`  ${'kernel'.padEnd(22)} ${'ms'.padStart(9)} ${'%'.padStart(5)} ${'calls'.padStart(6)}`);
   for (const k of p.kernels.slice(0, top)) {

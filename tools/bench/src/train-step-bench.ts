@@ -28,7 +28,11 @@ export interface CaseReport extends TrainStepCase {
 
 export interface TrainStepBenchReport {
   date: string;
-  machine: { host: string; cpu: string; cores: number; loadAverage1m: number; loadAverageAfter1m: number };
+  machine: {
+    host: string; cpu: string; cores: number; loadAverage1m: number; loadAverageAfter1m: number;
+    /** OPENBLAS_CORETYPE when set: it picks OpenBLAS's kernels and so moves both engines' GEMM speed. */
+    openblasCoretype?: string;
+  };
   quick: boolean;
   gemm: GemmReport;
   cases: CaseReport[];
@@ -50,14 +54,17 @@ function plan(quick: boolean): { c: TrainStepCase; engines: readonly Engine[]; b
   ];
 }
 
-// tfjs keeps every intermediate a gradient needs (the composed tanh-GELU alone keeps seven
-// [tokens, 4·width] tensors per block), so a large batch can exceed the machine's memory and get
-// the process OOM-killed. Scale the peak of a smaller batch of the same config and skip instead.
+// tfjs keeps every forward intermediate and every gradient until the backward pass ends, so a large
+// batch can exceed the machine's memory and get the process OOM-killed. Scale the peak of a smaller
+// batch of the same config (its batch-dependent part, when the engine reports what does not grow
+// with the batch) and skip instead.
 function memoryVerdict(cases: CaseReport[], c: TrainStepCase, engine: Engine): string | null {
   const smaller = cases.find((r) => r.config === c.config && r.batch < c.batch && r.engines[engine] && 'peakBytes' in r.engines[engine]!);
-  const peak = smaller ? (smaller.engines[engine] as EngineResult).peakBytes : undefined;
+  const measured = smaller ? (smaller.engines[engine] as EngineResult) : undefined;
+  const peak = measured?.peakBytes;
   if (!smaller || peak === undefined) return null;
-  const estimate = (peak * c.batch) / smaller.batch;
+  const base = Math.min(measured?.baseBytes ?? 0, peak);
+  const estimate = base + ((peak - base) * c.batch) / smaller.batch;
   const limit = 0.7 * totalmem();
   if (estimate <= limit) return null;
   const gib = (b: number) => (b / 2 ** 30).toFixed(1);
@@ -110,7 +117,10 @@ export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<Tr
   const gemm = await gemmBench(opts.quick ? [256, 1024] : [256, 512, 1024, 2048], opts.threads, opts.engines.includes('pytorch'), opts.quick ? 0.2 : 1);
   return {
     date: new Date().toISOString(),
-    machine: { host: hostname(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage1m: load1, loadAverageAfter1m: loadavg()[0]! },
+    machine: {
+      host: hostname(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage1m: load1, loadAverageAfter1m: loadavg()[0]!,
+      ...(process.env['OPENBLAS_CORETYPE'] ? { openblasCoretype: process.env['OPENBLAS_CORETYPE'] } : {}),
+    },
     quick: opts.quick,
     gemm,
     cases: [...cases.values()],
@@ -122,7 +132,7 @@ const fmt = (v: number | null | undefined, digits = 1) => (v === null || v === u
 export function formatTrainStepReport(r: TrainStepBenchReport): string {
   const m = r.machine;
   const lines = [
-    `difflab bench train-step${r.quick ? ' --quick' : ''}  ${r.date}  ${m.host}: ${m.cpu}, ${m.cores} cores, load average ${m.loadAverage1m.toFixed(1)} → ${m.loadAverageAfter1m.toFixed(1)}`,
+    `difflab bench train-step${r.quick ? ' --quick' : ''}  ${r.date}  ${m.host}: ${m.cpu}, ${m.cores} cores, load average ${m.loadAverage1m.toFixed(1)} → ${m.loadAverageAfter1m.toFixed(1)}${m.openblasCoretype ? `, OPENBLAS_CORETYPE=${m.openblasCoretype}` : ''}`,
     '',
     `fp32 peak (measured FMA loop): ${fmt(r.gemm.peak1, 0)} GFLOP/s on 1 thread, ${fmt(r.gemm.peakAll, 0)} on ${r.gemm.threads}`,
     `GEMM fp32 n×n (GFLOP/s, % of ${r.gemm.threads}-thread peak):`,

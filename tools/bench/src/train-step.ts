@@ -1,4 +1,4 @@
-import { AdamW, Rng, initBackend, tf, type BackendName } from '@difflab/core-tensor';
+import { AdamW, Rng, initBackend, nativeMemoryFootprint, resetNativePeakMemory, tf, type BackendName } from '@difflab/core-tensor';
 import { createDiT, ditConfig, type DiTConfig } from '@difflab/models';
 import { runPeer } from './python-peer.js';
 
@@ -25,8 +25,14 @@ export interface EngineResult {
   examplesPerSec: number;
   /** Mean training loss over the timed steps (a sanity check that engines train the same thing). */
   loss?: number;
-  /** tfjs engines: peak tensor bytes during the first step (tf.profile). */
+  /**
+   * tfjs engines: peak tensor bytes during a step. native: distinct buffers plus its buffer pool over
+   * the timed steps; wasm/cpu: tf.profile's peakBytes of the first step (which counts views and
+   * reshapes again, so overstates).
+   */
   peakBytes?: number;
+  /** native: bytes held before a timed step (weights, optimizer moments, inputs, pool): the part that does not grow with the batch. */
+  baseBytes?: number;
 }
 
 /** The DiT training step the benchmark times: MSE on the predicted noise, backward, AdamW. */
@@ -88,11 +94,17 @@ export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budg
   const info = await initBackend({ backend, log: () => {} });
   const trainer = createDiTTrainer(ditConfig(c.config), c.batch);
   try {
-    // The first warm-up step runs under tf.profile for its peak memory.
-    const first = budget.warmup > 0 ? await tf.profile(() => void trainer.step()) : null;
-    const r = timeSteps(() => trainer.step(), { ...budget, warmup: Math.max(0, budget.warmup - 1) });
+    const native = backend === 'native';
+    // Elsewhere the first warm-up step runs under tf.profile for its peak memory.
+    const first = !native && budget.warmup > 0 ? await tf.profile(() => void trainer.step()) : null;
+    for (let i = first ? 1 : 0; i < budget.warmup; i++) trainer.step();
+    resetNativePeakMemory();
+    const base = nativeMemoryFootprint()?.bytes;
+    const r = timeSteps(() => trainer.step(), { ...budget, warmup: 0 });
+    const peak = native ? nativeMemoryFootprint()?.peakBytes : first?.peakBytes;
     return {
-      ...(first ? { peakBytes: first.peakBytes } : {}),
+      ...(peak !== undefined ? { peakBytes: peak } : {}),
+      ...(native && base !== undefined ? { baseBytes: base } : {}),
       engine: `${backend} (${info.detail})`,
       params: trainer.params,
       steps: r.steps,

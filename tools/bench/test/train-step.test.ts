@@ -58,5 +58,8 @@ describe('formatTrainStepReport', () => {
     expect(text).toMatch(/1024\s+390 \(75%\)\s+350 \(67%\)/);
     expect(text).toMatch(/DiT-FMNIST-S\/4\s+64\s+4,167,568\s+180\.00\s+—\s+90\.00\s+2\.00×/);
     expect(text).toContain('cpu: not run in --quick');
+    expect(text.split('\n')[0]).not.toContain('OPENBLAS_CORETYPE');
+    const withEnv = formatTrainStepReport({ ...report, machine: { ...report.machine, openblasCoretype: 'Haswell' } });
+    expect(withEnv.split('\n')[0]).toMatch(/load average 0\.1 → 1\.9, OPENBLAS_CORETYPE=Haswell$/);
   });
 });

@@ -209,6 +209,96 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// layerNormModulate(x, shift, scale, groups, rowsPerGroup, cols, eps, y, mean, rstd)
+Napi::Value LayerNormModulate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t groups = num(info, 3), perGroup = num(info, 4), cols = num(info, 5);
+  const float eps = info[6].As<Napi::Number>().FloatValue();
+  if (groups < 0 || perGroup < 0 || cols < 1) throw Napi::RangeError::New(env, "layerNormModulate: sizes must be non-negative and cols at least 1");
+  requireLength(env, info[0], "x", groups * perGroup * cols);
+  requireLength(env, info[1], "shift", groups * cols);
+  requireLength(env, info[2], "scale", groups * cols);
+  requireLength(env, info[7], "y", groups * perGroup * cols);
+  requireLength(env, info[8], "mean", groups * perGroup);
+  requireLength(env, info[9], "rstd", groups * perGroup);
+  layerNormModulate(floats(info[0], "x"), floats(info[1], "shift"), floats(info[2], "scale"), groups, perGroup, cols, eps,
+                    floats(info[7], "y"), floats(info[8], "mean"), floats(info[9], "rstd"));
+  return env.Undefined();
+}
+
+// layerNormModulateGrad(dy, x, mean, rstd, scale, groups, rowsPerGroup, cols, dx, dscale, dshift)
+Napi::Value LayerNormModulateGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t groups = num(info, 5), perGroup = num(info, 6), cols = num(info, 7);
+  if (groups < 0 || perGroup < 0 || cols < 1) throw Napi::RangeError::New(env, "layerNormModulateGrad: sizes must be non-negative and cols at least 1");
+  const int64_t rows = groups * perGroup;
+  requireLength(env, info[0], "dy", rows * cols);
+  requireLength(env, info[1], "x", rows * cols);
+  requireLength(env, info[2], "mean", rows);
+  requireLength(env, info[3], "rstd", rows);
+  requireLength(env, info[4], "scale", groups * cols);
+  requireLength(env, info[8], "dx", rows * cols);
+  requireLength(env, info[9], "dscale", groups * cols);
+  requireLength(env, info[10], "dshift", groups * cols);
+  layerNormModulateGrad(floats(info[0], "dy"), floats(info[1], "x"), floats(info[2], "mean"), floats(info[3], "rstd"),
+                        floats(info[4], "scale"), groups, perGroup, cols, floats(info[8], "dx"), floats(info[9], "dscale"),
+                        floats(info[10], "dshift"));
+  return env.Undefined();
+}
+
+// gatedResidual(h, gate, x, groups, rowsPerGroup, cols, out)
+Napi::Value GatedResidual(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t groups = num(info, 3), perGroup = num(info, 4), cols = num(info, 5);
+  if (groups < 0 || perGroup < 0 || cols < 0) throw Napi::RangeError::New(env, "gatedResidual: sizes must be non-negative");
+  requireLength(env, info[0], "h", groups * perGroup * cols);
+  requireLength(env, info[1], "gate", groups * cols);
+  requireLength(env, info[2], "x", groups * perGroup * cols);
+  requireLength(env, info[6], "out", groups * perGroup * cols);
+  gatedResidual(floats(info[0], "h"), floats(info[1], "gate"), floats(info[2], "x"), groups, perGroup, cols, floats(info[6], "out"));
+  return env.Undefined();
+}
+
+// gatedResidualGrad(dy, gate, x, groups, rowsPerGroup, cols, dx, dgate)
+Napi::Value GatedResidualGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t groups = num(info, 3), perGroup = num(info, 4), cols = num(info, 5);
+  if (groups < 0 || perGroup < 0 || cols < 0) throw Napi::RangeError::New(env, "gatedResidualGrad: sizes must be non-negative");
+  requireLength(env, info[0], "dy", groups * perGroup * cols);
+  requireLength(env, info[1], "gate", groups * cols);
+  requireLength(env, info[2], "x", groups * perGroup * cols);
+  requireLength(env, info[6], "dx", groups * perGroup * cols);
+  requireLength(env, info[7], "dgate", groups * cols);
+  gatedResidualGrad(floats(info[0], "dy"), floats(info[1], "gate"), floats(info[2], "x"), groups, perGroup, cols,
+                    floats(info[6], "dx"), floats(info[7], "dgate"));
+  return env.Undefined();
+}
+
+// attention(qkv, batch, tokens, heads, headDim, out, probs)
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t b = num(info, 1), n = num(info, 2), h = num(info, 3), hd = num(info, 4);
+  if (b < 0 || n < 1 || h < 1 || hd < 1) throw Napi::RangeError::New(env, "attention: batch must be ≥ 0 and tokens, heads, headDim ≥ 1");
+  requireLength(env, info[0], "qkv", b * n * 3 * h * hd);
+  requireLength(env, info[5], "out", b * n * h * hd);
+  requireLength(env, info[6], "probs", b * h * n * n);
+  attention(floats(info[0], "qkv"), b, n, h, hd, floats(info[5], "out"), floats(info[6], "probs"));
+  return env.Undefined();
+}
+
+// attentionGrad(dy, qkv, probs, batch, tokens, heads, headDim, dqkv)
+Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t b = num(info, 3), n = num(info, 4), h = num(info, 5), hd = num(info, 6);
+  if (b < 0 || n < 1 || h < 1 || hd < 1) throw Napi::RangeError::New(env, "attentionGrad: batch must be ≥ 0 and tokens, heads, headDim ≥ 1");
+  requireLength(env, info[0], "dy", b * n * h * hd);
+  requireLength(env, info[1], "qkv", b * n * 3 * h * hd);
+  requireLength(env, info[2], "probs", b * h * n * n);
+  requireLength(env, info[7], "dqkv", b * n * 3 * h * hd);
+  attentionGrad(floats(info[0], "dy"), floats(info[1], "qkv"), floats(info[2], "probs"), b, n, h, hd, floats(info[7], "dqkv"));
+  return env.Undefined();
+}
+
 ConvGeometry geometryOf(const Napi::Value& v) {
   const Shape s = shapeOf(v, "geometry");
   if (s.size() != 15) throw Napi::RangeError::New(v.Env(), "conv geometry needs 15 numbers");
@@ -284,6 +374,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("transpose", Napi::Function::New(env, Transpose));
   exports.Set("slice", Napi::Function::New(env, Slice));
   exports.Set("softmax", Napi::Function::New(env, Softmax));
+  exports.Set("layerNormModulate", Napi::Function::New(env, LayerNormModulate));
+  exports.Set("layerNormModulateGrad", Napi::Function::New(env, LayerNormModulateGrad));
+  exports.Set("gatedResidual", Napi::Function::New(env, GatedResidual));
+  exports.Set("gatedResidualGrad", Napi::Function::New(env, GatedResidualGrad));
+  exports.Set("attention", Napi::Function::New(env, Attention));
+  exports.Set("attentionGrad", Napi::Function::New(env, AttentionGrad));
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));

@@ -53,6 +53,29 @@ void slice(const float* x, const Shape& shape, const Shape& begin, const Shape& 
 
 void softmax(const float* x, float* out, int64_t rows, int64_t cols);
 
+// Self-attention from packed qkv [batch, tokens, 3, heads, headDim]: out [batch, tokens, heads·headDim]
+// = softmax(q·kᵀ/√headDim)·v per head; probs [batch, heads, tokens, tokens] are kept for the gradient.
+void attention(const float* qkv, int64_t batch, int64_t tokens, int64_t heads, int64_t headDim, float* out, float* probs);
+// Its gradient: dqkv (shaped as qkv) from dy (shaped as out).
+void attentionGrad(const float* dy, const float* qkv, const float* probs, int64_t batch, int64_t tokens, int64_t heads,
+                   int64_t headDim, float* dqkv);
+
+// Layer norm without affine, then adaLN modulate: y = (x − mean) · rstd · (1 + scale) + shift.
+// x is [groups · rowsPerGroup, cols]; shift and scale are [groups, cols] (one row per batch item);
+// mean and rstd ([rows]) are saved for the gradient.
+void layerNormModulate(const float* x, const float* shift, const float* scale, int64_t groups,
+                       int64_t rowsPerGroup, int64_t cols, float eps, float* y, float* mean, float* rstd);
+// adaLN-Zero's gated residual out = h + gate · x (h, x [groups · rowsPerGroup, cols], gate [groups, cols]).
+void gatedResidual(const float* h, const float* gate, const float* x, int64_t groups, int64_t rowsPerGroup,
+                   int64_t cols, float* out);
+// Its gradient apart from dh = dy: dx = dy · gate, dgate = Σ over the group's rows of dy · x.
+void gatedResidualGrad(const float* dy, const float* gate, const float* x, int64_t groups, int64_t rowsPerGroup,
+                       int64_t cols, float* dx, float* dgate);
+// Its gradient: dx [rows, cols], dscale and dshift [groups, cols].
+void layerNormModulateGrad(const float* dy, const float* x, const float* mean, const float* rstd,
+                           const float* scale, int64_t groups, int64_t rowsPerGroup, int64_t cols,
+                           float* dx, float* dscale, float* dshift);
+
 struct ConvGeometry {
   int64_t batch, inH, inW, inC, outH, outW, outC, filterH, filterW;
   int64_t strideH, strideW, dilationH, dilationW, padTop, padLeft;

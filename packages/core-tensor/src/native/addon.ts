@@ -16,6 +16,22 @@ export interface NativeAddon {
   transpose(x: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array): void;
   slice(x: Float32Array, shape: readonly number[], begin: readonly number[], size: readonly number[], out: Float32Array): void;
   softmax(x: Float32Array, out: Float32Array, rows: number, cols: number): void;
+  attention(qkv: Float32Array, batch: number, tokens: number, heads: number, headDim: number, out: Float32Array, probs: Float32Array): void;
+  attentionGrad(
+    dy: Float32Array, qkv: Float32Array, probs: Float32Array, batch: number, tokens: number, heads: number, headDim: number, dqkv: Float32Array,
+  ): void;
+  gatedResidual(h: Float32Array, gate: Float32Array, x: Float32Array, groups: number, rowsPerGroup: number, cols: number, out: Float32Array): void;
+  gatedResidualGrad(
+    dy: Float32Array, gate: Float32Array, x: Float32Array, groups: number, rowsPerGroup: number, cols: number, dx: Float32Array, dgate: Float32Array,
+  ): void;
+  layerNormModulate(
+    x: Float32Array, shift: Float32Array, scale: Float32Array, groups: number, rowsPerGroup: number, cols: number, eps: number,
+    y: Float32Array, mean: Float32Array, rstd: Float32Array,
+  ): void;
+  layerNormModulateGrad(
+    dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, scale: Float32Array,
+    groups: number, rowsPerGroup: number, cols: number, dx: Float32Array, dscale: Float32Array, dshift: Float32Array,
+  ): void;
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: readonly number[], bias: Float32Array | null, activation: number, alpha: number): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: readonly number[]): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: readonly number[]): void;

@@ -290,12 +290,148 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
       return output(backend, x.shape, out);
     }) as unknown as KernelFunc,
   });
+
+  // Self-attention from the packed qkv projection: BLAS reads each head in place (no split/merge transposes).
+  const attentionGeometry = (kernelName: string, qkv: TensorInfo, heads: number) => {
+    const [b, n, d3] = qkv.shape as [number, number, number];
+    if (qkv.shape.length !== 3 || !Number.isInteger(heads) || heads < 1 || d3 % (3 * heads) !== 0 || n === 0) {
+      throw new RangeError(`${kernelName}: qkv must be [batch, tokens ≥ 1, 3·numHeads·headDim] with numHeads ≥ 1, got [${qkv.shape}] and numHeads ${heads}`);
+    }
+    return { b, n, heads, hd: d3 / (3 * heads) };
+  };
+  configs.push({
+    kernelName: ATTENTION_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend, attrs }: Args) => {
+      const qkv = inputs['qkv']!;
+      floatInputs(ATTENTION_KERNEL, backend, [qkv]);
+      const { b, n, heads, hd } = attentionGeometry(ATTENTION_KERNEL, qkv, attrs!['numHeads'] as number);
+      const out = backend.alloc(b * n * heads * hd), probs = backend.alloc(b * heads * n * n);
+      addon.attention(f32(backend, qkv), b, n, heads, hd, out, probs);
+      return [output(backend, [b, n, heads * hd], out), output(backend, [b, heads, n, n], probs)];
+    }) as unknown as KernelFunc,
+  });
+  configs.push({
+    kernelName: ATTENTION_GRAD_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend, attrs }: Args) => {
+      const dy = inputs['dy']!, qkv = inputs['qkv']!, probs = inputs['probs']!;
+      floatInputs(ATTENTION_GRAD_KERNEL, backend, [dy, qkv, probs]);
+      const { b, n, heads, hd } = attentionGeometry(ATTENTION_GRAD_KERNEL, qkv, attrs!['numHeads'] as number);
+      if (!util.arraysEqual(dy.shape, [b, n, heads * hd]) || !util.arraysEqual(probs.shape, [b, heads, n, n])) {
+        throw new RangeError(`${ATTENTION_GRAD_KERNEL}: dy [${dy.shape}] must be [${[b, n, heads * hd]}] and probs [${probs.shape}] [${[b, heads, n, n]}] for qkv [${qkv.shape}]`);
+      }
+      const dqkv = backend.alloc(util.sizeFromShape(qkv.shape));
+      addon.attentionGrad(f32(backend, dy), f32(backend, qkv), f32(backend, probs), b, n, heads, hd, dqkv);
+      return output(backend, qkv.shape, dqkv);
+    }) as unknown as KernelFunc,
+  });
+
+  // Per-batch-item rows (adaLN's shift/scale/gate): x [B, …, D] with each of `rows` holding B×D values.
+  const modulationGeometry = (kernelName: string, x: TensorInfo, rows: Record<string, TensorInfo>) => {
+    if (x.shape.length < 2) throw new RangeError(`${kernelName}: x must have rank ≥ 2 ([batch, …, features]), got [${x.shape}]`);
+    const groups = x.shape[0]!, cols = x.shape[x.shape.length - 1]!;
+    for (const [name, t] of Object.entries(rows)) {
+      if (util.sizeFromShape(t.shape) !== groups * cols || t.shape[0] !== groups || t.shape[t.shape.length - 1] !== cols) {
+        throw new RangeError(`${kernelName}: ${name} [${t.shape}] must hold one row of ${cols} per batch item of x [${x.shape}], e.g. [${groups}, 1, ${cols}]`);
+      }
+    }
+    return { groups, cols, perGroup: groups * cols === 0 ? 0 : util.sizeFromShape(x.shape) / (groups * cols) };
+  };
+  const sameShape = (kernelName: string, a: [string, TensorInfo], b: [string, TensorInfo]) => {
+    if (!util.arraysEqual(a[1].shape, b[1].shape)) {
+      throw new RangeError(`${kernelName}: ${a[0]} [${a[1].shape}] and ${b[0]} [${b[1].shape}] must have the same shape`);
+    }
+  };
+
+  configs.push({
+    kernelName: GATED_RESIDUAL_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend }: Args) => {
+      const h = inputs['h']!, gate = inputs['gate']!, x = inputs['x']!;
+      floatInputs(GATED_RESIDUAL_KERNEL, backend, [h, gate, x]);
+      sameShape(GATED_RESIDUAL_KERNEL, ['h', h], ['x', x]);
+      const { groups, cols, perGroup } = modulationGeometry(GATED_RESIDUAL_KERNEL, x, { gate });
+      const out = backend.alloc(util.sizeFromShape(x.shape));
+      addon.gatedResidual(f32(backend, h), f32(backend, gate), f32(backend, x), groups, perGroup, cols, out);
+      return output(backend, x.shape, out);
+    }) as unknown as KernelFunc,
+  });
+  configs.push({
+    kernelName: GATED_RESIDUAL_GRAD_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend }: Args) => {
+      const dy = inputs['dy']!, gate = inputs['gate']!, x = inputs['x']!;
+      floatInputs(GATED_RESIDUAL_GRAD_KERNEL, backend, [dy, gate, x]);
+      sameShape(GATED_RESIDUAL_GRAD_KERNEL, ['dy', dy], ['x', x]);
+      const { groups, cols, perGroup } = modulationGeometry(GATED_RESIDUAL_GRAD_KERNEL, x, { gate });
+      const dx = backend.alloc(util.sizeFromShape(x.shape)), dgate = backend.alloc(groups * cols);
+      addon.gatedResidualGrad(f32(backend, dy), f32(backend, gate), f32(backend, x), groups, perGroup, cols, dx, dgate);
+      return [output(backend, x.shape, dx), output(backend, gate.shape, dgate)];
+    }) as unknown as KernelFunc,
+  });
+
+  // Layer norm (no affine) + adaLN modulate.
+  configs.push({
+    kernelName: LAYER_NORM_MODULATE_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend, attrs }: Args) => {
+      const x = inputs['x']!, shift = inputs['shift']!, scale = inputs['scale']!;
+      floatInputs(LAYER_NORM_MODULATE_KERNEL, backend, [x, shift, scale]);
+      const { groups, cols, perGroup } = modulationGeometry(LAYER_NORM_MODULATE_KERNEL, x, { shift, scale });
+      if (cols === 0) throw new RangeError(`${LAYER_NORM_MODULATE_KERNEL}: x [${x.shape}] has no features to normalise`);
+      const rows = groups * perGroup;
+      const y = backend.alloc(rows * cols), mean = backend.alloc(rows), rstd = backend.alloc(rows);
+      addon.layerNormModulate(f32(backend, x), f32(backend, shift), f32(backend, scale), groups, perGroup, cols,
+        attrs!['epsilon'] as number, y, mean, rstd);
+      const statShape = x.shape.slice(0, -1);
+      return [output(backend, x.shape, y), output(backend, statShape, mean), output(backend, statShape, rstd)];
+    }) as unknown as KernelFunc,
+  });
+  configs.push({
+    kernelName: LAYER_NORM_MODULATE_GRAD_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend }: Args) => {
+      const dy = inputs['dy']!, x = inputs['x']!, mean = inputs['mean']!, rstd = inputs['rstd']!, scale = inputs['scale']!;
+      floatInputs(LAYER_NORM_MODULATE_GRAD_KERNEL, backend, [dy, x, mean, rstd, scale]);
+      sameShape(LAYER_NORM_MODULATE_GRAD_KERNEL, ['dy', dy], ['x', x]);
+      const { groups, cols, perGroup } = modulationGeometry(LAYER_NORM_MODULATE_GRAD_KERNEL, x, { scale });
+      if (cols === 0) throw new RangeError(`${LAYER_NORM_MODULATE_GRAD_KERNEL}: x [${x.shape}] has no features to normalise`);
+      if (!util.arraysEqual(mean.shape, x.shape.slice(0, -1)) || !util.arraysEqual(rstd.shape, mean.shape)) {
+        throw new RangeError(`${LAYER_NORM_MODULATE_GRAD_KERNEL}: mean [${mean.shape}] and rstd [${rstd.shape}] must be shaped as x [${x.shape}] without its last axis`);
+      }
+      const rows = groups * perGroup;
+      const dx = backend.alloc(rows * cols), dscale = backend.alloc(groups * cols), dshift = backend.alloc(groups * cols);
+      addon.layerNormModulateGrad(f32(backend, dy), f32(backend, x), f32(backend, mean), f32(backend, rstd), f32(backend, scale),
+        groups, perGroup, cols, dx, dscale, dshift);
+      return [output(backend, x.shape, dx), output(backend, scale.shape, dscale), output(backend, scale.shape, dshift)];
+    }) as unknown as KernelFunc,
+  });
   return configs;
 }
 
 /** GELU (tanh approximation) forward {x} and backward {dy, x}: native-only kernels. */
 export const GELU_TANH_KERNEL = 'GeluTanh';
 export const GELU_TANH_GRAD_KERNEL = 'GeluTanhGrad';
+/**
+ * Multi-head self-attention, native only: {qkv [B, N, 3·d] laid out [B, N, 3, H, hd]}, attr numHeads →
+ * [out [B, N, d] = softmax(q·kᵀ/√hd)·v per head with heads merged, probs [B, H, N, N]].
+ */
+export const ATTENTION_KERNEL = 'Attention';
+/** Its gradient: {dy [B, N, d], qkv, probs}, attr numHeads → dqkv [B, N, 3·d]. */
+export const ATTENTION_GRAD_KERNEL = 'AttentionGrad';
+/**
+ * Layer norm without affine followed by adaLN modulate, native only:
+ * {x [B, …, D], shift, scale (B×D values, e.g. [B, 1, D])}, attr epsilon →
+ * [y = (x − mean)·rstd·(1 + scale) + shift, mean, rstd] (mean and rstd shaped x without its last axis).
+ */
+export const LAYER_NORM_MODULATE_KERNEL = 'LayerNormModulate';
+/** Its gradient: {dy, x, mean, rstd, scale} → [dx, dscale, dshift]. */
+export const LAYER_NORM_MODULATE_GRAD_KERNEL = 'LayerNormModulateGrad';
+/** adaLN-Zero's gated residual, native only: {h, gate, x} → h + gate·x, with x, h [B, …, D] and gate B×D values. */
+export const GATED_RESIDUAL_KERNEL = 'GatedResidual';
+/** Its gradient but dh (= dy): {dy, gate, x} → [dx = dy·gate, dgate = Σ dy·x over each batch item's rows]. */
+export const GATED_RESIDUAL_GRAD_KERNEL = 'GatedResidualGrad';
 
 /** Element offsets of each broadcast batch item's matrix in A and B. */
 function batchOffsets(aBatch: number[], bBatch: number[], outBatch: number[], aMatrix: number, bMatrix: number): [Int32Array, Int32Array] {

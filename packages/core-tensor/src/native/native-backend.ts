@@ -1,4 +1,4 @@
-import type { DataId, TensorInfo } from '@tensorflow/tfjs-core';
+import type { DataId, DataType, TensorInfo, backend_util } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 
 /** Largest number of bytes the buffer pool keeps for reuse. */
@@ -19,6 +19,10 @@ export class NativeBackend extends MathBackendCPU {
   private readonly shared = new WeakSet<ArrayBufferLike>();
   private readonly pool = new Map<number, Float32Array[]>();
   private pooledBytes = 0;
+  /** Live tensor data per ArrayBuffer: views (reshapes, contiguous slices) share their buffer's bytes. */
+  private readonly bufferRefs = new Map<ArrayBufferLike, number>();
+  private liveBytes = 0;
+  private peakBytes = 0;
 
   constructor() {
     super();
@@ -48,6 +52,43 @@ export class NativeBackend extends MathBackendCPU {
     }
   }
 
+  /**
+   * Bytes held by tensor data (each buffer once, however many views share it) plus the buffer pool:
+   * now, and the most since the last resetPeakMemory(). tfjs's own tf.memory().numBytes and
+   * tf.profile's peakBytes count every tensor, so reshapes, clones and slices count again.
+   */
+  memoryFootprint(): { bytes: number; peakBytes: number } {
+    return { bytes: this.liveBytes + this.pooledBytes, peakBytes: this.peakBytes };
+  }
+
+  resetPeakMemory(): void {
+    this.peakBytes = this.liveBytes + this.pooledBytes;
+  }
+
+  override write(values: backend_util.BackendValues, shape: number[], dtype: DataType): DataId {
+    this.trackBuffer(values, 1);
+    return super.write(values, shape, dtype);
+  }
+
+  override move(dataId: DataId, values: backend_util.BackendValues, shape: number[], dtype: DataType, refCount: number): void {
+    this.trackBuffer(values, 1);
+    super.move(dataId, values, shape, dtype, refCount);
+  }
+
+  private trackBuffer(values: unknown, delta: 1 | -1): void {
+    if (!ArrayBuffer.isView(values)) return;
+    const buffer = values.buffer;
+    const refs = (this.bufferRefs.get(buffer) ?? 0) + delta;
+    if (refs <= 0) {
+      this.bufferRefs.delete(buffer);
+      this.liveBytes -= buffer.byteLength;
+    } else {
+      if (refs === 1 && delta === 1) this.liveBytes += buffer.byteLength;
+      this.bufferRefs.set(buffer, refs);
+    }
+    this.peakBytes = Math.max(this.peakBytes, this.liveBytes + this.pooledBytes);
+  }
+
   override readSync(dataId: DataId): ReturnType<MathBackendCPU['readSync']> {
     const values = super.readSync(dataId) as { buffer?: ArrayBuffer };
     if (values.buffer) this.shared.add(values.buffer);
@@ -57,6 +98,7 @@ export class NativeBackend extends MathBackendCPU {
   override disposeData(dataId: DataId, force = false): boolean {
     const values = this.data.get(dataId)?.values;
     const released = super.disposeData(dataId, force);
+    if (released) this.trackBuffer(values, -1);
     if (released && values instanceof Float32Array && this.owned.has(values.buffer) && !this.shared.has(values.buffer)) {
       this.recycle(values);
     }
@@ -66,6 +108,8 @@ export class NativeBackend extends MathBackendCPU {
   override dispose(): void {
     this.pool.clear();
     this.pooledBytes = 0;
+    this.bufferRefs.clear();
+    this.liveBytes = 0;
     super.dispose();
   }
 

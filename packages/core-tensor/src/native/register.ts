@@ -40,3 +40,19 @@ export function registerNativeBackend(): NativeRegistration {
   registered = { ok: true, name: NATIVE_BACKEND_NAME, detail: `${blas}, ${threads} threads` };
   return registered;
 }
+
+/**
+ * Bytes of tensor data on the native backend (each buffer once, however many views share it, plus
+ * the buffer pool): now, and the peak since the last resetNativePeakMemory(). null when the current
+ * backend is not native.
+ */
+export function nativeMemoryFootprint(): { bytes: number; peakBytes: number } | null {
+  const backend = tf.backend();
+  return backend instanceof NativeBackend ? backend.memoryFootprint() : null;
+}
+
+/** Starts a new peak for nativeMemoryFootprint() (no-op on other backends). */
+export function resetNativePeakMemory(): void {
+  const backend = tf.backend();
+  if (backend instanceof NativeBackend) backend.resetPeakMemory();
+}

@@ -4,6 +4,7 @@ import { ModelConfigError, ModelInputError } from '../errors.js';
 import { geluTanh } from '../ops/gelu.js';
 import { type DiTConfig, TIMESTEP_FREQ_DIM, ditShape, validateDiTConfig } from './config.js';
 import { sincosPosEmbed2d, timestepFrequencies } from './embeddings.js';
+import { gatedResidual, layerNormComposed, layerNormModulate, selfAttentionCore } from './fused.js';
 import { patchify, unpatchify } from './patchify.js';
 
 export interface DiTForwardOptions {
@@ -132,33 +133,23 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
     return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
   };
 
-  const layerNorm = (x: tf.Tensor, affine?: string): tf.Tensor => {
-    // Centred once and reused (tf.moments would centre twice).
-    const centred = tf.sub(x, tf.mean(x, -1, true));
-    const n = tf.mul(centred, tf.rsqrt(tf.add(tf.mean(tf.square(centred), -1, true), LN_EPS)));
-    return affine ? tf.add(tf.mul(n, w(`${affine}.weight`)), w(`${affine}.bias`)) : n;
-  };
+  const layerNorm = (x: tf.Tensor, affine: string): tf.Tensor =>
+    tf.add(tf.mul(layerNormComposed(x, LN_EPS), w(`${affine}.weight`)), w(`${affine}.bias`));
 
-  const modulate = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor =>
-    tf.add(tf.mul(x, tf.add(scale, 1)), shift);
+  /** DiT's modulate(norm(x), shift, scale), fused (see fused.ts). */
+  const normModulate = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor => layerNormModulate(x, shift, scale, LN_EPS);
 
   const mlp = (x: tf.Tensor, p: string): tf.Tensor => linear(geluTanh(linear(x, `${p}.mlp.fc1`)), `${p}.mlp.fc2`);
 
-  /** Multi-head attention of q [B, Nq, d] over k, v [B, Nk, d] given as head-split [B, H, N, hd]. */
+  /** Multi-head attention of q [B, H, Nq, hd] over k, v [B, H, Nk, hd] (cross-attention), merged to [B, Nq, d]. */
   const attend = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, b: number, nq: number): tf.Tensor => {
     const scores = tf.matMul(tf.mul(q, 1 / Math.sqrt(headDim)) as tf.Tensor4D, k as tf.Tensor4D, false, true);
     const out = tf.matMul(tf.softmax(scores), v as tf.Tensor4D);
     return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, nq, d]);
   };
 
-  const selfAttention = (x: tf.Tensor, p: string): tf.Tensor => {
-    const [b, n] = x.shape as [number, number, number];
-    // [B, N, 3, H, hd] → [3, B, H, N, hd]: one transpose, then contiguous slices (tfjs-cpu's
-    // strided split is an order of magnitude slower than the transpose).
-    const qkv = tf.transpose(tf.reshape(linear(x, `${p}.attn.qkv`), [b, n, 3, heads, headDim]), [2, 0, 3, 1, 4]);
-    const [q, k, v] = tf.unstack(qkv) as [tf.Tensor, tf.Tensor, tf.Tensor];
-    return linear(attend(q, k, v, b, n), `${p}.attn.proj`);
-  };
+  const selfAttention = (x: tf.Tensor, p: string): tf.Tensor =>
+    linear(selfAttentionCore(linear(x, `${p}.attn.qkv`), heads), `${p}.attn.proj`);
 
   const crossAttention = (x: tf.Tensor, cond: tf.Tensor, p: string): tf.Tensor => {
     const [b, n] = x.shape as [number, number, number];
@@ -214,17 +205,17 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
           const p = `blocks.${i}`;
           if (cfg.block === 'adaLN-Zero') {
             const [sh1, sc1, g1, sh2, sc2, g2] = chunks(linear(c, `${p}.adaLN_modulation.1`), 6);
-            h = tf.add(h, tf.mul(g1!, selfAttention(modulate(layerNorm(h), sh1!, sc1!), p)));
-            h = tf.add(h, tf.mul(g2!, mlp(modulate(layerNorm(h), sh2!, sc2!), p)));
+            h = gatedResidual(h, g1!, selfAttention(normModulate(h, sh1!, sc1!), p));
+            h = gatedResidual(h, g2!, mlp(normModulate(h, sh2!, sc2!), p));
           } else {
             const [sh1, sc1, sh2, sc2] = chunks(linear(c, `${p}.adaLN_modulation.1`), 4);
-            h = tf.add(h, selfAttention(modulate(layerNorm(h), sh1!, sc1!), p));
-            h = tf.add(h, mlp(modulate(layerNorm(h), sh2!, sc2!), p));
+            h = tf.add(h, selfAttention(normModulate(h, sh1!, sc1!), p));
+            h = tf.add(h, mlp(normModulate(h, sh2!, sc2!), p));
           }
           opts.onBlock?.(i, h as tf.Tensor3D);
         }
         const [shift, scale] = chunks(linear(c, 'final_layer.adaLN_modulation.1'), 2);
-        out = linear(modulate(layerNorm(h), shift!, scale!), 'final_layer.linear');
+        out = linear(normModulate(h, shift!, scale!), 'final_layer.linear');
       } else {
         const cond = tf.stack([tEmb, yEmb], 1);
         if (cfg.block === 'in-context') h = tf.concat([h, cond], 1);

@@ -1,0 +1,120 @@
+// Fused transformer kernels: layer norm + adaLN modulate, adaLN-Zero's gated residual.
+// Each replaces a chain of broadcasting elementwise ops and reductions (and the intermediates tfjs
+// keeps for the backward pass) with one pass over the rows.
+#include <cmath>
+#include <vector>
+
+#include "kernels.h"
+#include "parallel.h"
+
+namespace difflab {
+
+namespace {
+
+// Mean and 1/sqrt(var + eps) of one row, both in double (rows are short; the cost is nil).
+void rowStats(const float* x, int64_t cols, float eps, float* mean, float* rstd) {
+  double s = 0;
+  for (int64_t c = 0; c < cols; ++c) s += x[c];
+  const double m = s / static_cast<double>(cols);
+  double v = 0;
+  for (int64_t c = 0; c < cols; ++c) {
+    const double d = x[c] - m;
+    v += d * d;
+  }
+  *mean = static_cast<float>(m);
+  *rstd = static_cast<float>(1.0 / std::sqrt(v / static_cast<double>(cols) + eps));
+}
+
+}  // namespace
+
+void layerNormModulate(const float* x, const float* shift, const float* scale, int64_t groups,
+                       int64_t rowsPerGroup, int64_t cols, float eps, float* y, float* mean, float* rstd) {
+  const int64_t rows = groups * rowsPerGroup;
+  parallelFor(rows, cols * 4, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* xr = x + r * cols;
+      const float* sh = shift + (r / rowsPerGroup) * cols;
+      const float* sc = scale + (r / rowsPerGroup) * cols;
+      rowStats(xr, cols, eps, &mean[r], &rstd[r]);
+      const float m = mean[r], s = rstd[r];
+      float* yr = y + r * cols;
+      for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - m) * s * (sc[c] + 1.f) + sh[c];
+    }
+  });
+}
+
+void layerNormModulateGrad(const float* dy, const float* x, const float* mean, const float* rstd,
+                           const float* scale, int64_t groups, int64_t rowsPerGroup, int64_t cols,
+                           float* dx, float* dscale, float* dshift) {
+  // One group (batch item) per task: its modulation gradients sum over the group's rows only.
+  parallelFor(groups, rowsPerGroup * cols * 8, [&](int64_t g0, int64_t g1) {
+    std::vector<double> accScale(cols), accShift(cols);
+    std::vector<float> xhat(cols);
+    for (int64_t g = g0; g < g1; ++g) {
+      std::fill(accScale.begin(), accScale.end(), 0.0);
+      std::fill(accShift.begin(), accShift.end(), 0.0);
+      const float* sc = scale + g * cols;
+      for (int64_t r = g * rowsPerGroup; r < (g + 1) * rowsPerGroup; ++r) {
+        const float* xr = x + r * cols;
+        const float* dyr = dy + r * cols;
+        const float m = mean[r], s = rstd[r];
+        // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)), g = dy · (1 + scale).
+        double sumG = 0, sumGX = 0;
+        for (int64_t c = 0; c < cols; ++c) {
+          const float xh = (xr[c] - m) * s;
+          const float gr = dyr[c] * (sc[c] + 1.f);
+          xhat[c] = xh;
+          sumG += gr;
+          sumGX += gr * xh;
+          accShift[c] += dyr[c];
+          accScale[c] += dyr[c] * xh;
+        }
+        const float mg = static_cast<float>(sumG / static_cast<double>(cols));
+        const float mgx = static_cast<float>(sumGX / static_cast<double>(cols));
+        float* dxr = dx + r * cols;
+        for (int64_t c = 0; c < cols; ++c) dxr[c] = s * (dyr[c] * (sc[c] + 1.f) - mg - xhat[c] * mgx);
+      }
+      for (int64_t c = 0; c < cols; ++c) {
+        dscale[g * cols + c] = static_cast<float>(accScale[c]);
+        dshift[g * cols + c] = static_cast<float>(accShift[c]);
+      }
+    }
+  });
+}
+
+void gatedResidual(const float* h, const float* gate, const float* x, int64_t groups, int64_t rowsPerGroup,
+                   int64_t cols, float* out) {
+  const int64_t rows = groups * rowsPerGroup;
+  parallelFor(rows, cols, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const float* g = gate + (r / rowsPerGroup) * cols;
+      const float* hr = h + r * cols;
+      const float* xr = x + r * cols;
+      float* o = out + r * cols;
+      for (int64_t c = 0; c < cols; ++c) o[c] = hr[c] + g[c] * xr[c];
+    }
+  });
+}
+
+void gatedResidualGrad(const float* dy, const float* gate, const float* x, int64_t groups, int64_t rowsPerGroup,
+                       int64_t cols, float* dx, float* dgate) {
+  parallelFor(groups, rowsPerGroup * cols * 2, [&](int64_t g0, int64_t g1) {
+    std::vector<double> acc(cols);
+    for (int64_t gi = g0; gi < g1; ++gi) {
+      std::fill(acc.begin(), acc.end(), 0.0);
+      const float* g = gate + gi * cols;
+      for (int64_t r = gi * rowsPerGroup; r < (gi + 1) * rowsPerGroup; ++r) {
+        const float* dyr = dy + r * cols;
+        const float* xr = x + r * cols;
+        float* dxr = dx + r * cols;
+        for (int64_t c = 0; c < cols; ++c) {
+          dxr[c] = dyr[c] * g[c];
+          acc[c] += dyr[c] * xr[c];
+        }
+      }
+      for (int64_t c = 0; c < cols; ++c) dgate[gi * cols + c] = static_cast<float>(acc[c]);
+    }
+  });
+}
+
+}  // namespace difflab
