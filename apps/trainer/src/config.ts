@@ -1,6 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
+const blockRemovalSchema = z
+  .object({
+    stage: z.enum(['down', 'up']),
+    level: z.number().int().nonnegative(),
+    index: z.number().int().nonnegative(),
+    parts: z.array(z.enum(['resnet', 'attention'])).nonempty().readonly(),
+  })
+  .strict();
+
+/** @difflab/models' UNetPruningSpec. */
+export const pruningSpecSchema = z.object({ removeMid: z.boolean().default(false), remove: z.array(blockRemovalSchema).readonly().default([]) }).strict();
+
 /**
  * A training config as the user writes it. Every field has a default except where a choice
  * matters for the result, so a config file names what the experiment is about.
@@ -11,7 +23,8 @@ export const trainConfigSchema = z
     seed: z.number().int().nonnegative().default(0),
     data: z
       .object({
-        dataset: z.literal('fashion-mnist').default('fashion-mnist'),
+        /** Resolved to arrays by datasetFor (src/dataset.ts). */
+        dataset: z.enum(['fashion-mnist']).default('fashion-mnist'),
         /** Pad 28×28 to 32×32 so patch sizes 2, 4 and 8 divide the image. */
         pad32: z.boolean().default(true),
       })
@@ -29,8 +42,46 @@ export const trainConfigSchema = z
         classDropoutProb: z.number().min(0).max(1).optional(),
         learnSigma: z.boolean().optional(),
         block: z.enum(['adaLN-Zero', 'adaLN', 'cross-attention', 'in-context']).optional(),
+        /** U-Net presets: the SD-style layout rebuilt with these (sdStyleUNetConfig options). */
+        channels: z.array(z.number().int().positive()).nonempty().optional(),
+        layersPerLevel: z.number().int().positive().optional(),
+        attention: z.array(z.boolean()).nonempty().optional(),
+        mid: z.boolean().optional(),
+        groups: z.number().int().positive().optional(),
+        /** U-Net presets: BK-SDM block removal applied to the (overridden) preset; the model is what remains. */
+        prune: pruningSpecSchema.optional(),
+        /**
+         * U-Net presets: parameters (names in the unpruned model) held at zero and not trained — LD-Pruner's
+         * operators replaced by the identity rather than removed (their closing projections).
+         */
+        zero: z.array(z.string()).optional(),
       })
       .strict(),
+    /** Start from a trained run's weights instead of a random init; with model.prune they are pruned first. */
+    init: z
+      .object({
+        /** Run directory of the source run (its config.json must give the unpruned architecture of this one). */
+        from: z.string().min(1),
+        weights: z.enum(['ema', 'raw']).default('ema'),
+      })
+      .strict()
+      .optional(),
+    /**
+     * BK-SDM distillation (U-Net only): L = task·‖ε − ε_S‖² + output·‖ε_T − ε_S‖² + feature·Σ‖f_T − f_S‖²
+     * with the frozen teacher from a trained run whose architecture, pruned by model.prune, is this model's.
+     */
+    distill: z
+      .object({
+        teacher: z.string().min(1),
+        weights: z.enum(['ema', 'raw']).default('ema'),
+        task: z.number().nonnegative().default(1),
+        output: z.number().nonnegative().default(1),
+        feature: z.number().nonnegative().default(1),
+        /** Also distil the mid block's output when both models have one (BK-SDM does not). */
+        includeMid: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
     diffusion: z
       .object({
         schedule: z.enum(['linear', 'cosine']).default('linear'),

@@ -1,7 +1,7 @@
 import { Rng, tf } from '@difflab/core-tensor';
-import { sequentialBatches, type ImageSplit } from '@difflab/data';
 import { type DenoiseFn, type NoiseSchedule, addNoise } from '@difflab/models';
 import { epsilonMse } from '@difflab/losses';
+import { sequentialFloatBatches, type FloatImageSplit } from './dataset.js';
 
 export interface HeldOutLossOptions {
   /** How many test images, taken in file order. */
@@ -9,12 +9,11 @@ export interface HeldOutLossOptions {
   /** Fractions of T at which the loss is measured (e.g. 0.1 → t = 0.1·T). */
   timestepFractions: number[];
   batchSize: number;
-  padding: number;
   /** Seed of the fixed noise: the same for every run so losses compare across runs. */
   noiseSeed: number;
 }
 
-export const DEFAULT_HELDOUT: Omit<HeldOutLossOptions, 'padding'> = {
+export const DEFAULT_HELDOUT: HeldOutLossOptions = {
   examples: 1000,
   timestepFractions: [0.05, 0.25, 0.5, 0.75, 0.95],
   batchSize: 100,
@@ -28,7 +27,7 @@ export const DEFAULT_HELDOUT: Omit<HeldOutLossOptions, 'padding'> = {
  */
 export function heldOutLoss(
   model: DenoiseFn,
-  split: ImageSplit,
+  split: FloatImageSplit,
   schedule: NoiseSchedule,
   opts: HeldOutLossOptions,
 ): { mean: number; perTimestep: { t: number; loss: number }[] } {
@@ -36,7 +35,7 @@ export function heldOutLoss(
   const sums = new Float64Array(ts.length);
   const rng = new Rng(opts.noiseSeed);
   let seen = 0;
-  for (const batch of sequentialBatches(split, opts.batchSize, { padding: opts.padding })) {
+  for (const batch of sequentialFloatBatches(split, opts.batchSize)) {
     if (seen >= opts.examples) break;
     const n = Math.min(batch.shape[0], opts.examples - seen);
     const [, h, w, c] = batch.shape;

@@ -1,6 +1,12 @@
-import type { Rng, tf } from '@difflab/core-tensor';
+import { type Rng, tf } from '@difflab/core-tensor';
 import {
   DIT_CONFIGS,
+  applyPruning,
+  pruneNameMap,
+  sdStyleUNetConfig,
+  unetParamSpecs,
+  type UNet,
+  type UNetPruningSpec,
   UNET_CONFIGS,
   countDiT,
   countUNet,
@@ -26,26 +32,90 @@ export interface Denoiser {
   /** Trainable parameters and forward multiply-adds per example, from the analytic counters. */
   readonly paramCount: number;
   readonly flopsFwdPerExample: number;
+  /** The U-Net itself (distillation needs its stage features); null for a DiT. */
+  readonly unet: UNet | null;
+  /** Parameters held at zero and left out of training (model.zero, renamed into the pruned model). */
+  readonly frozen: readonly string[];
   forward(x: tf.Tensor4D, t: tf.Tensor1D, y: tf.Tensor1D, opts?: { labelDropout?: Rng }): tf.Tensor4D;
   dispose(): void;
 }
 
-const DIT_OVERRIDES = ['hiddenSize', 'depth', 'numHeads', 'patchSize', 'mlpRatio', 'classDropoutProb', 'learnSigma', 'block'] as const;
+const DIT_ONLY = ['hiddenSize', 'depth', 'patchSize', 'mlpRatio', 'classDropoutProb', 'learnSigma', 'block'] as const;
+const UNET_ONLY = ['channels', 'layersPerLevel', 'attention', 'mid', 'groups', 'prune', 'zero'] as const;
+const UNET_LAYOUT = ['channels', 'layersPerLevel', 'attention', 'mid', 'numHeads', 'groups'] as const;
 
-/** The architecture config a training config asks for: a named preset plus field overrides. */
-export function resolveModelConfig(model: TrainConfig['model']): { architecture: 'dit'; config: DiTConfig } | { architecture: 'unet'; config: UNetConfig } {
-  const { preset, ...overrides } = model;
-  const given = Object.entries(overrides).filter(([, v]) => v !== undefined);
-  if (preset in DIT_CONFIGS) return { architecture: 'dit', config: { ...ditConfig(preset), ...Object.fromEntries(given) } };
+export interface ResolvedUNet {
+  architecture: 'unet';
+  /** The preset with its layout overrides, before pruning: what init.from and distill.teacher runs must have. */
+  base: UNetConfig;
+  /** What is trained: base with model.prune applied. */
+  config: UNetConfig;
+  spec: UNetPruningSpec;
+  /** model.zero renamed into `config`'s parameter names. */
+  frozen: string[];
+}
+
+const given = (model: TrainConfig['model'], keys: readonly string[]) =>
+  keys.filter((k) => (model as Record<string, unknown>)[k] !== undefined);
+
+/** The architecture config a training config asks for: a named preset plus field overrides (and, for a U-Net, pruning). */
+export function resolveModelConfig(model: TrainConfig['model']): { architecture: 'dit'; config: DiTConfig } | ResolvedUNet {
+  const { preset } = model;
+  if (preset in DIT_CONFIGS) {
+    const wrong = given(model, UNET_ONLY);
+    if (wrong.length) throw new ConfigError(`model: ${wrong.join(', ')} apply to U-Net presets only; '${preset}' is a DiT preset`);
+    const overrides = Object.fromEntries(given(model, [...DIT_ONLY, 'numHeads']).map((k) => [k, (model as Record<string, unknown>)[k]]));
+    return { architecture: 'dit', config: { ...ditConfig(preset), ...overrides } };
+  }
   if (preset in UNET_CONFIGS) {
-    if (given.length) {
-      throw new ConfigError(`model: ${given.map(([k]) => k).join(', ')} override DiT presets only; '${preset}' is a U-Net preset`);
+    const wrong = given(model, DIT_ONLY);
+    if (wrong.length) throw new ConfigError(`model: ${wrong.join(', ')} override DiT presets only; '${preset}' is a U-Net preset`);
+    const base = unetLayout(preset, model);
+    const spec: UNetPruningSpec = model.prune ?? { remove: [] };
+    let config: UNetConfig;
+    try {
+      config = applyPruning(base, spec);
+    } catch (e) {
+      throw new ConfigError(`model.prune: ${(e as Error).message}`);
     }
-    return { architecture: 'unet', config: unetConfig(preset) };
+    return { architecture: 'unet', base, config, spec, frozen: frozenNames(base, spec, model.zero ?? []) };
   }
   throw new ConfigError(
     `model.preset: unknown preset '${preset}'; DiT presets: ${Object.keys(DIT_CONFIGS).join(', ')}; U-Net presets: ${Object.keys(UNET_CONFIGS).join(', ')}`,
   );
+}
+
+/** The preset rebuilt through sdStyleUNetConfig when a layout field is overridden (SD's regular layout). */
+function unetLayout(preset: string, model: TrainConfig['model']): UNetConfig {
+  const p = unetConfig(preset);
+  if (given(model, UNET_LAYOUT).length === 0) return p;
+  try {
+    return sdStyleUNetConfig({
+      sampleSize: p.sampleSize,
+      inChannels: p.inChannels,
+      outChannels: p.outChannels,
+      conditioning: p.conditioning,
+      channels: model.channels ?? p.channels,
+      layersPerLevel: model.layersPerLevel ?? p.downLayers[0]!.length,
+      attention: model.attention ?? p.downLayers.map((blocks) => blocks.some(Boolean)),
+      mid: model.mid ?? p.mid,
+      numHeads: model.numHeads ?? p.numHeads,
+      groups: model.groups ?? p.groups,
+    });
+  } catch (e) {
+    throw new ConfigError(`model (${UNET_LAYOUT.join(', ')}): ${(e as Error).message}`);
+  }
+}
+
+function frozenNames(base: UNetConfig, spec: UNetPruningSpec, zero: readonly string[]): string[] {
+  const known = new Set(unetParamSpecs(base).map((s) => s.name));
+  const newName = new Map([...pruneNameMap(base, spec)].map(([n, o]) => [o, n]));
+  return zero.map((name) => {
+    if (!known.has(name)) throw new ConfigError(`model.zero: '${name}' is not a parameter of the unpruned model (use its names before model.prune, e.g. 'mid_block.resnets.0.conv2.weight')`);
+    const renamed = newName.get(name);
+    if (renamed === undefined) throw new ConfigError(`model.zero: '${name}' belongs to a block model.prune removes; drop it from model.zero`);
+    return renamed;
+  });
 }
 
 export function createDenoiser(model: TrainConfig['model'], rng: Rng): Denoiser {
@@ -64,12 +134,15 @@ export function createDenoiser(model: TrainConfig['model'], rng: Rng): Denoiser 
       paramCount: count.params,
       // The DiT paper's "Gflops": multiply-adds plus LayerNorm elements.
       flopsFwdPerExample: count.gflops * 1e9,
+      unet: null,
+      frozen: [],
       forward: (x, t, y, opts) => dit.forward(x, t, y, opts),
       dispose: () => dit.dispose(),
     };
   }
   const c = resolved.config;
   const unet = createUNet(c, rng);
+  for (const name of resolved.frozen) tf.tidy(() => unet.params[name]!.assign(tf.zerosLike(unet.params[name]!)));
   const count = countUNet(c);
   const conditional = c.conditioning.kind === 'class';
   if (c.conditioning.kind === 'text') throw new ConfigError(`model.preset '${model.preset}' needs a text context; the trainer has class labels only`);
@@ -82,6 +155,8 @@ export function createDenoiser(model: TrainConfig['model'], rng: Rng): Denoiser 
     numClasses: c.conditioning.kind === 'class' ? c.conditioning.numClasses : null,
     paramCount: count.params,
     flopsFwdPerExample: count.macs,
+    unet,
+    frozen: resolved.frozen,
     forward: (x, t, y, opts) => (conditional ? unet.forward(x, t, y, opts) : unet.forward(x, t)),
     dispose: () => unet.dispose(),
   };

@@ -12,8 +12,7 @@ import {
   tf,
   writeFileAtomic,
 } from '@difflab/core-tensor';
-import { BatchIterator, batchToTensors, loadFashionMnist } from '@difflab/data';
-import { diffusionTrainingLoss } from '@difflab/losses';
+import { diffusionTrainingLoss, unetDistillationLoss } from '@difflab/losses';
 import { ConfigError, type TrainConfig } from './config.js';
 import { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, type TrainerState } from './checkpoint.js';
 import { DEFAULT_HELDOUT, heldOutLoss } from './heldout-loss.js';
@@ -24,6 +23,8 @@ import type { RunSink, RunStatus } from './run-sink.js';
 import { withWeights, writeClassGrid } from './sample-grid.js';
 import { createDenoiser } from './model.js';
 import { scheduleFor } from './diffusion-setup.js';
+import { datasetFor, FloatBatchIterator } from './dataset.js';
+import { initialWeights, loadTeacher } from './init.js';
 
 export interface TrainOptions {
   /** Run directory (created); holds config, checkpoints, metrics.parquet and samples. */
@@ -86,9 +87,8 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const sinks = opts.sinks ?? [];
   const backend = await initBackend();
   const schedule = scheduleFor(cfg.diffusion);
-  const padding = cfg.data.pad32 ? 2 : 0;
-  const data = loadFashionMnist();
-  const imageSize = data.train.height + 2 * padding;
+  const data = datasetFor(cfg.data);
+  const imageSize = data.train.height;
 
   const hash = configHash(cfg);
   const resumeDir = opts.resume ? latestCheckpointDir(runDir) : null;
@@ -101,11 +101,18 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const root = new Rng(cfg.seed);
   const model = createDenoiser(cfg.model, root.fork());
   cleanup.push(() => model.dispose());
-  if (model.inputSize !== imageSize || model.inChannels !== 1) {
+  if (model.inputSize !== imageSize || data.train.width !== imageSize || model.inChannels !== data.train.channels) {
     throw new ConfigError(
-      `model.preset '${cfg.model.preset}' expects ${model.inputSize}×${model.inputSize}×${model.inChannels} input, but the data is ${imageSize}×${imageSize}×1 (data.pad32=${cfg.data.pad32}); pick a matching preset or flip data.pad32`,
+      `model.preset '${cfg.model.preset}' expects ${model.inputSize}×${model.inputSize}×${model.inChannels} input, but the data is ${imageSize}×${data.train.width}×${data.train.channels} (data.pad32=${cfg.data.pad32}); pick a matching preset or flip data.pad32`,
     );
   }
+  if (cfg.init && !resumeDir) {
+    const start = await initialWeights(cfg);
+    for (const [k, v] of Object.entries(model.params)) v.assign(start[k]!);
+    tf.dispose(Object.values(start));
+  }
+  const teacher = cfg.distill ? await loadTeacher(cfg) : null;
+  if (teacher) cleanup.push(() => teacher.unet.dispose());
   let trainRng = root.fork();
   const dataSeed = root.nextUint32();
   const optimizer = new AdamW({
@@ -118,7 +125,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   });
   const ema = new Ema(model.params, cfg.train.emaDecay);
   cleanup.push(() => optimizer.dispose(), () => ema.dispose());
-  let iterator: BatchIterator;
+  let iterator: FloatBatchIterator;
   let step = 0;
   const metrics = new MetricsTable(join(runDir, 'metrics.parquet'));
 
@@ -133,11 +140,11 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     ema.loadState({ decay: ckpt.emaDecay, tensors: ckpt.ema });
     tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
     trainRng = Rng.fromState(ckpt.state.trainRng);
-    iterator = new BatchIterator(data.train, { batchSize: cfg.train.batchSize, padding, state: ckpt.state.data });
+    iterator = new FloatBatchIterator(data.train, cfg.train.batchSize, { state: ckpt.state.data });
     step = ckpt.state.step;
     await metrics.loadUpTo(step);
   } else {
-    iterator = new BatchIterator(data.train, { batchSize: cfg.train.batchSize, seed: dataSeed, padding });
+    iterator = new FloatBatchIterator(data.train, cfg.train.batchSize, { seed: dataSeed });
   }
 
   // Compute accounting as in the scaling-law papers: forward multiply-adds per example from the
@@ -155,7 +162,9 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     git_commit: gitCommit(),
     seed: cfg.seed,
     config_hash: hash,
-    data_source: `${data.source.kind}:${data.source.dir}`,
+    data_source: data.source,
+    ...(cfg.init ? { init_from: cfg.init.from } : {}),
+    ...(teacher ? { distill_teacher_step: teacher.step, distill_pairs: JSON.stringify(teacher.pairs) } : {}),
   };
   await writeFileAtomic(join(runDir, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
   await writeFileAtomic(join(runDir, 'params.json'), `${JSON.stringify(params, null, 2)}\n`);
@@ -164,7 +173,9 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   const totalSteps = Math.min(cfg.train.steps, opts.stopAtStep ?? Infinity);
   const progress = new Progress(totalSteps, step, cfg.log.every, opts.progressStream);
-  const vars = Object.values(model.params);
+  // Zeroed operators (model.zero) stay the identity: they get no gradient, so neither AdamW nor the EMA moves them.
+  const frozen = new Set(model.frozen);
+  const vars = Object.entries(model.params).filter(([k]) => !frozen.has(k)).map(([, v]) => v);
   // tf.variableGrads keys gradients by tfjs variable name; the optimizer keys by parameter name.
   const paramNameOf = new Map(Object.entries(model.params).map(([k, v]) => [v.name, k]));
   const t0 = performance.now() - (metrics.lastWallTime() ?? 0) * 1000;
@@ -197,12 +208,23 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
       const stepStart = performance.now();
       const batch = iterator.next();
       const lr = learningRate(cfg.train, step + 1);
+      const terms: Record<string, number> = {};
       const { lossValue, gradNorm, grads } = tf.tidy(() => {
-        const { x, y } = batchToTensors(batch);
-        const { value, grads } = tf.variableGrads(
-          () => diffusionTrainingLoss((xt, t, yy) => model.forward(xt, t, yy, { labelDropout: trainRng }), x, y, trainRng, schedule),
-          vars,
-        );
+        const x = tf.tensor4d(batch.x, batch.shape);
+        const y = tf.tensor1d(batch.y, 'int32');
+        const loss = (): tf.Scalar => {
+          if (!teacher) return diffusionTrainingLoss((xt, t, yy) => model.forward(xt, t, yy, { labelDropout: trainRng }), x, y, trainRng, schedule);
+          // Both models see the labels as given: CFG label dropout is not applied while distilling.
+          const d = unetDistillationLoss(model.unet!, teacher.unet, x, model.numClasses === null ? undefined : y, trainRng, schedule, {
+            pairs: teacher.pairs,
+            weights: cfg.distill,
+          });
+          terms.kd_task = d.task.dataSync()[0]!;
+          terms.kd_output = d.output.dataSync()[0]!;
+          terms.kd_feature = d.feature.dataSync()[0]!;
+          return d.total;
+        };
+        const { value, grads } = tf.variableGrads(loss, vars);
         const named = Object.fromEntries(Object.entries(grads).map(([k, g]) => [paramNameOf.get(k)!, g]));
         const clipped = clipByGlobalNorm(named, cfg.train.gradClip > 0 ? cfg.train.gradClip : Infinity);
         return { lossValue: value.dataSync()[0]!, gradNorm: clipped.norm, grads: clipped.grads };
@@ -229,6 +251,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
         grad_norm: gradNorm,
         examples_per_sec: cfg.train.batchSize / ((now - stepStart) / 1000),
         wall_time: (now - t0) / 1000,
+        ...terms,
       };
       metrics.add(row);
       const { step: _s, ...values } = row;
@@ -254,7 +277,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   }
 
   const samplePath = await writeSamples(step);
-  const heldoutOpts = { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples, padding };
+  const heldoutOpts = { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples };
   const measure = () => heldOutLoss((x, t, y) => model.forward(x, t, y), data.test, schedule, heldoutOpts).mean;
   const held = cfg.sample.useEma ? withWeights(model, ema.weights, measure) : measure();
   for (const s of sinks) s.metrics(step, { heldout_loss: held }, Date.now());

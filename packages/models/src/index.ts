@@ -70,6 +70,7 @@ export {
   pruneParams,
 } from './unet/prune.js';
 export { BK_SDM_SPECS, UNET_CONFIGS, unetConfig } from './unet/presets.js';
+export { AUDIO_UNET_CONFIGS, audioUNetConfig } from './unet/audio-presets.js';
 export { type StagePair, type UNetFeatures, type UNetStage, forwardWithFeatures, stagePairs, unetStages } from './unet/features.js';
 export {
   type OperatorKind,

@@ -48,3 +48,4 @@ export {
   type EmbedderConfig,
   type EmbedderReport,
 } from './spoken-digits/train.js';
+export * from './spoken-digits-mel/index.js';

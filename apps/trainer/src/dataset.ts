@@ -1,0 +1,136 @@
+import { Rng, type RngState } from '@difflab/core-tensor';
+import { loadFashionMnist, type BatchIteratorState, type ImageSplit } from '@difflab/data';
+import { ConfigError, type TrainConfig } from './config.js';
+
+/** A split as the training loop sees it: images already scaled to [-1, 1] (and padded), NHWC. */
+export interface FloatImageSplit {
+  /** [n, height, width, channels] row-major, values in [-1, 1]. */
+  images: Float32Array;
+  /** Class label per example (0 for unlabelled data). */
+  labels: Int32Array;
+  n: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export interface TrainingData {
+  train: FloatImageSplit;
+  test: FloatImageSplit;
+  /** Where the data came from, recorded in the run's params. */
+  source: string;
+}
+
+/**
+ * The one place a `data.dataset` value becomes arrays. A new dataset (e.g. log-mel spectrograms) is one
+ * more case here returning the same shape; nothing downstream looks at the dataset's name.
+ */
+export function datasetFor(data: TrainConfig['data']): TrainingData {
+  switch (data.dataset) {
+    case 'fashion-mnist': {
+      const fm = loadFashionMnist();
+      const padding = data.pad32 ? 2 : 0;
+      return {
+        train: scaleUint8Split(fm.train, padding),
+        test: scaleUint8Split(fm.test, padding),
+        source: `${fm.source.kind}:${fm.source.dir}`,
+      };
+    }
+    default:
+      throw new ConfigError(`data.dataset: unknown dataset '${String(data.dataset)}'`);
+  }
+}
+
+/** 0..255 greyscale → [-1, 1], padded with -1 (black) on every side. Same arithmetic as @difflab/data's makeBatch. */
+export function scaleUint8Split(split: ImageSplit, padding: number): FloatImageSplit {
+  const { height: h, width: w, count } = split;
+  const ph = h + 2 * padding;
+  const pw = w + 2 * padding;
+  const images = new Float32Array(count * ph * pw).fill(-1);
+  for (let i = 0; i < count; i++) {
+    for (let r = 0; r < h; r++) {
+      const dst = i * ph * pw + (r + padding) * pw + padding;
+      const src = i * h * w + r * w;
+      for (let c = 0; c < w; c++) images[dst + c] = split.images[src + c]! / 127.5 - 1;
+    }
+  }
+  return { images, labels: Int32Array.from(split.labels), n: count, height: ph, width: pw, channels: 1 };
+}
+
+export interface FloatBatch {
+  x: Float32Array;
+  y: Int32Array;
+  shape: [number, number, number, number];
+}
+
+function gather(split: FloatImageSplit, indices: ArrayLike<number>): FloatBatch {
+  const size = split.height * split.width * split.channels;
+  const x = new Float32Array(indices.length * size);
+  const y = new Int32Array(indices.length);
+  for (let b = 0; b < indices.length; b++) {
+    const i = indices[b]!;
+    x.set(split.images.subarray(i * size, (i + 1) * size), b * size);
+    y[b] = split.labels[i]!;
+  }
+  return { x, y, shape: [indices.length, split.height, split.width, split.channels] };
+}
+
+/**
+ * Endless shuffled full batches: a seeded permutation per epoch, drop-last. The same order and state
+ * format as @difflab/data's BatchIterator, so checkpoints and batch sequences carry over unchanged.
+ */
+export class FloatBatchIterator {
+  private epoch: number;
+  private position: number;
+  private epochRng: RngState;
+  private rng: Rng;
+  private perm: Int32Array;
+
+  constructor(
+    private readonly split: FloatImageSplit,
+    private readonly batchSize: number,
+    opts: { seed?: number; state?: BatchIteratorState },
+  ) {
+    if (!Number.isInteger(batchSize) || batchSize <= 0 || batchSize > split.n) {
+      throw new ConfigError(`train.batchSize must be an integer in 1..${split.n} (the training split size), got ${batchSize}`);
+    }
+    const { state } = opts;
+    if (state && (state.batchSize !== batchSize || state.count !== split.n)) {
+      throw new ConfigError(`saved batch state is for batchSize ${state.batchSize} over ${state.count} examples, not ${batchSize} over ${split.n}; resume with the same data and batch size`);
+    }
+    this.epoch = state?.epoch ?? 0;
+    this.position = state?.position ?? 0;
+    this.epochRng = state?.epochRng ?? new Rng(opts.seed ?? 0).getState();
+    this.rng = Rng.fromState(this.epochRng);
+    this.perm = this.rng.permutation(split.n);
+  }
+
+  getState(): BatchIteratorState {
+    return {
+      batchSize: this.batchSize,
+      count: this.split.n,
+      epoch: this.epoch,
+      position: this.position,
+      epochRng: { s: [...this.epochRng.s], spare: this.epochRng.spare },
+    };
+  }
+
+  next(): FloatBatch {
+    if (this.position + this.batchSize > this.split.n) {
+      this.epoch += 1;
+      this.position = 0;
+      this.epochRng = this.rng.getState();
+      this.perm = this.rng.permutation(this.split.n);
+    }
+    const indices = this.perm.subarray(this.position, this.position + this.batchSize);
+    this.position += this.batchSize;
+    return gather(this.split, indices);
+  }
+}
+
+/** The split in file order, in batches of at most batchSize (the last may be smaller). */
+export function* sequentialFloatBatches(split: FloatImageSplit, batchSize: number): Generator<FloatBatch> {
+  for (let at = 0; at < split.n; at += batchSize) {
+    yield gather(split, Array.from({ length: Math.min(batchSize, split.n - at) }, (_, i) => at + i));
+  }
+}
