@@ -9,3 +9,23 @@ export { probeRun, type ProbeRunOptions, type ProbeRunResult } from './probe/pro
 export { parseTimestepSpec, resolveTimestep, type TimestepSpec } from './probe/timestep.js';
 export { pooledBlockFeatures, type HiddenStateOptions } from './probe/hidden-states.js';
 export { formatProbeTable, type ProbeLayerRow } from './probe/probe-table.js';
+export * from './fad/index.js';
+export {
+  StudyError,
+  studyLayout,
+  loadBaselineConfig,
+  loadScoreSettings,
+  loadVariantSettings,
+  loadEvalSettings,
+  scoreSchema,
+  variantsSchema,
+  evalSchema,
+  type StudyLayout,
+  type ScoreSettings,
+  type VariantSettings,
+  type Variant,
+  type EvalSettings,
+} from './pruning/study.js';
+export { baselineStage, scoreStage, applyStage, retrainStage, evalStage, type StageOptions, type VariantMeta, type LdPrunerScores, type ScoredOperator } from './pruning/stages.js';
+export { tableStage, assembleTable, readPruningRows, paretoFront, finalFid, type PruningRow, type PruningTable } from './pruning/table.js';
+export { measureLatency, median, type LatencyResult } from './pruning/latency.js';

@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadBaselineConfig, loadEvalSettings, loadScoreSettings, loadVariantSettings, studyLayout } from '@difflab/evaluator';
+import { countUNet, specFitsWeights, unetOperators } from '@difflab/models';
+import { resolveModelConfig } from '@difflab/trainer';
+
+const study = join(dirname(fileURLToPath(import.meta.url)), '..');
+const presets = readdirSync(join(study, 'presets'));
+
+describe.each(presets)('preset %s', (preset) => {
+  const l = studyLayout(study, preset);
+  const baseline = loadBaselineConfig(l);
+  const resolved = resolveModelConfig(baseline.model);
+  if (resolved.architecture !== 'unet') throw new Error(`${preset}: baseline is not a U-Net`);
+  const variants = loadVariantSettings(l);
+
+  it('has valid score and eval settings and an unconditional 32×32 U-Net baseline', () => {
+    loadScoreSettings(l);
+    expect(loadEvalSettings(l).latency.batches).toEqual([1, 64]);
+    expect(resolved.config.conditioning.kind).toBe('none');
+    expect(resolved.config.sampleSize).toBe(32);
+  });
+
+  it('prunes with specs that carry the trained weights over, BK-SDM variants shrinking mid → base → tiny', () => {
+    const params: Record<string, number> = {};
+    for (const v of variants.variants) {
+      if (v.method !== 'bk-sdm') continue;
+      expect(specFitsWeights(resolved.base, v.spec), v.id).toBe(true);
+      const pruned = resolveModelConfig({ ...baseline.model, prune: v.spec });
+      params[v.id] = countUNet(pruned.architecture === 'unet' ? pruned.config : resolved.config).params;
+    }
+    const full = countUNet(resolved.config).params;
+    expect(params['bk-mid']).toBeLessThan(full);
+    expect(params['bk-base']).toBeLessThan(params['bk-mid']!);
+    expect(params['bk-tiny']).toBeLessThan(params['bk-base']!);
+    // bk-tiny removes the innermost level, like BK-SDM-Tiny: one level fewer.
+    const tinyVariant = variants.variants.find((v) => v.id === 'bk-tiny');
+    if (tinyVariant?.method !== 'bk-sdm') throw new Error(`${preset}: no bk-sdm variant 'bk-tiny'`);
+    const tiny = resolveModelConfig({ ...baseline.model, prune: tinyVariant.spec });
+    expect(tiny.architecture === 'unet' && tiny.config.channels.length).toBe(resolved.config.channels.length - 1);
+  });
+
+  it('asks LD-Pruner for at most as many operators as it scores, each k with a scratch control', () => {
+    const blocks = unetOperators(resolved.config).filter((o) => o.kind === 'resnet' || o.kind === 'transformer').length;
+    const ld = variants.variants;
+    const ldOnly = ld.flatMap((v) => (v.method === 'ld-pruner' ? [v] : []));
+    for (const v of ldOnly) expect(v.k).toBeLessThanOrEqual(blocks);
+    const ks = (init: string) => ldOnly.filter((v) => v.init === init).map((v) => v.k);
+    expect(new Set(ks('preserved')).size).toBeGreaterThanOrEqual(2);
+    expect(ks('scratch').sort()).toEqual(ks('preserved').sort());
+  });
+});
