@@ -42,7 +42,7 @@ export {
   type JsonValue,
 } from './sweep/definition.js';
 export { planPreset, logSpacedBudgets, budgetLabel, type SweepRun } from './sweep/plan.js';
-export { sweepLayout, projectJson, runProjectJson, generatedFiles, runTags, runProjectName, gatherTarget, tableTarget, type SweepLayout } from './sweep/targets.js';
+export { sweepLayout, projectJson, runProjectJson, generatedFiles, runTags, runProjectName, gatherTarget, tableTarget, evalTablePath, FEATURE_NET_PROJECT, type SweepLayout } from './sweep/targets.js';
 export { SweepOutOfDateError, sweepDrift, writeSweepFiles, assertSweepInSync } from './sweep/generate.js';
 export { SweepGatherError, gatherRun, gatherPreset, frontier, rowsToTable, type SweepRow } from './sweep/gather.js';
 export { fitPreset } from './sweep/fit.js';

@@ -44,6 +44,7 @@ function rawDef(): JsonObject {
         overrides: { train: { batchSize: 32 }, eval: { heldoutExamples: 100 } },
         bootstrap: 50,
         isoflopMayFail: true,
+        fidSamplesPerClass: 3,
       },
     },
   };
@@ -121,10 +122,26 @@ describe('sweep targets', () => {
     expect(new Set(runs.map((r) => runProjectJson(def(), layout, r).name)).size).toBe(runs.length);
   });
 
+  it('gives each run an evaluate target: FID of the raw weights after train and the feature network, into <runDir>/eval', () => {
+    for (const r of [planPreset(def(), 'full')[0]!, planPreset(def(), 'smoke')[0]!]) {
+      const t = (runProjectJson(def(), layout, r) as { targets: { evaluate: JsonObject } }).targets.evaluate;
+      expect(t.cache).toBe(true);
+      expect(t.dependsOn).toEqual(['train', { projects: ['fmnist-featurenet'], target: 'train' }]);
+      expect(t.outputs).toEqual([`{workspaceRoot}/experiments/toy/runs/${r.preset}/${r.id}/eval`]);
+      expect(t.inputs).toContainEqual({ dependentTasksOutputFiles: '**/*.safetensors', transitive: false });
+      // full uses the default of 100 per class, smoke sets 3.
+      const perClass = r.preset === 'full' ? 100 : 3;
+      expect((t.options as JsonObject).command).toBe(`node apps/cli/bin/difflab.js eval experiments/toy/runs/${r.preset}/${r.id} --weights raw --samples-per-class ${perClass}`);
+    }
+  });
+
   it('chains gather-<preset> on all its runs, table-<preset> on gather, and table on the full preset', () => {
     expect(project.name).toBe('toy-sweep');
     const gather = project.targets['gather-smoke']!;
-    expect(gather.dependsOn).toEqual([{ target: 'train', projects: planPreset(def(), 'smoke').map((r) => `toy-sweep-smoke-${r.id}`) }]);
+    const projects = planPreset(def(), 'smoke').map((r) => `toy-sweep-smoke-${r.id}`);
+    expect(gather.dependsOn).toEqual([{ target: 'train', projects }, { target: 'evaluate', projects }]);
+    expect(gather.outputs).toContain('{projectRoot}/results/smoke/frontier-fid.parquet');
+    expect(project.targets['table-smoke']!.outputs).toEqual(['isoflop', 'power', 'power-fid'].map((d) => `{projectRoot}/results/smoke/${d}`));
     expect(gather.inputs).toContainEqual({ dependentTasksOutputFiles: '**/eval.json', transitive: false });
     expect(project.targets['table-smoke']!.dependsOn).toEqual(['gather-smoke']);
     expect(project.targets.table).toEqual({ executor: 'nx:noop', dependsOn: ['table-full'] });
@@ -198,10 +215,34 @@ describe('sweep generate', () => {
   });
 });
 
-/** Writes the artifacts the trainer leaves in a run dir, with a held-out loss from `loss(run)`. */
-async function fabricateRun(root: string, run: SweepRun, loss: number, seconds = 2): Promise<void> {
+interface FabricatedEval {
+  fid: number;
+  step?: number;
+  nSamples?: number;
+  weights?: string;
+}
+
+/** Writes eval/metrics.parquet as `difflab eval` does (long format, with the real-data reference rows). */
+async function fabricateEval(dir: string, run: SweepRun, e: FabricatedEval): Promise<void> {
+  mkdirSync(join(dir, 'eval'), { recursive: true });
+  const step = e.step ?? run.steps;
+  const n = e.nSamples ?? (run.preset === 'smoke' ? 30 : 1000);
+  const weights = e.weights ?? 'raw';
+  await writeParquet(join(dir, 'eval', 'metrics.parquet'), tableFromColumns({
+    name: ['fid_fmnist', 'class_accuracy', 'fid_fmnist_train_vs_test'],
+    value: [e.fid, 0.5, 0.42],
+    n_samples: [n, n, 60000],
+    weights: [weights, weights, 'real-data'],
+    step: [step, step, step],
+    feature_net_sha256: ['ab', 'ab', 'ab'],
+  }));
+}
+
+/** Writes the artifacts the trainer and the evaluate target leave in a run dir. */
+async function fabricateRun(root: string, run: SweepRun, loss: number, seconds = 2, fid = 100 * loss): Promise<void> {
   const dir = join(root, layout.runDir(run));
   mkdirSync(dir, { recursive: true });
+  await fabricateEval(dir, run, { fid });
   const examples = run.steps * run.batchSize;
   writeFileSync(join(dir, 'eval.json'), JSON.stringify({ step: run.steps, heldout_loss: loss, examples_seen: examples, train_compute: 3 * run.flopsFwd * examples, backend: 'cpu' }));
   writeFileSync(join(dir, 'params.json'), JSON.stringify({ model_params: run.modelParams, flops_fwd_per_example: run.flopsFwd }));
@@ -218,22 +259,30 @@ describe('sweep gather and fit', () => {
   it('gathers every run into runs.parquet with the documented schema and the artifacts’ values', async () => {
     const root = join(tmp, 'gather');
     const runs = planPreset(def(), 'smoke');
-    for (const [i, r] of runs.entries()) await fabricateRun(root, r, 0.1 + i / 100, i + 1);
+    // FID falls with the size index while the loss rises: the two frontiers pick different runs.
+    for (const [i, r] of runs.entries()) await fabricateRun(root, r, 0.1 + i / 100, i + 1, 50 - (i % 3) - i / 10);
     const rows = await gatherPreset(def(), 'smoke', layout, root);
     const table = readParquet(join(root, 'experiments/toy/results/smoke/runs.parquet'));
     expect(table.schema.fields.map((f) => f.name)).toEqual([
       'run', 'preset', 'budget', 'size', 'hidden_size', 'depth', 'num_heads', 'steps', 'batch_size', 'lr',
-      'N', 'C', 'D', 'flops_fwd_per_example', 'heldout_loss', 'final_train_loss', 'train_seconds', 'backend',
+      'N', 'C', 'D', 'flops_fwd_per_example', 'heldout_loss', 'fid', 'fid_samples', 'final_train_loss', 'train_seconds', 'backend',
     ]);
     const back = tableToRows(table);
     expect(back).toHaveLength(9);
     for (const [i, r] of runs.entries()) {
-      expect(back[i]).toMatchObject({ run: r.id, preset: 'smoke', budget: r.budget, size: r.sizeLabel, N: r.modelParams, D: r.steps * 32, C: 3 * r.flopsFwd * r.steps * 32, heldout_loss: 0.1 + i / 100, final_train_loss: (0.1 + i / 100) * 1.1, train_seconds: i + 1, backend: 'cpu' });
+      expect(back[i]).toMatchObject({ run: r.id, preset: 'smoke', budget: r.budget, size: r.sizeLabel, N: r.modelParams, D: r.steps * 32, C: 3 * r.flopsFwd * r.steps * 32, heldout_loss: 0.1 + i / 100, fid: 50 - (i % 3) - i / 10, fid_samples: 30, final_train_loss: (0.1 + i / 100) * 1.1, train_seconds: i + 1, backend: 'cpu' });
     }
     // Lowest loss per budget: the first size of each budget, as fabricated.
     expect(frontier(rows).map((r) => r.run)).toEqual(['c2p5e10-w32-d1', 'c5e10-w32-d1', 'c1e11-w32-d1']);
     expect(tableToRows(readParquet(join(root, 'experiments/toy/results/smoke/frontier.parquet'))).map((r) => r.run)).toEqual(frontier(rows).map((r) => r.run));
-    expect(readFileSync(join(root, 'experiments/toy/results/smoke/runs.md'), 'utf8')).toContain('| c5e10-w64-d2 | 5e10 | w64-d2 |');
+    // Lowest FID per budget: the last size of each budget.
+    expect(frontier(rows, 'fid').map((r) => r.run)).toEqual(['c2p5e10-w96-d3', 'c5e10-w96-d3', 'c1e11-w96-d3']);
+    expect(tableToRows(readParquet(join(root, 'experiments/toy/results/smoke/frontier-fid.parquet'))).map((r) => r.run)).toEqual(frontier(rows, 'fid').map((r) => r.run));
+    const md = readFileSync(join(root, 'experiments/toy/results/smoke/runs.md'), 'utf8');
+    // Run 4 (c5e10-w64-d2): loss 0.14, FID 50 - 1 - 0.4.
+    expect(md).toContain('| c5e10-w64-d2 | 5e10 | w64-d2 |');
+    expect(md).toMatch(/\| c5e10-w64-d2 \|.*\| 0\.14000 \| 48\.60 \|/);
+    expect(md).toContain('FID-FMNIST from 30 samples per run');
   });
 
   it('names the missing run and its Nx target, and refuses a run dir from another plan', async () => {
@@ -246,6 +295,26 @@ describe('sweep gather and fit', () => {
     await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(/step \d+, but the sweep plans \d+ steps/);
   });
 
+  it('refuses a run without its FID table, or with a FID of another checkpoint, sample count or weights', async () => {
+    const root = join(tmp, 'fid');
+    const runs = planPreset(def(), 'smoke');
+    for (const r of runs) await fabricateRun(root, r, 0.2);
+    const r0 = runs[0]!;
+    const dir = join(root, layout.runDir(r0));
+    rmSync(join(dir, 'eval'), { recursive: true });
+    await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(/run c2p5e10-w32-d1: .*eval\/metrics\.parquet is missing .*npx nx run toy-sweep-smoke-c2p5e10-w32-d1:evaluate/);
+    await fabricateEval(dir, r0, { fid: 10, step: r0.steps - 1 });
+    await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(new RegExp(`scores step ${r0.steps - 1}, but c2p5e10-w32-d1 trains ${r0.steps} steps`));
+    await fabricateEval(dir, r0, { fid: 10, nSamples: 100 });
+    await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(/FID from 100 samples, but presets\.smoke\.fidSamplesPerClass asks for 30/);
+    await fabricateEval(dir, r0, { fid: 10, weights: 'ema' });
+    await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(/FID of the ema weights, but the sweep scores raw weights/);
+    await writeParquet(join(dir, 'eval', 'metrics.parquet'), tableFromColumns({ name: ['class_accuracy'], value: [0.5], n_samples: [30], weights: ['raw'], step: [r0.steps] }));
+    await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(/no 'fid_fmnist' row/);
+    await fabricateEval(dir, r0, { fid: Number.NaN });
+    await expect(gatherPreset(def(), 'smoke', layout, root)).rejects.toThrow(/'value' is null, expected a finite number/);
+  });
+
   it('fits the gathered runs: the isoFLOP exponent of a known law is recovered, plots and tables written', async () => {
     // Budgets wide enough that every budget's optimum lies inside the sizes.
     const raw = rawDef();
@@ -256,7 +325,10 @@ describe('sweep gather and fit', () => {
     };
     const d = parseSweepDefinition(raw);
     const root = join(tmp, 'fit');
-    for (const r of planPreset(d, 'full')) await fabricateRun(root, r, law(r.modelParams, r.budget));
+    // FID = 2 + 4000·C^-0.15 at the best size (index 3 of 7 at every budget), 1.5× the C-dependent term per size away from it.
+    const sizeIndex = (r: SweepRun) => d.presets.full!.sizes.findIndex((s) => s.hiddenSize === r.size.hiddenSize && s.depth === r.size.depth);
+    const fidLaw = (r: SweepRun) => 2 + 4000 * (3 * r.flopsFwd * r.steps * r.batchSize) ** -0.15 * (1 + 0.5 * Math.abs(sizeIndex(r) - 3));
+    for (const r of planPreset(d, 'full')) await fabricateRun(root, r, law(r.modelParams, r.budget), 2, fidLaw(r));
     await gatherPreset(d, 'full', layout, root);
     await fitPreset(d, 'full', layout, root, () => {});
     const fit = tableToRows(readParquet(join(root, 'experiments/toy/results/full/isoflop/fit.parquet')));
@@ -265,6 +337,13 @@ describe('sweep gather and fit', () => {
     expect(Math.abs(Number(a.estimate) - beta / (alpha + beta))).toBeLessThan(0.03);
     expect(existsSync(join(root, 'experiments/toy/results/full/isoflop/isoflop_curves.svg'))).toBe(true);
     expect(existsSync(join(root, 'experiments/toy/results/full/power/fit.md'))).toBe(true);
+    // The FID frontier lies exactly on y = E + a·C^b (noise-free), so the offset power law recovers it.
+    const fidFit = tableToRows(readParquet(join(root, 'experiments/toy/results/full/power-fid/fit.parquet')));
+    const est = (q: string) => Number(fidFit.find((r) => r.quantity === q && r.kind === 'estimate')!.estimate);
+    expect(est('E (y = E + a·C^b)')).toBeCloseTo(2, 4);
+    expect(est('a (y = E + a·C^b)') / 4000).toBeCloseTo(1, 3);
+    expect(est('b (y = E + a·C^b)')).toBeCloseTo(-0.15, 5);
+    expect(existsSync(join(root, 'experiments/toy/results/full/power-fid/loss_vs_compute.svg'))).toBe(true);
   });
 
   it('records an isoFLOP failure instead of failing when the preset allows it', async () => {
@@ -287,7 +366,8 @@ describe('slurm scripts', () => {
     expect(s.projects).toEqual(names);
     expect(s.array).toContain('#SBATCH --array=0-8\n');
     expect(s.array).toContain(`PROJECTS=(${names.join(' ')})`);
-    expect(s.array).toContain('exec npx nx run "${PROJECTS[$SLURM_ARRAY_TASK_ID]}:train"');
+    // evaluate depends on train: one task trains and scores its run.
+    expect(s.array).toContain('exec npx nx run "${PROJECTS[$SLURM_ARRAY_TASK_ID]}:evaluate"');
     for (const line of ['#SBATCH --cpus-per-task=2', '#SBATCH --partition=cpu', '#SBATCH --time=30', '#SBATCH --chdir=/shared/difflab', 'export NX_DAEMON=false']) {
       expect(s.array).toContain(line);
       expect(s.table).toContain(line);

@@ -24,10 +24,13 @@ const usage = `usage: difflab sweep <command> <sweep.json> [options]   (run from
   generate <sweep.json> [--check]   write configs/<preset>/<run>.json and project.json from the definition;
                                      --check only reports whether they are up to date (exit 1 if not)
   plan <sweep.json> --preset P      print each run: budget, size, params, FLOPs/example, steps, lr
-  gather <sweep.json> --preset P    read every run dir into results/P/runs.parquet, frontier.parquet, runs.md
-  fit <sweep.json> --preset P       isoFLOP fit (all runs) and power fit (best run per budget) into results/P/
+  gather <sweep.json> --preset P    read every run dir (training artifacts and eval/metrics.parquet) into
+                                     results/P/runs.parquet, frontier.parquet, frontier-fid.parquet, runs.md
+  fit <sweep.json> --preset P       isoFLOP fit of the held-out loss (all runs), power fits of loss and FID
+                                     (best run per budget) into results/P/isoflop, power, power-fid
   submit <sweep.json> --preset P --slurm [--partition X] [--time MIN] [--cpus N] [--dry-run]
-                                     sbatch a job array (one task per run, each \`nx run <run>:train\`) and
+                                     sbatch a job array (one task per run, each \`nx run <run>:evaluate\`,
+                                     which trains the run first) and
                                      a table job that waits for it (afterok); the workspace must be on
                                      storage every node mounts. --dry-run writes the scripts only.
 
@@ -109,7 +112,7 @@ export async function run(args: string[]): Promise<number> {
       console.log(`gathered ${rows.length} runs into ${layout.resultsDir(preset)}/runs.parquet`);
     } else {
       await fitPreset(def, preset, layout, root);
-      console.log(`fits written to ${layout.resultsDir(preset)}/isoflop and ${layout.resultsDir(preset)}/power`);
+      console.log(`fits written to ${layout.resultsDir(preset)}/{isoflop,power,power-fid}`);
     }
     return 0;
   }

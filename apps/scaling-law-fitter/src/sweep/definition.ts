@@ -24,6 +24,11 @@ export interface SweepPreset {
    * the results instead — for presets too small for every budget to show a loss minimum (smoke).
    */
   isoflopMayFail: boolean;
+  /**
+   * FID-FMNIST samples per class for each run's `evaluate` target (10 classes). FID is biased
+   * upwards by roughly 1/n, so FIDs compare only between runs scored with the same n.
+   */
+  fidSamplesPerClass: number;
 }
 
 export interface SweepDefinition {
@@ -80,7 +85,7 @@ function parseSize(source: string, field: string, v: unknown): SweepSize {
 
 function parsePreset(source: string, field: string, v: unknown): SweepPreset {
   if (!isObject(v)) fail(source, field, 'expected an object { budgets, sizes, … }');
-  onlyKeys(source, field, v, ['budgets', 'sizes', 'overrides', 'bootstrap', 'isoflopMayFail']);
+  onlyKeys(source, field, v, ['budgets', 'sizes', 'overrides', 'bootstrap', 'isoflopMayFail', 'fidSamplesPerClass']);
   const b = v.budgets;
   if (!isObject(b)) fail(source, `${field}.budgets`, 'expected { min, max, count } (FLOPs, log-spaced)');
   onlyKeys(source, `${field}.budgets`, b, ['min', 'max', 'count']);
@@ -104,6 +109,7 @@ function parsePreset(source: string, field: string, v: unknown): SweepPreset {
     overrides: v.overrides ?? {},
     bootstrap: v.bootstrap === undefined ? 1000 : positive(source, `${field}.bootstrap`, v.bootstrap, true),
     isoflopMayFail: v.isoflopMayFail ?? false,
+    fidSamplesPerClass: v.fidSamplesPerClass === undefined ? 100 : positive(source, `${field}.fidSamplesPerClass`, v.fidSamplesPerClass, true),
   };
 }
 

@@ -5,7 +5,7 @@ import { readParquet, tableFromColumns, tableToRows, writeParquet } from '@diffl
 import { writeFileAtomic } from '@difflab/core-tensor';
 import type { SweepDefinition } from './definition.js';
 import { budgetLabel, planPreset, type SweepRun } from './plan.js';
-import { runProjectName, type SweepLayout } from './targets.js';
+import { evalTablePath, runProjectName, type SweepLayout } from './targets.js';
 
 /** A run's artifacts are missing or do not match the run the sweep planned. */
 export class SweepGatherError extends Error {
@@ -32,6 +32,10 @@ export interface SweepRow {
   D: number;
   flops_fwd_per_example: number;
   heldout_loss: number;
+  /** FID-FMNIST of the run's raw weights (eval/metrics.parquet row `fid_fmnist`). */
+  fid: number;
+  /** Generated images behind `fid` (FID is biased by ~1/n: compare only equal n). */
+  fid_samples: number;
   final_train_loss: number;
   train_seconds: number;
   backend: string;
@@ -62,6 +66,7 @@ export function gatherRun(def: SweepDefinition, run: SweepRun, runDir: string): 
   if (!existsSync(metricsPath)) throw new SweepGatherError(`run ${run.id}: ${metricsPath} is missing`);
   const last = tableToRows(readParquet(metricsPath)).at(-1);
   if (!last) throw new SweepGatherError(`${metricsPath}: no rows`);
+  const fid = readFid(def, run, runDir);
   return {
     run: run.id,
     preset: run.preset,
@@ -78,10 +83,28 @@ export function gatherRun(def: SweepDefinition, run: SweepRun, runDir: string): 
     D: num(ev, 'examples_seen', evalPath),
     flops_fwd_per_example: num(params, 'flops_fwd_per_example', paramsPath),
     heldout_loss: num(ev, 'heldout_loss', evalPath),
+    fid: fid.value,
+    fid_samples: fid.samples,
     final_train_loss: num(last as Record<string, unknown>, 'loss', metricsPath),
     train_seconds: num(last as Record<string, unknown>, 'wall_time', metricsPath),
     backend: typeof ev.backend === 'string' ? ev.backend : 'unknown',
   };
+}
+
+/** The `fid_fmnist` row the run's evaluate target wrote, checked against the run's length and the preset's sample count. */
+function readFid(def: SweepDefinition, run: SweepRun, runDir: string): { value: number; samples: number } {
+  const path = evalTablePath(runDir);
+  const project = runProjectName(def, run);
+  if (!existsSync(path)) throw new SweepGatherError(`run ${run.id}: ${path} is missing (the run has not been evaluated); run: npx nx run ${project}:evaluate`);
+  const row = tableToRows(readParquet(path)).find((r) => r.name === 'fid_fmnist') as Record<string, unknown> | undefined;
+  if (!row) throw new SweepGatherError(`${path}: no 'fid_fmnist' row; rerun: npx nx run ${project}:evaluate`);
+  const step = num(row, 'step', path);
+  if (step !== run.steps) throw new SweepGatherError(`${path}: scores step ${step}, but ${run.id} trains ${run.steps} steps; rerun: npx nx run ${project}:evaluate (the evaluation is stale)`);
+  const samples = num(row, 'n_samples', path);
+  const wanted = 10 * def.presets[run.preset]!.fidSamplesPerClass;
+  if (samples !== wanted) throw new SweepGatherError(`${path}: FID from ${samples} samples, but presets.${run.preset}.fidSamplesPerClass asks for ${wanted}; rerun: npx nx run ${project}:evaluate`);
+  if (row.weights !== 'raw') throw new SweepGatherError(`${path}: FID of the ${String(row.weights)} weights, but the sweep scores raw weights; rerun: npx nx run ${project}:evaluate`);
+  return { value: num(row, 'value', path), samples };
 }
 
 export function rowsToTable(rows: SweepRow[]): arrow.Table {
@@ -89,33 +112,34 @@ export function rowsToTable(rows: SweepRow[]): arrow.Table {
   return tableFromColumns(Object.fromEntries(keys.map((k) => [k, rows.map((r) => r[k])])) as Record<string, ReadonlyArray<number> | ReadonlyArray<string>>);
 }
 
-/** The best run (lowest held-out loss) of each budget: the compute-efficient frontier. */
-export function frontier(rows: SweepRow[]): SweepRow[] {
+/** The best run (lowest `metric`) of each budget: the compute-efficient frontier of that metric. */
+export function frontier(rows: SweepRow[], metric: 'heldout_loss' | 'fid' = 'heldout_loss'): SweepRow[] {
   const best = new Map<number, SweepRow>();
   for (const r of rows) {
     const b = best.get(r.budget);
-    if (!b || r.heldout_loss < b.heldout_loss) best.set(r.budget, r);
+    if (!b || r[metric] < b[metric]) best.set(r.budget, r);
   }
   return [...best.values()].sort((a, b) => a.budget - b.budget);
 }
 
 function markdown(rows: SweepRow[]): string {
-  const head = '| run | budget | size | N | steps | D | C | held-out loss | train loss | seconds |';
-  const sep = '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|';
+  const head = '| run | budget | size | N | steps | D | C | held-out loss | FID-FMNIST | train loss | seconds |';
+  const sep = '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|';
   const body = rows.map((r) =>
-    `| ${r.run} | ${budgetLabel(r.budget)} | ${r.size} | ${r.N} | ${r.steps} | ${r.D} | ${r.C.toExponential(3)} | ${r.heldout_loss.toFixed(5)} | ${r.final_train_loss.toFixed(5)} | ${r.train_seconds.toFixed(1)} |`,
+    `| ${r.run} | ${budgetLabel(r.budget)} | ${r.size} | ${r.N} | ${r.steps} | ${r.D} | ${r.C.toExponential(3)} | ${r.heldout_loss.toFixed(5)} | ${r.fid.toFixed(2)} | ${r.final_train_loss.toFixed(5)} | ${r.train_seconds.toFixed(1)} |`,
   );
   const total = rows.reduce((s, r) => s + r.train_seconds, 0);
-  return [head, sep, ...body, '', `${rows.length} runs, ${total.toFixed(0)} s of training loops in total (backend ${rows[0]?.backend}).`, ''].join('\n');
+  return [head, sep, ...body, '', `${rows.length} runs, ${total.toFixed(0)} s of training loops in total (backend ${rows[0]?.backend}); FID-FMNIST from ${rows[0]?.fid_samples} samples per run.`, ''].join('\n');
 }
 
-/** Reads every run of a preset and writes results/<preset>/runs.parquet, frontier.parquet and runs.md. */
+/** Reads every run of a preset and writes results/<preset>/runs.parquet, frontier.parquet (by loss), frontier-fid.parquet and runs.md. */
 export async function gatherPreset(def: SweepDefinition, preset: string, layout: SweepLayout, workspaceRoot: string): Promise<SweepRow[]> {
   const rows = planPreset(def, preset).map((run) => gatherRun(def, run, join(workspaceRoot, layout.runDir(run))));
   const out = join(workspaceRoot, layout.resultsDir(preset));
   mkdirSync(out, { recursive: true });
   await writeParquet(join(out, 'runs.parquet'), rowsToTable(rows));
   await writeParquet(join(out, 'frontier.parquet'), rowsToTable(frontier(rows)));
+  await writeParquet(join(out, 'frontier-fid.parquet'), rowsToTable(frontier(rows, 'fid')));
   await writeFileAtomic(join(out, 'runs.md'), `# ${def.name} — preset ${preset}\n\n${markdown(rows)}`);
   return rows;
 }

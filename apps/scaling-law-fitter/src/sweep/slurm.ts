@@ -13,7 +13,7 @@ export interface SlurmOptions {
 }
 
 export interface SlurmScripts {
-  /** The job array: task i runs the train target of run project i (Nx, so cached runs are skipped). */
+  /** The job array: task i runs the evaluate target of run project i, which trains it first (Nx, so cached runs are skipped). */
   array: string;
   /** Runs after the whole array succeeded: gather and fit through Nx (every train task is a cache hit by then). */
   table: string;
@@ -37,14 +37,14 @@ function header(name: string, o: SlurmOptions, logDir: string, extra: string[]):
   ];
 }
 
-/** sbatch scripts for one preset: a job array of train targets and a table job that waits for it. */
+/** sbatch scripts for one preset: a job array of evaluate (hence train) targets and a table job that waits for it. */
 export function slurmScripts(def: SweepDefinition, preset: string, layout: SweepLayout, o: SlurmOptions): SlurmScripts {
   const projects = planPreset(def, preset).map((r) => runProjectName(def, r));
   const logDir = posix.join(o.workspaceRoot, layout.projectDir, 'runs', 'slurm', preset);
   const array = [
     ...header(`${def.name}-${preset}`, o, logDir, [`#SBATCH --array=0-${projects.length - 1}`, `#SBATCH --output=${logDir}/train-%A_%a.out`]),
     `PROJECTS=(${projects.join(' ')})`,
-    'exec npx nx run "${PROJECTS[$SLURM_ARRAY_TASK_ID]}:train" --outputStyle=stream',
+    'exec npx nx run "${PROJECTS[$SLURM_ARRAY_TASK_ID]}:evaluate" --outputStyle=stream',
     '',
   ].join('\n');
   const table = [

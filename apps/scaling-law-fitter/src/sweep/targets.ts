@@ -28,6 +28,8 @@ export function sweepLayout(sweepPath: string): SweepLayout {
 
 /** The Nx project of one run, e.g. `dit-scaling-full-c1e13-w64-d2`; its target is `train`. */
 export const runProjectName = (def: Pick<SweepDefinition, 'name'>, run: Pick<SweepRun, 'preset' | 'id'>) => `${def.name}-${run.preset}-${run.id}`;
+/** The Nx project whose `train` target makes the Fashion-MNIST feature network behind FID-FMNIST. */
+export const FEATURE_NET_PROJECT = 'fmnist-featurenet';
 export const gatherTarget = (preset: string) => `gather-${preset}`;
 export const tableTarget = (preset: string) => `table-${preset}`;
 
@@ -41,6 +43,9 @@ export function runTags(def: SweepDefinition, run: SweepRun): Record<string, str
 function schemaPath(dir: string): string {
   return posix.join(relative(join('/', dir), '/'), 'node_modules/nx/schemas/project-schema.json');
 }
+
+/** Where `difflab eval` writes a run's FID table: `<runDir>/eval/metrics.parquet`. */
+export const evalTablePath = (runDir: string) => posix.join(runDir, 'eval', 'metrics.parquet');
 
 /**
  * One run's Nx project. Each run is its own project because Nx hashes a project's whole target
@@ -69,6 +74,24 @@ export function runProjectJson(def: SweepDefinition, layout: SweepLayout, run: S
         },
         dependsOn: ['^build-native'],
       },
+      // Its own cached task, so a new evaluation setting re-scores runs without retraining them.
+      // Raw weights, as the held-out loss: the sweep's runs are too short for an EMA to catch up.
+      evaluate: {
+        executor: 'nx:run-commands',
+        cache: true,
+        inputs: [
+          '^production',
+          { dependentTasksOutputFiles: '**/*.safetensors', transitive: false },
+          { dependentTasksOutputFiles: '**/*.json', transitive: false },
+          { env: 'DIFFLAB_BACKEND' },
+        ],
+        outputs: [`{workspaceRoot}/${posix.join(layout.runDir(run), 'eval')}`],
+        options: {
+          cwd: '{workspaceRoot}',
+          command: `${CLI} eval ${layout.runDir(run)} --weights raw --samples-per-class ${def.presets[run.preset]!.fidSamplesPerClass}`,
+        },
+        dependsOn: ['train', { projects: [FEATURE_NET_PROJECT], target: 'train' }],
+      },
     },
   };
 }
@@ -91,15 +114,17 @@ export function projectJson(def: SweepDefinition, layout: SweepLayout): JsonObje
         ...['eval.json', 'params.json', 'metrics.parquet'].map((f) => ({ dependentTasksOutputFiles: `**/${f}`, transitive: false })),
         '^production',
       ],
-      outputs: [local(posix.join(results, 'runs.parquet')), local(posix.join(results, 'runs.md')), local(posix.join(results, 'frontier.parquet'))],
+      outputs: ['runs.parquet', 'runs.md', 'frontier.parquet', 'frontier-fid.parquet'].map((f) => local(posix.join(results, f))),
       options: { cwd: '{workspaceRoot}', command: `${CLI} sweep gather ${layout.sweepPath} --preset ${preset}` },
-      dependsOn: [{ target: 'train', projects: runs.map((r) => runProjectName(def, r)) }],
+      // Both targets: dependentTasksOutputFiles sees only direct dependencies' outputs (train: eval.json,
+      // params.json, metrics.parquet; evaluate: eval/metrics.parquet).
+      dependsOn: ['train', 'evaluate'].map((target) => ({ target, projects: runs.map((r) => runProjectName(def, r)) })),
     };
     targets[tableTarget(preset)] = {
       executor: 'nx:run-commands',
       cache: true,
       inputs: [local(layout.sweepPath), local(posix.join(results, '*.parquet')), '^production'],
-      outputs: [local(posix.join(results, 'isoflop')), local(posix.join(results, 'power'))],
+      outputs: ['isoflop', 'power', 'power-fid'].map((d) => local(posix.join(results, d))),
       options: { cwd: '{workspaceRoot}', command: `${CLI} sweep fit ${layout.sweepPath} --preset ${preset}` },
       dependsOn: [gatherTarget(preset)],
     };

@@ -5,6 +5,8 @@ import { experimentsPage } from './experiments-page.js';
 import { page } from './html.js';
 import { runPage } from './run-page.js';
 import { runsPage } from './runs-page.js';
+import { scalingData } from './scaling-data.js';
+import { scalingPage } from './scaling-page.js';
 
 export interface Rendered {
   status: number;
@@ -14,6 +16,7 @@ export interface Rendered {
 }
 
 const HTML = 'text/html; charset=utf-8';
+const JSON_TYPE = 'application/json';
 
 /**
  * Every view is a plain GET URL whose query string holds its whole state (experiment, filter,
@@ -25,6 +28,10 @@ export async function renderUi(store: SqliteStore, url: URL): Promise<Rendered> 
   try {
     if (parts.length === 0) return { status: 200, contentType: HTML, body: await experimentsPage(store) };
     if (parts[0] === 'experiments' && parts.length === 2) return { status: 200, contentType: HTML, body: await runsPage(store, parts[1]!, q) };
+    if (parts[0] === 'experiments' && parts.length === 3 && parts[2] === 'scaling') return { status: 200, contentType: HTML, body: await scalingPage(store, parts[1]!, q) };
+    if (parts[0] === 'experiments' && parts.length === 3 && parts[2] === 'scaling.json') {
+      return { status: 200, contentType: JSON_TYPE, body: JSON.stringify(await scalingData(store, parts[1]!, q.get('metric'))) };
+    }
     if (parts[0] === 'runs' && parts.length === 2) return { status: 200, contentType: HTML, body: await runPage(store, parts[1]!) };
     if (parts[0] === 'runs' && parts.length === 3 && parts[2] === 'artifacts') {
       return { status: 200, contentType: HTML, body: await artifactPage(store, parts[1]!, q.get('path') ?? '') };
@@ -34,6 +41,7 @@ export async function renderUi(store: SqliteStore, url: URL): Promise<Rendered> 
   } catch (err) {
     if (!(err instanceof TrackingError)) throw err;
     const status = err instanceof NotFoundError ? 404 : 400;
+    if (parts.at(-1)?.endsWith('.json')) return { status, contentType: JSON_TYPE, body: JSON.stringify({ error_code: err.errorCode, message: err.message }) };
     return { status, contentType: HTML, body: page('Error', [], `<div class="error">${escText(err.message)}</div>`) };
   }
   return { status: 404, contentType: HTML, body: page('Not found', [], `<div class="error">No page at ${escText(url.pathname)}</div>`) };

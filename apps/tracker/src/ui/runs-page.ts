@@ -64,10 +64,13 @@ export async function runsPage(store: SqliteStore, experimentId: string, q: URLS
     })
     .join('');
   const self = `/experiments/${encodeURIComponent(experimentId)}`;
+  // Runs of a `difflab sweep` carry budget and size tags: offer their scaling plot.
+  const isSweep = runs.some((r) => r.data.tags.budget !== undefined && r.data.tags.size !== undefined);
   return page(
     experiment.name,
     [['Experiments', '/'], [experiment.name]],
     `<h1>${esc(experiment.name)}</h1>
+    ${isSweep ? `<p><a id="scaling-link" href="${esc(`${self}/scaling`)}">Scaling plot</a> <span class="muted">(metric vs compute of the sweep's runs)</span></p>` : ''}
     <form class="inline" method="get" action="${esc(self)}">
       <label for="filter">Filter</label>
       <input type="text" id="filter" name="filter" value="${esc(filter)}" placeholder="params.model = 'DiT-S/2' and metrics.loss < 0.05">
