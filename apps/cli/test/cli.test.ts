@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,4 +59,46 @@ describe('difflab CLI', () => {
     expect(JSON.stringify(info)).toContain('60000');
     expect(JSON.stringify(info)).toContain('10000');
   });
+
+  it('train stops at SIGTERM between two steps, checkpoints that step and says how to resume', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cli-'));
+    const cfg = join(dir, 'long.json');
+    const runDir = join(dir, 'run');
+    // Far more steps than the test waits for, and no periodic checkpoint: only the signal can write one.
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        model: { preset: 'DiT-FMNIST-S/4', patchSize: 8, hiddenSize: 32, depth: 2, numHeads: 2 },
+        diffusion: { timesteps: 100 },
+        train: { steps: 100000, batchSize: 8, lr: 1e-3 },
+        checkpoint: { every: 100000 },
+        log: { every: 1 },
+        eval: { heldoutExamples: 10 },
+        sample: { steps: 2, perClass: 1 },
+      }),
+    );
+    const child = spawn(process.execPath, [bin, 'train', cfg, '--out', runDir, '--no-track'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    await new Promise<void>((started) => {
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+        if (/step 5\//.test(stderr)) started();
+      });
+    });
+    const sentAt = Date.now();
+    child.kill('SIGTERM');
+    // Never leave a 100000-step run behind when the assertion below fails.
+    const hardStop = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const code = await exited;
+    clearTimeout(hardStop);
+    expect(code, stderr).toBe(130);
+    expect(Date.now() - sentAt).toBeLessThan(15_000);
+    const stoppedAt = Number(/stopped at step (\d+)/.exec(stderr)?.[1]);
+    expect(stoppedAt).toBeGreaterThanOrEqual(5);
+    expect(stoppedAt).toBeLessThan(100000);
+    expect(stderr).toContain('--resume');
+    expect(existsSync(join(runDir, 'checkpoints'))).toBe(true);
+    expect(readdirSync(join(runDir, 'checkpoints'))).toContain(`step-${String(stoppedAt).padStart(7, '0')}`);
+  }, 120_000);
 });

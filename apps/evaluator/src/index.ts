@@ -27,5 +27,6 @@ export {
   type EvalSettings,
 } from './pruning/study.js';
 export { baselineStage, scoreStage, applyStage, retrainStage, evalStage, type StageOptions, type VariantMeta, type LdPrunerScores, type ScoredOperator } from './pruning/stages.js';
-export { tableStage, assembleTable, readPruningRows, paretoFront, finalFid, type PruningRow, type PruningTable } from './pruning/table.js';
+export { tableStage, assembleTable, readPruningRows, pruningRowRecord, paretoFront, finalQuality, type PruningRow, type PruningTable } from './pruning/table.js';
+export { QUALITY_METRICS, modalityOf, openQualityScorer, type Modality, type QualityMetric, type QualityScorer, type QualityOptions } from './pruning/quality.js';
 export { measureLatency, median, type LatencyResult } from './pruning/latency.js';

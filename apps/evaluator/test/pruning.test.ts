@@ -1,16 +1,16 @@
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readParquet, tableToRows } from '@difflab/data';
 import { median } from '../src/pruning/latency.js';
-import { retrainStage } from '../src/pruning/stages.js';
-import { StudyError, loadVariantSettings, studyLayout } from '../src/pruning/study.js';
-import { assembleTable, paretoFront, readPruningRows, tableStage, type PruningRow } from '../src/pruning/table.js';
+import { evalStage, retrainStage } from '../src/pruning/stages.js';
+import { StudyError, loadBaselineConfig, loadEvalSettings, loadVariantSettings, studyLayout } from '../src/pruning/study.js';
+import { assembleTable, paretoFront, pruningRowRecord, readPruningRows, tableStage, type PruningRow } from '../src/pruning/table.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'difflab-pruning-'));
 
-function row(order: number, variant: string, method: PruningRow['method'], macs: number, ms1: number, fidPruned: number | null, fidRetrained: number | null): PruningRow {
+function row(order: number, variant: string, method: PruningRow['method'], macs: number, ms1: number, pruned: number | null, retrained: number | null, metric: PruningRow['metric'] = 'fid'): PruningRow {
   return {
     order,
     variant,
@@ -25,10 +25,11 @@ function row(order: number, variant: string, method: PruningRow['method'], macs:
     thop_macs: macs,
     latency_ms: { '1': ms1, '64': ms1 * 10 },
     load_avg: 1.5,
-    fid_pruned: fidPruned,
-    fid_retrained: fidRetrained,
+    metric,
+    quality_pruned: pruned,
+    quality_retrained: retrained,
     heldout_loss: 0.1,
-    fid_samples: 30,
+    quality_samples: 30,
     backend: 'native',
   };
 }
@@ -54,7 +55,9 @@ describe('pruning table', () => {
     const t = assembleTable(rows);
     expect([...t.paretoMacs].sort()).toEqual([0, 1, 2]);
     expect([...t.paretoLatency].sort()).toEqual([0, 1, 3]);
-    expect(paretoFront([{ cost: 1, fid: 5 }, { cost: 1, fid: 5 }, { cost: 2, fid: null }])).toEqual(new Set([0, 1]));
+    expect(paretoFront([{ cost: 1, quality: 5 }, { cost: 1, quality: 5 }, { cost: 2, quality: null }])).toEqual(new Set([0, 1]));
+    expect(t.markdown).toContain('# U-Net pruning on Fashion-MNIST');
+    expect(t.markdown).toContain('| FID-FMNIST pruned | FID-FMNIST retrained |');
     expect(t.batches).toEqual(['1', '64']);
     expect(t.markdown).toContain('| bk-mid | bk-sdm | preserved → distill | 800 (80%) | 80 (80%) | 8.0 | 80.0 | 50.00 | 22.00 | 0.1000 | ★ / ★ |');
     expect(t.markdown).toContain('| ld-k4-scratch | ld-pruner | scratch → finetune |');
@@ -64,7 +67,7 @@ describe('pruning table', () => {
   it('is assembled from the eval artifacts into Markdown, Parquet and plots', async () => {
     const l = layoutIn(tmp());
     mkdirSync(l.evalDir, { recursive: true });
-    for (const r of [...rows].reverse()) writeFileSync(join(l.evalDir, `${r.variant}.json`), JSON.stringify(r));
+    for (const r of [...rows].reverse()) writeFileSync(join(l.evalDir, `${r.variant}.json`), JSON.stringify(pruningRowRecord(r)));
     writeFileSync(join(l.evalDir, 'machine.json'), JSON.stringify({ date: '2026-11-22', cores: 2 }));
     const t = await tableStage(l);
     expect(t.rows.map((r) => r.variant)).toEqual(rows.map((r) => r.variant));
@@ -79,11 +82,67 @@ describe('pruning table', () => {
   it('names the file and the field of a bad eval row', () => {
     const l = layoutIn(tmp());
     mkdirSync(l.evalDir, { recursive: true });
-    const { macs: _m, ...broken } = rows[1]!;
-    writeFileSync(join(l.evalDir, 'baseline.json'), JSON.stringify(rows[0]));
+    const { macs: _m, fid_retrained: _f, ...broken } = pruningRowRecord(rows[1]!);
+    writeFileSync(join(l.evalDir, 'baseline.json'), JSON.stringify(pruningRowRecord(rows[0]!)));
     writeFileSync(join(l.evalDir, 'bk-mid.json'), JSON.stringify(broken));
-    expect(() => readPruningRows(l.evalDir)).toThrow(/bk-mid\.json: missing field\(s\) macs/);
+    expect(() => readPruningRows(l.evalDir)).toThrow(/bk-mid\.json: missing field\(s\) macs, fid_retrained/);
+    writeFileSync(join(l.evalDir, 'bk-mid.json'), JSON.stringify(pruningRowRecord({ ...rows[1]!, metric: 'fad' })));
+    expect(() => readPruningRows(l.evalDir)).toThrow(/rows mix the metrics fid and fad/);
     expect(() => readPruningRows(join(l.evalDir, 'none'))).toThrow(/not found; run the eval stage first/);
+  });
+});
+
+describe('pruning table of an audio study', () => {
+  const audio = rows.map((r) => ({ ...r, metric: 'fad' as const }));
+
+  it('has FAD columns, notes and plot axes, and fad_* fields in eval rows and Parquet', async () => {
+    const l = layoutIn(tmp());
+    mkdirSync(l.evalDir, { recursive: true });
+    for (const r of audio) writeFileSync(join(l.evalDir, `${r.variant}.json`), JSON.stringify(pruningRowRecord(r)));
+    expect(pruningRowRecord(audio[1]!)).toMatchObject({ metric: 'fad', fad_pruned: 50, fad_retrained: 22, fad_samples: 30 });
+    const t = await tableStage(l);
+    expect(t.markdown).toContain('# U-Net pruning on spoken-digits log-mel spectrograms');
+    expect(t.markdown).toContain('| FAD pruned | FAD retrained | held-out ε-MSE |');
+    expect(t.markdown).toContain('| bk-mid | bk-sdm | preserved → distill | 800 (80%) | 80 (80%) | 8.0 | 80.0 | 50.00 | 22.00 | 0.1000 | ★ / ★ |');
+    expect(t.markdown).toContain('FAD with 30 samples per model against the test voices');
+    expect(t.markdown).not.toContain('FID');
+    expect([...t.paretoMacs].sort()).toEqual([0, 1, 2]);
+    const parquet = tableToRows(readParquet(join(l.resultsDir, 'table.parquet')));
+    expect(parquet.map((r) => r.fad_final)).toEqual([20, 22, 40, 25, 35]);
+    expect(parquet.map((r) => r.metric)).toEqual(audio.map(() => 'fad'));
+    expect(parquet.every((r) => !('fid_pruned' in r) && 'fad_pruned' in r)).toBe(true);
+    for (const f of ['fad-vs-macs', 'fad-vs-latency']) {
+      expect(existsSync(join(l.resultsDir, `${f}.png`)), f).toBe(true);
+      const svg = readFileSync(join(l.resultsDir, `${f}.svg`), 'utf8');
+      expect(svg).toContain('FAD vs');
+      expect(svg).not.toContain('FID');
+    }
+  }, 30_000);
+});
+
+/** A preset directory of the audio study: the baseline trains on spoken-digits-mel, eval.json as given. */
+function audioPreset(evalJson: unknown = { samplesPerClass: 1, batchSize: 10, latency: { batches: [1] } }) {
+  const l = layoutIn(tmp());
+  writeFileSync(
+    join(l.presetDir, 'baseline.json'),
+    JSON.stringify({ data: { dataset: 'spoken-digits-mel' }, model: { preset: 'UNet-SpokenDigits-S' }, train: { steps: 1, batchSize: 2, lr: 1e-3 }, sample: { useEma: false } }),
+  );
+  writeFileSync(join(l.presetDir, 'eval.json'), JSON.stringify(evalJson));
+  return l;
+}
+
+describe('audio study input', () => {
+  it('scores with FAD and names the target that makes a missing embedder', async () => {
+    const l = audioPreset();
+    await expect(evalStage(l, { embedder: '/nonexistent/spoken-digits-embedder.safetensors' })).rejects.toThrow(/embedder not found; train it with 'npx nx run spoken-digits:train-embedder'/);
+    await expect(evalStage(l, { featureNet: '/some/fmnist-featurenet.safetensors' })).rejects.toThrow(/--feature-net does not apply: this audio study is scored by FAD; use --embedder/);
+  }, 30_000);
+
+  it('names the bad field of an audio preset', () => {
+    const l = audioPreset({ samplesPerClass: 0, latency: {} });
+    expect(() => loadEvalSettings(l)).toThrow(/eval\.json:\n {2}samplesPerClass: /);
+    writeFileSync(join(l.presetDir, 'baseline.json'), JSON.stringify({ data: { dataset: 'spoken-digits' }, model: { preset: 'UNet-SpokenDigits-S' }, train: { steps: 1, batchSize: 2, lr: 1e-3 } }));
+    expect(() => loadBaselineConfig(l)).toThrow(/baseline\.json:\n {2}data\.dataset: /);
   });
 });
 

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readParquet } from '@difflab/data';
 import { openTracker } from '@difflab/tracking';
 import { tinyDiTRuns, type TinyDiTRun } from './fixtures/tiny-dit.js';
-import { launchChromium, serveFreshStore, trackerOnlyPage, waitForChart, type Served } from './helpers.js';
+import { affineFit, launchChromium, serveFreshStore, trackerOnlyPage, waitForChart, type Served } from './helpers.js';
 
 const OUT = fileURLToPath(new URL('../test-output/', import.meta.url));
 const EXPERIMENT = 'tiny-dit';
@@ -22,15 +22,6 @@ const offsite: string[] = [];
 
 const openPage = () => trackerOnlyPage(context, served.server.url, offsite);
 
-/** Least-squares slope and intercept of ys on xs, and the largest residual. */
-function affineFit(xs: number[], ys: number[]): { slope: number; maxResidual: number } {
-  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-  const mx = mean(xs);
-  const my = mean(ys);
-  const slope = xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
-  const intercept = my - slope * mx;
-  return { slope, maxResidual: Math.max(...xs.map((x, i) => Math.abs(intercept + slope * x - ys[i]!))) };
-}
 
 /** The vertices of an SVG path made of M/L commands, as Vega draws a linear line mark. */
 function vertices(d: string): [number, number][] {

@@ -5,7 +5,7 @@ import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTracker } from '@difflab/tracking';
 import { parseTrainConfig, train, TrackerSink } from '@difflab/trainer';
-import { launchChromium, serveFreshStore, trackerOnlyPage, type Served } from './helpers.js';
+import { affineFit, launchChromium, serveFreshStore, trackerOnlyPage, type Served } from './helpers.js';
 
 const OUT = fileURLToPath(new URL('../test-output/', import.meta.url));
 const EXPERIMENT = 'tiny-sweep';
@@ -80,15 +80,6 @@ function vertices(d: string): [number, number][] {
   return [...d.matchAll(/[ML](-?[\d.e-]+),(-?[\d.e-]+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
 }
 
-/** Least-squares line of ys on xs; its slope and the largest residual. */
-function affineFit(xs: number[], ys: number[]): { slope: number; maxResidual: number } {
-  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-  const mx = mean(xs);
-  const my = mean(ys);
-  const slope = xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
-  const intercept = my - slope * mx;
-  return { slope, maxResidual: Math.max(...xs.map((x, i) => Math.abs(intercept + slope * x - ys[i]!))) };
-}
 
 describe('scaling plot of a real sweep (Chromium)', () => {
   it('opens from the experiment page and draws one log-log line per size through the runs, and the best-per-budget frontier', async () => {

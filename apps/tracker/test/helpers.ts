@@ -64,3 +64,13 @@ export async function trackerOnlyPage(context: BrowserContext, trackerUrl: strin
 export async function waitForChart(page: Page): Promise<void> {
   await page.waitForSelector('#chart[data-rendered=true]', { timeout: 30_000 });
 }
+
+/** Least-squares slope and intercept of ys on xs, and the largest residual. */
+export function affineFit(xs: number[], ys: number[]): { slope: number; maxResidual: number } {
+  const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
+  const mx = mean(xs);
+  const my = mean(ys);
+  const slope = xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0) / xs.reduce((s, x) => s + (x - mx) ** 2, 0);
+  const intercept = my - slope * mx;
+  return { slope, maxResidual: Math.max(...xs.map((x, i) => Math.abs(intercept + slope * x - ys[i]!))) };
+}

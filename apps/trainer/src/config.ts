@@ -23,10 +23,15 @@ export const trainConfigSchema = z
     seed: z.number().int().nonnegative().default(0),
     data: z
       .object({
-        /** Resolved to arrays by datasetFor (src/dataset.ts). */
-        dataset: z.enum(['fashion-mnist']).default('fashion-mnist'),
-        /** Pad 28×28 to 32×32 so patch sizes 2, 4 and 8 divide the image. */
+        /**
+         * Resolved to arrays by datasetFor (src/dataset.ts). spoken-digits-mel: the spoken-digits corpus as
+         * 64 × 64 × 1 log-mel images (@difflab/metrics' loadSpokenDigitsMel), labelled by digit.
+         */
+        dataset: z.enum(['fashion-mnist', 'spoken-digits-mel']).default('fashion-mnist'),
+        /** fashion-mnist: pad 28×28 to 32×32 so patch sizes 2, 4 and 8 divide the image. Ignored by spoken-digits-mel. */
         pad32: z.boolean().default(true),
+        /** spoken-digits-mel: the corpus directory (manifest.jsonl + wav/); default experiments/spoken-digits/data. */
+        dir: z.string().min(1).optional(),
       })
       .strict()
       .default({ dataset: 'fashion-mnist', pad32: true }),
@@ -95,12 +100,19 @@ export const trainConfigSchema = z
         batchSize: z.number().int().positive(),
         lr: z.number().positive(),
         warmupSteps: z.number().int().nonnegative().default(0),
+        /** After warm-up: 'constant' (DiT) or 'cosine' decay to 0 at the last step (better samples from short runs). */
+        lrSchedule: z.enum(['constant', 'cosine']).default('constant'),
         weightDecay: z.number().nonnegative().default(0),
         beta1: z.number().min(0).lt(1).default(0.9),
         beta2: z.number().min(0).lt(1).default(0.999),
         /** Global-norm gradient clipping; 0 turns it off. */
         gradClip: z.number().nonnegative().default(1),
         emaDecay: z.number().min(0).max(1).default(0.9999),
+        /**
+         * Update n uses min(emaDecay, (1 + n) / (10 + n)), as diffusers' EMAModel does by default, so the
+         * average forgets the random init in short runs; false = emaDecay from the first step (DiT).
+         */
+        emaWarmup: z.boolean().default(false),
       })
       .strict(),
     checkpoint: z

@@ -1,5 +1,6 @@
 import { Rng, type RngState } from '@difflab/core-tensor';
 import { loadFashionMnist, type BatchIteratorState, type ImageSplit } from '@difflab/data';
+import { loadSpokenDigitsMel } from '@difflab/metrics';
 import { ConfigError, type TrainConfig } from './config.js';
 
 /** A split as the training loop sees it: images already scaled to [-1, 1] (and padded), NHWC. */
@@ -22,10 +23,11 @@ export interface TrainingData {
 }
 
 /**
- * The one place a `data.dataset` value becomes arrays. A new dataset (e.g. log-mel spectrograms) is one
- * more case here returning the same shape; nothing downstream looks at the dataset's name.
+ * The one place a `data.dataset` value becomes arrays. A new dataset is one more case here returning
+ * the same shape; nothing downstream looks at the dataset's name.
  */
-export function datasetFor(data: TrainConfig['data']): TrainingData {
+export async function datasetFor(data: TrainConfig['data'], log?: (line: string) => void): Promise<TrainingData> {
+  if (data.dir !== undefined && data.dataset !== 'spoken-digits-mel') throw new ConfigError(`data.dir: applies to dataset 'spoken-digits-mel' only, not '${data.dataset}'; remove it`);
   switch (data.dataset) {
     case 'fashion-mnist': {
       const fm = loadFashionMnist();
@@ -35,6 +37,12 @@ export function datasetFor(data: TrainConfig['data']): TrainingData {
         test: scaleUint8Split(fm.test, padding),
         source: `${fm.source.kind}:${fm.source.dir}`,
       };
+    }
+    case 'spoken-digits-mel': {
+      const mel = await loadSpokenDigitsMel({ ...(data.dir === undefined ? {} : { dir: data.dir }), ...(log ? { log } : {}) });
+      // The normalisation maps samples back to log-mel (imageToMel): recorded with the run.
+      const { low, high } = mel.normalization;
+      return { train: mel.train, test: mel.test, source: `spoken-digits-mel:${mel.manifest} (log-mel ${low}..${high} → [-1, 1])` };
     }
     default:
       throw new ConfigError(`data.dataset: unknown dataset '${String(data.dataset)}'`);

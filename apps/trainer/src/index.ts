@@ -1,5 +1,5 @@
 export { ConfigError, loadTrainConfig, parseTrainConfig, pruningSpecSchema, trainConfigSchema, type TrainConfig, type TrainConfigInput } from './config.js';
-export { NonFiniteLossError, train, learningRate, type TrainOptions, type TrainResult } from './train.js';
+export { NonFiniteLossError, train, learningRate, emaDecayAt, type TrainOptions, type TrainResult } from './train.js';
 export { createDenoiser, resolveModelConfig, type Denoiser, type ResolvedUNet } from './model.js';
 export { CheckpointError, latestCheckpointDir, loadCheckpoint } from './checkpoint.js';
 export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';

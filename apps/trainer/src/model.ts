@@ -1,7 +1,9 @@
 import { type Rng, tf } from '@difflab/core-tensor';
 import {
   DIT_CONFIGS,
+  AUDIO_UNET_CONFIGS,
   applyPruning,
+  audioUNetConfig,
   pruneNameMap,
   sdStyleUNetConfig,
   unetParamSpecs,
@@ -55,6 +57,10 @@ export interface ResolvedUNet {
   frozen: string[];
 }
 
+/** Image and spectrogram U-Net presets, resolved alike. */
+const UNET_PRESETS = [...Object.keys(UNET_CONFIGS), ...Object.keys(AUDIO_UNET_CONFIGS)];
+const unetPreset = (name: string): UNetConfig => (name in AUDIO_UNET_CONFIGS ? audioUNetConfig(name) : unetConfig(name));
+
 const given = (model: TrainConfig['model'], keys: readonly string[]) =>
   keys.filter((k) => (model as Record<string, unknown>)[k] !== undefined);
 
@@ -67,7 +73,7 @@ export function resolveModelConfig(model: TrainConfig['model']): { architecture:
     const overrides = Object.fromEntries(given(model, [...DIT_ONLY, 'numHeads']).map((k) => [k, (model as Record<string, unknown>)[k]]));
     return { architecture: 'dit', config: { ...ditConfig(preset), ...overrides } };
   }
-  if (preset in UNET_CONFIGS) {
+  if (UNET_PRESETS.includes(preset)) {
     const wrong = given(model, DIT_ONLY);
     if (wrong.length) throw new ConfigError(`model: ${wrong.join(', ')} override DiT presets only; '${preset}' is a U-Net preset`);
     const base = unetLayout(preset, model);
@@ -81,13 +87,13 @@ export function resolveModelConfig(model: TrainConfig['model']): { architecture:
     return { architecture: 'unet', base, config, spec, frozen: frozenNames(base, spec, model.zero ?? []) };
   }
   throw new ConfigError(
-    `model.preset: unknown preset '${preset}'; DiT presets: ${Object.keys(DIT_CONFIGS).join(', ')}; U-Net presets: ${Object.keys(UNET_CONFIGS).join(', ')}`,
+    `model.preset: unknown preset '${preset}'; DiT presets: ${Object.keys(DIT_CONFIGS).join(', ')}; U-Net presets: ${UNET_PRESETS.join(', ')}`,
   );
 }
 
 /** The preset rebuilt through sdStyleUNetConfig when a layout field is overridden (SD's regular layout). */
 function unetLayout(preset: string, model: TrainConfig['model']): UNetConfig {
-  const p = unetConfig(preset);
+  const p = unetPreset(preset);
   if (given(model, UNET_LAYOUT).length === 0) return p;
   try {
     return sdStyleUNetConfig({

@@ -11,6 +11,7 @@ import {
   initBackend,
   tf,
   writeFileAtomic,
+  forgetDisposedInScope,
 } from '@difflab/core-tensor';
 import { diffusionTrainingLoss, unetDistillationLoss } from '@difflab/losses';
 import { ConfigError, type TrainConfig } from './config.js';
@@ -60,12 +61,22 @@ export function configHash(cfg: TrainConfig): string {
 }
 
 /** Linear warmup from lr/warmup to lr over the first `warmupSteps` steps (1-based), then constant. */
+/** The learning rate of optimizer step `step` (1-based): linear warm-up, then constant or cosine decay to 0 at `steps`. */
 export function learningRate(cfg: TrainConfig['train'], step: number): number {
-  return cfg.warmupSteps > 0 ? cfg.lr * Math.min(1, step / cfg.warmupSteps) : cfg.lr;
+  if (step < cfg.warmupSteps) return (cfg.lr * step) / cfg.warmupSteps;
+  if (cfg.lrSchedule === 'constant') return cfg.lr;
+  const decaySteps = cfg.steps - cfg.warmupSteps;
+  if (decaySteps <= 0) return cfg.lr;
+  return 0.5 * cfg.lr * (1 + Math.cos((Math.PI * (step - cfg.warmupSteps)) / decaySteps));
+}
+
+/** The EMA decay of update `n` (1-based). */
+export function emaDecayAt(cfg: TrainConfig['train'], n: number): number {
+  return cfg.emaWarmup ? Math.min(cfg.emaDecay, (1 + n) / (10 + n)) : cfg.emaDecay;
 }
 
 /**
- * Trains a diffusion model (DiT or U-Net preset) on Fashion-MNIST. Deterministic given the config's seed:
+ * Trains a diffusion model (DiT or U-Net preset) on `data.dataset` (Fashion-MNIST or spoken-digits log-mel images). Deterministic given the config's seed:
  * model init, batch order, timesteps, noise and label dropout each draw from seeded generators
  * whose states are checkpointed, so a resumed run continues bit-exactly.
  */
@@ -87,7 +98,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const sinks = opts.sinks ?? [];
   const backend = await initBackend();
   const schedule = scheduleFor(cfg.diffusion);
-  const data = datasetFor(cfg.data);
+  const data = await datasetFor(cfg.data);
   const imageSize = data.train.height;
 
   const hash = configHash(cfg);
@@ -103,7 +114,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   cleanup.push(() => model.dispose());
   if (model.inputSize !== imageSize || data.train.width !== imageSize || model.inChannels !== data.train.channels) {
     throw new ConfigError(
-      `model.preset '${cfg.model.preset}' expects ${model.inputSize}×${model.inputSize}×${model.inChannels} input, but the data is ${imageSize}×${data.train.width}×${data.train.channels} (data.pad32=${cfg.data.pad32}); pick a matching preset or flip data.pad32`,
+      `model.preset '${cfg.model.preset}' expects ${model.inputSize}×${model.inputSize}×${model.inChannels} input, but the data is ${imageSize}×${data.train.width}×${data.train.channels} (data.dataset=${cfg.data.dataset}, data.pad32=${cfg.data.pad32}); pick a matching preset (e.g. UNet-SpokenDigits-S for spoken-digits-mel) or flip data.pad32`,
     );
   }
   if (cfg.init && !resumeDir) {
@@ -201,6 +212,8 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   try {
     while (step < totalSteps) {
+      // A step is synchronous tfjs work: yield once per step so a SIGINT/SIGTERM handler can run.
+      await new Promise<void>((done) => setImmediate(done));
       if (opts.signal?.aborted) {
         await checkpoint();
         return await finish('KILLED');
@@ -232,9 +245,10 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
       // Outside the tidy: the optimizer's moments and the EMA must outlive this step.
       if (Number.isFinite(lossValue) && Number.isFinite(gradNorm)) {
         optimizer.step(model.params, grads, lr);
-        ema.update(model.params);
+        ema.update(model.params, emaDecayAt(cfg.train, step + 1));
       }
       tf.dispose(Object.values(grads));
+      forgetDisposedInScope();
       if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
         throw new NonFiniteLossError(
           `loss became ${lossValue} (grad norm ${gradNorm}) at step ${step + 1}; weights were not updated. ` +

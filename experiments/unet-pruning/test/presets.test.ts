@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadBaselineConfig, loadEvalSettings, loadScoreSettings, loadVariantSettings, studyLayout } from '@difflab/evaluator';
+import { loadBaselineConfig, loadEvalSettings, loadScoreSettings, loadVariantSettings, modalityOf, studyLayout } from '@difflab/evaluator';
 import { countUNet, specFitsWeights, unetOperators } from '@difflab/models';
 import { resolveModelConfig } from '@difflab/trainer';
 
@@ -16,11 +16,16 @@ describe.each(presets)('preset %s', (preset) => {
   if (resolved.architecture !== 'unet') throw new Error(`${preset}: baseline is not a U-Net`);
   const variants = loadVariantSettings(l);
 
-  it('has valid score and eval settings and an unconditional 32×32 U-Net baseline', () => {
+  const audio = modalityOf(baseline) === 'audio';
+
+  it(`has valid score and eval settings and an unconditional U-Net baseline of its modality's size`, () => {
     loadScoreSettings(l);
-    expect(loadEvalSettings(l).latency.batches).toEqual([1, 64]);
+    // Audio presets time a smaller second batch: a 64 × 64 forward costs 4× a 32 × 32 one.
+    expect(loadEvalSettings(l).latency.batches[0]).toBe(1);
+    if (!audio) expect(loadEvalSettings(l).latency.batches).toEqual([1, 64]);
     expect(resolved.config.conditioning.kind).toBe('none');
-    expect(resolved.config.sampleSize).toBe(32);
+    expect(resolved.config.sampleSize).toBe(audio ? 64 : 32);
+    expect(preset.startsWith('audio')).toBe(audio);
   });
 
   it('prunes with specs that carry the trained weights over, BK-SDM variants shrinking mid → base → tiny', () => {

@@ -7,6 +7,7 @@ export { AdamW, OptimizerStateError, type AdamWOptions, type OptimizerState } fr
 export { clipByGlobalNorm } from './clip.js';
 export { Ema, EmaStateError, type EmaState } from './ema.js';
 export { withLeakGuard, expectNoTensorLeaks, TensorLeakError } from './leak-guard.js';
+export { forgetDisposedInScope } from './scope.js';
 export { writeFileAtomic } from './write-file-atomic.js';
 export { float32ToFloat16Bits, float16BitsToFloat32, float32ToBfloat16Bits, bfloat16BitsToFloat32 } from './half.js';
 export {

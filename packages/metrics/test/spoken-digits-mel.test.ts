@@ -1,4 +1,4 @@
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '@difflab/core-tensor';
@@ -103,11 +103,25 @@ describe('loadSpokenDigitsMel', () => {
     expect(data.train.images.subarray(28 * 64, 64 * 64).every((v) => v === -1)).toBe(true);
   });
 
-  it('is deterministic', async () => {
-    const again = await loadSpokenDigitsMel({ dir: corpus.dir });
-    expect(again.train.images).toEqual(data.train.images);
-    expect(again.test.images).toEqual(data.test.images);
-    expect(again.normalization).toEqual(data.normalization);
+  it('is deterministic, and its cache beside the corpus gives the computed arrays until a WAV changes', async () => {
+    const recomputed = await loadSpokenDigitsMel({ dir: corpus.dir, cache: false });
+    expect(existsSync(join(corpus.dir, 'mel-cache.safetensors'))).toBe(true);
+    const lines: string[] = [];
+    const cached = await loadSpokenDigitsMel({ dir: corpus.dir, log: (l) => lines.push(l) });
+    expect(lines).toEqual([`log-mel images of 9 clips from ${join(corpus.dir, 'mel-cache.safetensors')}`]);
+    for (const again of [recomputed, cached]) {
+      expect(again.train.images).toEqual(data.train.images);
+      expect(again.test.images).toEqual(data.test.images);
+      expect(again.train.labels).toEqual(data.train.labels);
+      expect([again.train.speakers, again.test.speakers]).toEqual([data.train.speakers, data.test.speakers]);
+      expect(again.normalization).toEqual(data.normalization);
+    }
+    // A re-synthesised clip (new contents, new mtime) is recomputed, not served stale.
+    const changed = corpus.clips[0]!;
+    writeFileSync(join(corpus.dir, changed.row.path), encodeWav({ sampleRate: 16000, samples: changed.samples.map((v) => v / 2) }, 'float32'));
+    utimesSync(join(corpus.dir, changed.row.path), new Date(), new Date(Date.now() + 5000));
+    const after = await loadSpokenDigitsMel({ dir: corpus.dir });
+    expect(after.train.images.subarray(0, 64 * 64)).not.toEqual(data.train.images.subarray(0, 64 * 64));
   });
 
   it('names the Nx target when the corpus is missing, and the file when a listed WAV is', async () => {

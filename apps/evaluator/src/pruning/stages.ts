@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { Rng, backendInfo, initBackend, tf, writeFileAtomic, writeSafetensors } from '@difflab/core-tensor';
+import { Rng, backendInfo, initBackend, tf, writeFileAtomic, writeSafetensors, type BackendInfo } from '@difflab/core-tensor';
 import {
   type LatentStats,
   type LdPrunerRanking,
@@ -32,8 +32,8 @@ import {
   type ResolvedUNet,
   type TrainConfig,
 } from '@difflab/trainer';
-import { evaluate } from '../evaluate.js';
 import { measureLatency } from './latency.js';
+import { modalityOf, openQualityScorer, type QualityScorer } from './quality.js';
 import {
   StudyError,
   loadBaselineConfig,
@@ -44,7 +44,7 @@ import {
   type StudyLayout,
   type Variant,
 } from './study.js';
-import type { PruningRow } from './table.js';
+import { pruningRowRecord, type PruningRow } from './table.js';
 
 export interface StageOptions {
   tracker?: Tracker;
@@ -61,9 +61,11 @@ function unetOf(cfg: TrainConfig, where: string): ResolvedUNet {
   return r;
 }
 
-const tags = (l: StudyLayout, method: string, variant: string, stage: string, extra: Record<string, string> = {}) => ({
+/** Tracker tags of every run of the study; `modality` tells image and audio studies apart. */
+const tags = (l: StudyLayout, cfg: TrainConfig, method: string, variant: string, stage: string, extra: Record<string, string> = {}) => ({
   study: 'unet-pruning',
   preset: l.preset,
+  modality: modalityOf(cfg),
   method,
   variant,
   stage,
@@ -84,7 +86,7 @@ export async function baselineStage(l: StudyLayout, opts: StageOptions = {}): Pr
   const cfg = { ...loadBaselineConfig(l), name: l.name };
   unetOf(cfg, 'baseline.json');
   rmSync(l.baselineRun, { recursive: true, force: true });
-  const sinks = opts.tracker ? [new TrackerSink(opts.tracker, l.name, 'baseline', l.baselineRun, tags(l, 'none', 'baseline', 'baseline'))] : [];
+  const sinks = opts.tracker ? [new TrackerSink(opts.tracker, l.name, 'baseline', l.baselineRun, tags(l, cfg, 'none', 'baseline', 'baseline'))] : [];
   await train(cfg, { runDir: l.baselineRun, sinks, progressStream: opts.progressStream });
 }
 
@@ -155,7 +157,7 @@ export async function scoreStage(l: StudyLayout, opts: StageOptions = {}): Promi
     await writeFileAtomic(join(l.scoresDir, 'ld-pruner.md'), ldPrunerMarkdown(scores));
 
     log(`BK-SDM block importance: ε-MSE proxy on ${s.blockImportance.images} test images`);
-    const test = datasetFor(cfg.data).test;
+    const test = (await datasetFor(cfg.data, log)).test;
     const count = Math.min(s.blockImportance.images, test.n);
     const size = test.height * test.width * test.channels;
     const images = tf.tensor4d(test.images.subarray(0, count * size), [count, test.height, test.width, test.channels]);
@@ -173,7 +175,7 @@ export async function scoreStage(l: StudyLayout, opts: StageOptions = {}): Promi
     unet.dispose();
   }
   if (opts.tracker) {
-    const run = await opts.tracker.startRun({ experimentName: l.name, runName: 'score', tags: tags(l, 'ld-pruner+bk-sdm', 'baseline', 'score') });
+    const run = await opts.tracker.startRun({ experimentName: l.name, runName: 'score', tags: tags(l, cfg, 'ld-pruner+bk-sdm', 'baseline', 'score') });
     try {
       await run.logParams({ ...flat('ld_pruner', s.ldPruner), ...flat('block_importance', s.blockImportance) });
       for (const f of readdirSync(l.scoresDir)) await run.logArtifact(join(l.scoresDir, f), 'scores');
@@ -303,7 +305,7 @@ export async function applyStage(l: StudyLayout, opts: StageOptions = {}): Promi
         await writeWeightsRun(dir, { ...rc, init: undefined, distill: undefined }, weights, meta);
         if (opts.tracker) {
           const count = countUNet(unetOf(rc, where).config);
-          const run = await opts.tracker.startRun({ experimentName: l.name, runName: `${v.id}-pruned`, tags: { ...tags(l, v.method, v.id, 'pruned'), 'difflab.run_dir': dir } });
+          const run = await opts.tracker.startRun({ experimentName: l.name, runName: `${v.id}-pruned`, tags: { ...tags(l, cfg, v.method, v.id, 'pruned'), 'difflab.run_dir': dir } });
           await run.logParams({ model_params: count.params, macs_per_step: count.macs, spec: JSON.stringify(meta.spec), zeroed: meta.zeroed.length, k: meta.k ?? 0 });
           await run.end('FINISHED');
         }
@@ -337,43 +339,58 @@ export async function retrainStage(l: StudyLayout, opts: StageOptions & { only?:
     const runDir = join(l.retrainedDir, id);
     rmSync(runDir, { recursive: true, force: true });
     opts.log?.(`retraining ${id} (${meta.method}, ${meta.retrain}, ${meta.init} weights)`);
-    const sinks = opts.tracker ? [new TrackerSink(opts.tracker, l.name, `${id}-retrain`, runDir, tags(l, meta.method, id, 'retrain', { init: meta.init, retrain: meta.retrain }))] : [];
+    const sinks = opts.tracker ? [new TrackerSink(opts.tracker, l.name, `${id}-retrain`, runDir, tags(l, cfg, meta.method, id, 'retrain', { init: meta.init, retrain: meta.retrain }))] : [];
     await train(cfg, { runDir, sinks, progressStream: opts.progressStream });
   }
 }
 
-/** Stage 5: FID-FMNIST before/after retraining, params, MACs and measured latency of the baseline and every variant. */
-export async function evalStage(l: StudyLayout, opts: StageOptions & { featureNet?: string } = {}): Promise<PruningRow[]> {
+/**
+ * Stage 5: the quality metric before/after retraining (FID-FMNIST for an image study, FAD for an audio one: see
+ * quality.ts), params, MACs and measured latency of the baseline and every variant.
+ */
+export async function evalStage(l: StudyLayout, opts: StageOptions & { featureNet?: string; embedder?: string } = {}): Promise<PruningRow[]> {
   const ev = loadEvalSettings(l);
   const log = opts.log ?? (() => undefined);
   const backend = await initBackend();
+  const scorer = await openQualityScorer(loadBaselineConfig(l), {
+    samplesPerClass: ev.samplesPerClass,
+    batchSize: ev.batchSize,
+    experimentName: l.name,
+    log,
+    ...(opts.tracker ? { tracker: opts.tracker } : {}),
+    ...(opts.featureNet !== undefined ? { featureNet: opts.featureNet } : {}),
+    ...(opts.embedder !== undefined ? { embedder: opts.embedder } : {}),
+  });
+  try {
+    return await evalRows(l, ev, scorer, backend, log);
+  } finally {
+    scorer.dispose();
+  }
+}
+
+async function evalRows(l: StudyLayout, ev: ReturnType<typeof loadEvalSettings>, scorer: QualityScorer, backend: BackendInfo, log: (line: string) => void): Promise<PruningRow[]> {
   rmSync(l.evalDir, { recursive: true, force: true });
   mkdirSync(l.evalDir, { recursive: true });
-  const fidOf = async (runDir: string, weights: 'ema' | 'raw') => {
-    log(`FID-FMNIST of ${runDir}`);
-    const r = await evaluate(runDir, { samplesPerClass: ev.samplesPerClass, batchSize: ev.batchSize, weights, tracker: opts.tracker, featureNet: opts.featureNet });
-    return { fid: r.fid, samples: r.samples.count };
-  };
   const heldout = (runDir: string) => readJsonFile<{ heldout_loss: number }>(join(runDir, 'eval.json'), 'the training run did not finish').heldout_loss;
   type Measured = Omit<PruningRow, 'latency_ms' | 'load_avg'> & { arch: UNetConfig };
-  const row = (variant: string, cfg: TrainConfig, fields: Pick<PruningRow, 'method' | 'init' | 'retrain' | 'spec' | 'zeroed' | 'k'>, fidPruned: number | null, fidRetrained: number | null, loss: number | null, samples: number, order: number): Measured => {
+  const row = (variant: string, cfg: TrainConfig, fields: Pick<PruningRow, 'method' | 'init' | 'retrain' | 'spec' | 'zeroed' | 'k'>, pruned: number | null, retrained: number | null, loss: number | null, samples: number, order: number): Measured => {
     const arch = unetOf(cfg, variant).config;
     const count = countUNet(arch);
-    return { order, variant, ...fields, params: count.params, macs: count.macs, thop_macs: count.thopMacs, fid_pruned: fidPruned, fid_retrained: fidRetrained, heldout_loss: loss, fid_samples: samples, backend: backend.name, arch };
+    return { order, variant, ...fields, params: count.params, macs: count.macs, thop_macs: count.thopMacs, metric: scorer.metric.key, quality_pruned: pruned, quality_retrained: retrained, heldout_loss: loss, quality_samples: samples, backend: backend.name, arch };
   };
   const measured: Measured[] = [];
   const baseCfg = parseTrainConfig(readJsonFile(join(l.baselineRun, 'config.json'), 'run the baseline stage first'), l.baselineRun);
-  const base = await fidOf(l.baselineRun, samplingWeights(baseCfg));
-  measured.push(row('baseline', baseCfg, { method: 'baseline', init: 'trained', retrain: 'none', spec: '', zeroed: 0, k: null }, base.fid, null, heldout(l.baselineRun), base.samples, 0));
+  const base = await scorer.score(l.baselineRun, samplingWeights(baseCfg));
+  measured.push(row('baseline', baseCfg, { method: 'baseline', init: 'trained', retrain: 'none', spec: '', zeroed: 0, k: null }, base.value, null, heldout(l.baselineRun), base.samples, 0));
   for (const [i, id] of variantIds(l).entries()) {
     const meta = readMeta(l, id);
     const runDir = join(l.retrainedDir, id);
     const cfg = parseTrainConfig(readJsonFile(join(runDir, 'config.json'), `run the retrain stage first (difflab prune retrain --preset ${l.preset})`), runDir);
     const prunedDir = join(l.prunedDir, id);
-    const before = existsSync(prunedDir) ? (await fidOf(prunedDir, 'ema')).fid : null;
-    const after = await fidOf(runDir, samplingWeights(cfg));
+    const before = existsSync(prunedDir) ? (await scorer.score(prunedDir, 'ema')).value : null;
+    const after = await scorer.score(runDir, samplingWeights(cfg));
     const fields = { method: meta.method, init: meta.init, retrain: meta.retrain, spec: JSON.stringify(meta.spec), zeroed: meta.zeroed.length, k: meta.k };
-    measured.push(row(id, cfg, fields, before, after.fid, heldout(runDir), after.samples, i + 1));
+    measured.push(row(id, cfg, fields, before, after.value, heldout(runDir), after.samples, i + 1));
   }
   // Latency last and back to back, after one untimed pass over the first model, so every model is timed in a warm process.
   measureLatency(measured[0]!.arch, { ...ev.latency, repeats: 1 });
@@ -386,7 +403,7 @@ export async function evalStage(l: StudyLayout, opts: StageOptions & { featureNe
       load_avg: Math.max(...latency.map((x) => Math.max(x.loadBefore, x.loadAfter))),
     };
   });
-  for (const r of rows) await writeJson(join(l.evalDir, `${r.variant}.json`), r);
+  for (const r of rows) await writeJson(join(l.evalDir, `${r.variant}.json`), pruningRowRecord(r));
   await writeJson(join(l.evalDir, 'machine.json'), {
     date: new Date().toISOString(),
     cpu: cpus()[0]?.model ?? 'unknown',

@@ -4,6 +4,7 @@ import { writeFileAtomic } from '@difflab/core-tensor';
 import { tableFromRows, writeParquet } from '@difflab/data';
 import { BK_SDM_SPECS, countUNet, unetConfig } from '@difflab/models';
 import { writePlot } from '@difflab/scaling-law-fitter';
+import { metricByKey, QUALITY_METRICS, type QualityMetric } from './quality.js';
 import { StudyError, type StudyLayout } from './study.js';
 
 /** One model of the study, as the eval stage writes it to eval/<variant>.json. */
@@ -28,15 +29,29 @@ export interface PruningRow {
   latency_ms: Record<string, number>;
   /** Highest 1-minute load average seen while timing. */
   load_avg: number;
-  /** FID-FMNIST before retraining (the baseline: its own FID; scratch variants: null). */
-  fid_pruned: number | null;
-  fid_retrained: number | null;
+  /** The quality metric (QUALITY_METRICS' key): 'fid' (FID-FMNIST, image study) or 'fad' (FAD, audio study); lower is better. */
+  metric: QualityMetric['key'];
+  /** The metric before retraining (the baseline: its own value; scratch variants: null). */
+  quality_pruned: number | null;
+  quality_retrained: number | null;
   heldout_loss: number | null;
-  fid_samples: number;
+  /** Samples per model the metric was computed from. */
+  quality_samples: number;
   backend: string;
 }
 
-const KEYS: (keyof PruningRow)[] = ['order', 'variant', 'method', 'init', 'retrain', 'spec', 'zeroed', 'k', 'params', 'macs', 'thop_macs', 'latency_ms', 'load_avg', 'fid_pruned', 'fid_retrained', 'heldout_loss', 'fid_samples', 'backend'];
+const QUALITY_FIELDS = ['pruned', 'retrained', 'samples'] as const;
+const KEYS = ['order', 'variant', 'method', 'init', 'retrain', 'spec', 'zeroed', 'k', 'params', 'macs', 'thop_macs', 'latency_ms', 'load_avg', 'metric', 'heldout_loss', 'backend'] as const;
+
+/**
+ * A row as eval/<variant>.json and table.parquet store it: the quality fields named after the metric
+ * (`fid_pruned`, `fad_pruned`, …), so a table read on its own says which metric its numbers are.
+ */
+export function pruningRowRecord(r: PruningRow): Record<string, unknown> {
+  const { quality_pruned, quality_retrained, quality_samples, ...rest } = r;
+  const q = { pruned: quality_pruned, retrained: quality_retrained, samples: quality_samples };
+  return { ...rest, ...Object.fromEntries(QUALITY_FIELDS.map((f) => [`${r.metric}_${f}`, q[f]])) };
+}
 
 /** Reads eval/<variant>.json; a missing field or a file that is not a row is an error naming the file. */
 export function readPruningRows(evalDir: string): PruningRow[] {
@@ -51,24 +66,31 @@ export function readPruningRows(evalDir: string): PruningRow[] {
     } catch (e) {
       throw new StudyError(`${path} is not valid JSON: ${(e as Error).message}`);
     }
-    const missing = KEYS.filter((k) => !(k in row));
+    const metric = metricByKey(String(row.metric));
+    const quality = metric ? QUALITY_FIELDS.map((f) => `${metric.key}_${f}`) : [];
+    const missing = [...KEYS, ...quality].filter((k) => !(k in row));
     if (missing.length) throw new StudyError(`${path}: missing field(s) ${missing.join(', ')}; rerun the eval stage`);
-    return row as unknown as PruningRow;
+    if (!metric) throw new StudyError(`${path}: metric '${String(row.metric)}' is not one of ${Object.values(QUALITY_METRICS).map((m) => m.key).join(', ')}; rerun the eval stage`);
+    const [pruned, retrained, samples] = quality.map((k) => row[k]);
+    const { [quality[0]!]: _p, [quality[1]!]: _r, [quality[2]!]: _s, ...rest } = row;
+    return { ...rest, quality_pruned: pruned, quality_retrained: retrained, quality_samples: samples } as unknown as PruningRow;
   });
+  const metrics = [...new Set(rows.map((r) => r.metric))];
+  if (metrics.length > 1) throw new StudyError(`${evalDir}: rows mix the metrics ${metrics.join(' and ')}; rerun the eval stage`);
   if (!rows.some((r) => r.method === 'baseline')) throw new StudyError(`${evalDir}: no baseline row (baseline.json); rerun the eval stage`);
   return rows.sort((a, b) => a.order - b.order);
 }
 
 /** The quality a row ends with: after retraining when it was retrained. */
-export const finalFid = (r: PruningRow): number | null => r.fid_retrained ?? r.fid_pruned;
+export const finalQuality = (r: PruningRow): number | null => r.quality_retrained ?? r.quality_pruned;
 
-/** Indices of the rows no other row beats on both cost and FID (lower is better for both). */
-export function paretoFront(points: readonly { cost: number; fid: number | null }[]): Set<number> {
+/** Indices of the rows no other row beats on both cost and quality (lower is better for both: FID, FAD). */
+export function paretoFront(points: readonly { cost: number; quality: number | null }[]): Set<number> {
   const front = new Set<number>();
   points.forEach((p, i) => {
-    if (p.fid === null) return;
+    if (p.quality === null) return;
     const dominated = points.some(
-      (q, j) => j !== i && q.fid !== null && q.cost <= p.cost && q.fid <= p.fid! && (q.cost < p.cost || q.fid < p.fid!),
+      (q, j) => j !== i && q.quality !== null && q.cost <= p.cost && q.quality <= p.quality! && (q.cost < p.cost || q.quality < p.quality!),
     );
     if (!dominated) front.add(i);
   });
@@ -77,6 +99,7 @@ export function paretoFront(points: readonly { cost: number; fid: number | null 
 
 export interface PruningTable {
   rows: PruningRow[];
+  metric: QualityMetric;
   batches: string[];
   paretoMacs: Set<number>;
   paretoLatency: Set<number>;
@@ -109,11 +132,13 @@ function publishedCounts(): string {
 export function assembleTable(rows: PruningRow[], machine: Record<string, unknown> = {}): PruningTable {
   const batches = [...new Set(rows.flatMap((r) => Object.keys(r.latency_ms)))].sort((a, b) => Number(a) - Number(b));
   const first = batches[0];
-  const paretoMacs = paretoFront(rows.map((r) => ({ cost: r.macs, fid: finalFid(r) })));
-  const paretoLatency = paretoFront(rows.map((r) => ({ cost: first ? (r.latency_ms[first] ?? Infinity) : Infinity, fid: finalFid(r) })));
+  const paretoMacs = paretoFront(rows.map((r) => ({ cost: r.macs, quality: finalQuality(r) })));
+  const paretoLatency = paretoFront(rows.map((r) => ({ cost: first ? (r.latency_ms[first] ?? Infinity) : Infinity, quality: finalQuality(r) })));
   const base = rows.find((r) => r.method === 'baseline')!;
+  const metric = metricByKey(base.metric)!;
+  const m = metric.label;
   const header =
-    `| variant | method | init → retrain | params | MACs/step | ${batches.map((b) => `ms/step @${b}`).join(' | ')} | FID pruned | FID retrained | held-out ε-MSE | Pareto (MACs / latency) |\n` +
+    `| variant | method | init → retrain | params | MACs/step | ${batches.map((b) => `ms/step @${b}`).join(' | ')} | ${m} pruned | ${m} retrained | held-out ε-MSE | Pareto (MACs / latency) |\n` +
     `|---|---|---|---|---|${batches.map(() => '---').join('|')}|---|---|---|---|\n`;
   const body = rows
     .map((r, i) => {
@@ -121,19 +146,19 @@ export function assembleTable(rows: PruningRow[], machine: Record<string, unknow
       const mark = `${paretoMacs.has(i) ? '★' : '·'} / ${paretoLatency.has(i) ? '★' : '·'}`;
       return `| ${r.variant} | ${r.method} | ${r.init} → ${r.retrain} | ${si(r.params)} (${pct(r.params, base.params)}) | ${si(r.macs)} (${pct(r.macs, base.macs)}) | ${batches
         .map((b) => fmt(r.latency_ms[b] ?? null, 1))
-        .join(' | ')} | ${fmt(r.fid_pruned)} | ${fmt(r.fid_retrained)} | ${fmt(r.heldout_loss, 4)} | ${mark} |`;
+        .join(' | ')} | ${fmt(r.quality_pruned)} | ${fmt(r.quality_retrained)} | ${fmt(r.heldout_loss, 4)} | ${mark} |`;
     })
     .join('\n');
   const loads = rows.map((r) => r.load_avg);
   const notes = [
-    `FID-FMNIST with ${base.fid_samples} samples per model against the Fashion-MNIST test split (repo feature net); lower is better. The baseline's "FID pruned" is its own FID.`,
+    `${m} with ${base.quality_samples} samples per model ${metric.reference}; lower is better. The baseline's "${m} pruned" is its own ${m}.`,
     'MACs per denoising step = one U-Net forward of one example (analytic counter). Zeroed (replaced) operators keep their params and MACs.',
     `Latency: median per step on this machine (backend ${base.backend}); 1-min load average while timing ${Math.min(...loads).toFixed(2)}–${Math.max(...loads).toFixed(2)} (other work shares the cores).`,
-    '★ = on the Pareto front of final FID vs MACs / vs latency at the smallest batch.',
+    `★ = on the Pareto front of final ${m} vs MACs / vs latency at the smallest batch.`,
     ...Object.entries(machine).map(([k, v]) => `${k}: ${String(v)}`),
   ];
-  const markdown = `# U-Net pruning on Fashion-MNIST\n\n${header}${body}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${publishedCounts()}`;
-  return { rows, batches, paretoMacs, paretoLatency, markdown };
+  const markdown = `# U-Net pruning on ${metric.subject}\n\n${header}${body}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n\n${publishedCounts()}`;
+  return { rows, metric, batches, paretoMacs, paretoLatency, markdown };
 }
 
 type PlotSpec = Parameters<typeof writePlot>[2];
@@ -142,33 +167,33 @@ function tradeoffSpec(t: PruningTable, x: 'macs' | 'latency'): PlotSpec {
   const b = t.batches[0]!;
   const front = x === 'macs' ? t.paretoMacs : t.paretoLatency;
   const points = t.rows
-    .map((r, i) => ({ variant: r.variant, method: r.method, cost: x === 'macs' ? r.macs : r.latency_ms[b]!, fid: finalFid(r), pareto: front.has(i) ? 'Pareto front' : 'dominated' }))
-    .filter((p) => p.fid !== null);
+    .map((r, i) => ({ variant: r.variant, method: r.method, cost: x === 'macs' ? r.macs : r.latency_ms[b]!, quality: finalQuality(r), pareto: front.has(i) ? 'Pareto front' : 'dominated' }))
+    .filter((p) => p.quality !== null);
   const line = points.filter((p) => p.pareto === 'Pareto front').sort((a, c) => a.cost - c.cost);
   const xTitle = x === 'macs' ? 'MACs per denoising step' : `latency per step, batch ${b} (ms)`;
   return {
     width: 520,
     height: 360,
-    title: `FID-FMNIST vs ${x === 'macs' ? 'MACs' : 'latency'} (after retraining)`,
+    title: `${t.metric.label} vs ${x === 'macs' ? 'MACs' : 'latency'} (after retraining)`,
     config: { font: 'DejaVu Sans' },
     layer: [
-      { data: { values: line }, mark: { type: 'line', color: 'gray', strokeDash: [4, 3] }, encoding: { x: { field: 'cost', type: 'quantitative' }, y: { field: 'fid', type: 'quantitative' } } },
+      { data: { values: line }, mark: { type: 'line', color: 'gray', strokeDash: [4, 3] }, encoding: { x: { field: 'cost', type: 'quantitative' }, y: { field: 'quality', type: 'quantitative' } } },
       {
         data: { values: points },
         mark: { type: 'point', filled: true, size: 80 },
         encoding: {
           x: { field: 'cost', type: 'quantitative', title: xTitle, scale: { zero: false } },
-          y: { field: 'fid', type: 'quantitative', title: 'FID-FMNIST', scale: { zero: false } },
+          y: { field: 'quality', type: 'quantitative', title: t.metric.label, scale: { zero: false } },
           color: { field: 'method', type: 'nominal' },
           shape: { field: 'pareto', type: 'nominal', title: null },
         },
       },
-      { data: { values: points }, mark: { type: 'text', dx: 6, dy: -8, align: 'left', fontSize: 10 }, encoding: { x: { field: 'cost', type: 'quantitative' }, y: { field: 'fid', type: 'quantitative' }, text: { field: 'variant' } } },
+      { data: { values: points }, mark: { type: 'text', dx: 6, dy: -8, align: 'left', fontSize: 10 }, encoding: { x: { field: 'cost', type: 'quantitative' }, y: { field: 'quality', type: 'quantitative' }, text: { field: 'variant' } } },
     ],
   } as PlotSpec;
 }
 
-/** Stage 6: results/<preset>/table.md, table.parquet and the two trade-off plots (SVG + PNG), from eval/*.json only. */
+/** Stage 6: results/<preset>/table.md, table.parquet and the two trade-off plots `<fid|fad>-vs-{macs,latency}` (SVG + PNG), from eval/*.json only. */
 export async function tableStage(l: StudyLayout): Promise<PruningTable> {
   const rows = readPruningRows(l.evalDir);
   const machinePath = join(l.evalDir, 'machine.json');
@@ -177,17 +202,17 @@ export async function tableStage(l: StudyLayout): Promise<PruningTable> {
   mkdirSync(l.resultsDir, { recursive: true });
   await writeFileAtomic(join(l.resultsDir, 'table.md'), t.markdown);
   const flat = rows.map((r, i) => {
-    const { latency_ms, ...rest } = r;
+    const { latency_ms, ...rest } = pruningRowRecord(r) as Record<string, unknown> & Pick<PruningRow, 'latency_ms'>;
     return {
       ...rest,
       ...Object.fromEntries(t.batches.map((b) => [`latency_b${b}_ms`, latency_ms[b] ?? null])),
-      fid_final: finalFid(r),
+      [`${r.metric}_final`]: finalQuality(r),
       pareto_macs: t.paretoMacs.has(i),
       pareto_latency: t.paretoLatency.has(i),
     };
   });
   await writeParquet(join(l.resultsDir, 'table.parquet'), tableFromRows(flat));
-  await writePlot(l.resultsDir, 'fid-vs-macs', tradeoffSpec(t, 'macs'));
-  await writePlot(l.resultsDir, 'fid-vs-latency', tradeoffSpec(t, 'latency'));
+  await writePlot(l.resultsDir, `${t.metric.key}-vs-macs`, tradeoffSpec(t, 'macs'));
+  await writePlot(l.resultsDir, `${t.metric.key}-vs-latency`, tradeoffSpec(t, 'latency'));
   return t;
 }

@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MetricFileError } from '../../errors.js';
@@ -6,6 +6,7 @@ import { logMelSpectrogram, VGGISH_FRONT_END } from '../mel.js';
 import { resample } from '../resample.js';
 import { readManifest, type ManifestRow } from '../spoken-digits/corpus.js';
 import { readWav } from '../wav.js';
+import { MEL_CACHE_FILE, melCacheKey, readMelCache, writeMelCache } from './cache.js';
 import { melToImage, SPOKEN_DIGITS_MEL, type MelNormalization } from './normalization.js';
 
 /** The corpus the experiment `spoken-digits:synthesize` writes. */
@@ -16,6 +17,11 @@ export interface SpokenDigitsMelOptions {
   dir?: string;
   /** Called every 200 clips with progress. */
   log?: (line: string) => void;
+  /**
+   * Keep the images in `<dir>/mel-cache.safetensors` and reuse them while the manifest and WAVs are
+   * unchanged (default true): each stage of a pipeline is its own process and would redo ≈ 35 s of log-mel.
+   */
+  cache?: boolean;
 }
 
 /** One split as images for a diffusion model. */
@@ -83,6 +89,13 @@ export async function loadSpokenDigitsMel(opts: SpokenDigitsMelOptions = {}): Pr
     throw new MetricFileError(`${manifest}: spoken-digits corpus not found; make it with 'npx nx run spoken-digits:synthesize' (or pass dir)`);
   }
   const rows = await readManifest(manifest);
+  const cachePath = join(dir, MEL_CACHE_FILE);
+  const key = opts.cache === false ? null : melCacheKey(readFileSync(manifest, 'utf8'), dir, rows);
+  const cached = key === null ? null : readMelCache(cachePath, key, manifest);
+  if (cached) {
+    opts.log?.(`log-mel images of ${rows.length} clips from ${cachePath}`);
+    return cached;
+  }
   const crops = rows.map((r, i) => {
     const wav = join(dir, r.path);
     if (!existsSync(wav)) throw new MetricFileError(`${wav}: listed in ${manifest} but missing; re-run 'npx nx run spoken-digits:synthesize'`);
@@ -100,5 +113,10 @@ export async function loadSpokenDigitsMel(opts: SpokenDigitsMelOptions = {}): Pr
   const normalization: MelNormalization = { low: SPOKEN_DIGITS_MEL.silence, high };
   if (!(high > normalization.low)) throw new MetricFileError(`${manifest}: the training clips are silent; re-run 'npx nx run spoken-digits:synthesize'`);
   const pick = (idx: number[]) => split(idx.map((i) => rows[i]!), idx.map((i) => crops[i]!), normalization);
-  return { train: pick(trainIdx), test: pick(testIdx), normalization, manifest };
+  const mel: SpokenDigitsMel = { train: pick(trainIdx), test: pick(testIdx), normalization, manifest };
+  if (key !== null) {
+    // A corpus directory others cannot write to still loads; it is only recomputed next time.
+    await writeMelCache(cachePath, key, mel).catch((e: Error) => opts.log?.(`cannot write ${cachePath} (${e.message}); images will be recomputed next time`));
+  }
+  return mel;
 }
