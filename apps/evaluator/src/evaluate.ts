@@ -74,8 +74,9 @@ export async function evaluate(runDirArg: string, opts: EvaluateOptions = {}): P
   if (!existsSync(featureNet)) {
     throw new EvalError(`feature network ${featureNet} not found; make it with: npx nx run fmnist-featurenet:train (or pass --feature-net PATH)`);
   }
-  const run = await loadRun(runDir, weightsKind);
+  // The backend first: tensors made before it would sit on tfjs's default cpu backend and be copied over.
   await initBackend();
+  const run = await loadRun(runDir, weightsKind);
 
   log(`sampling ${perClass} images per class from step ${run.step} (${weightsKind} weights, ${run.config.sample.sampler} ${run.config.sample.steps} steps, guidance ${run.config.sample.cfgScale})`);
   let samples: GeneratedSamples;
