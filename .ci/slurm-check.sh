@@ -73,7 +73,8 @@ tstate=$(field JobState "$tline"); tstart=$(date -d "$(field StartTime "$tline")
 [ "$tstate" = COMPLETED ] || { say "table job $table: $tstate"; fail=1; }
 (( tstart >= last_end )) || { say "table job started before the last array task ended"; fail=1; }
 log="$(dirname "$SWEEP")/runs/slurm/$PRESET/table-$table.out"
-grep -q "nx run dit-scaling:gather-$PRESET" "$log" && grep -q "Successfully ran target table-$PRESET" "$log" \
+plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")  # Nx colours its output when CI is set
+grep -q "nx run dit-scaling:gather-$PRESET" <<<"$plain" && grep -q "Successfully ran target table-$PRESET" <<<"$plain" \
   || { say "$log does not show gather-$PRESET and table-$PRESET succeeding"; fail=1; }
 results="$(dirname "$SWEEP")/results/$PRESET"
 for f in runs.parquet frontier.parquet frontier-fid.parquet power/fit.md power-fid/fit.md isoflop/fit.md; do
