@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ScalingData, ScalingPoint } from '../src/ui/scaling-data.js';
 import { serveFreshStore, type Served } from './helpers.js';
 
 let s: Served;
@@ -48,24 +49,15 @@ const get = async (path: string) => {
   return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
 };
 
-interface Point {
-  runName: string;
-  budget: string;
-  size: string;
-  compute: number;
-  step: number;
-  value: number;
-}
-
 describe('scaling plot data (/experiments/<id>/scaling.json)', () => {
   it('places each sweep run at compute = flops_train_per_example · batch · step, newest run per name, frontier = best per budget', async () => {
     const r = await get(`/experiments/${sweepId}/scaling.json`);
     expect(r.status).toBe(200);
     expect(r.type).toBe('application/json');
-    const d = JSON.parse(r.text) as { metric: string; metrics: string[]; points: Point[]; frontier: Point[]; skipped: { runName: string; reason: string }[] };
+    const d = JSON.parse(r.text) as ScalingData;
     expect(d.metric).toBe('heldout_loss');
     expect(d.metrics).toEqual(['fid_fmnist', 'heldout_loss']);
-    const brief = (p: Point) => [p.runName, p.compute, p.value];
+    const brief = (p: ScalingPoint) => [p.runName, p.compute, p.value];
     // 3000·4·100 = 1.2e6, 3000·4·1000 = 1.2e7, 9000·4·30 = 1.08e6, 9000·4·300 = 1.08e7; sorted by size, then compute.
     expect(d.points.map(brief)).toEqual([
       ['c1e9-w32', 1.2e6, 0.5],
@@ -85,7 +77,7 @@ describe('scaling plot data (/experiments/<id>/scaling.json)', () => {
   });
 
   it('plots another metric on request; runs without it are listed as skipped', async () => {
-    const d = JSON.parse((await get(`/experiments/${sweepId}/scaling.json?metric=fid_fmnist`)).text) as { points: Point[]; frontier: Point[]; skipped: unknown[] };
+    const d = JSON.parse((await get(`/experiments/${sweepId}/scaling.json?metric=fid_fmnist`)).text) as ScalingData;
     expect(d.points.map((p) => [p.runName, p.value])).toEqual([['c1e9-w32', 90], ['c1e9-w64', 80]]);
     expect(d.frontier.map((p) => p.runName)).toEqual(['c1e9-w64']);
     expect(d.skipped).toHaveLength(5);

@@ -1,5 +1,4 @@
-import { Rng, type RngState } from '@difflab/core-tensor';
-import { loadFashionMnist, type BatchIteratorState, type ImageSplit } from '@difflab/data';
+import { loadFashionMnist, ShuffledOrder, type BatchIteratorState, type ImageSplit } from '@difflab/data';
 import { loadSpokenDigitsMel } from '@difflab/metrics';
 import { ConfigError, type TrainConfig } from './config.js';
 
@@ -83,56 +82,24 @@ function gather(split: FloatImageSplit, indices: ArrayLike<number>): FloatBatch 
   return { x, y, shape: [indices.length, split.height, split.width, split.channels] };
 }
 
-/**
- * Endless shuffled full batches: a seeded permutation per epoch, drop-last. The same order and state
- * format as @difflab/data's BatchIterator, so checkpoints and batch sequences carry over unchanged.
- */
+/** Endless shuffled full batches, in @difflab/data's ShuffledOrder, so checkpoints and batch sequences carry over. */
 export class FloatBatchIterator {
-  private epoch: number;
-  private position: number;
-  private epochRng: RngState;
-  private rng: Rng;
-  private perm: Int32Array;
+  private readonly order: ShuffledOrder;
 
   constructor(
     private readonly split: FloatImageSplit,
-    private readonly batchSize: number,
+    batchSize: number,
     opts: { seed?: number; state?: BatchIteratorState },
   ) {
-    if (!Number.isInteger(batchSize) || batchSize <= 0 || batchSize > split.n) {
-      throw new ConfigError(`train.batchSize must be an integer in 1..${split.n} (the training split size), got ${batchSize}`);
-    }
-    const { state } = opts;
-    if (state && (state.batchSize !== batchSize || state.count !== split.n)) {
-      throw new ConfigError(`saved batch state is for batchSize ${state.batchSize} over ${state.count} examples, not ${batchSize} over ${split.n}; resume with the same data and batch size`);
-    }
-    this.epoch = state?.epoch ?? 0;
-    this.position = state?.position ?? 0;
-    this.epochRng = state?.epochRng ?? new Rng(opts.seed ?? 0).getState();
-    this.rng = Rng.fromState(this.epochRng);
-    this.perm = this.rng.permutation(split.n);
+    this.order = new ShuffledOrder(split.n, batchSize, { ...opts, field: 'train.batchSize' });
   }
 
   getState(): BatchIteratorState {
-    return {
-      batchSize: this.batchSize,
-      count: this.split.n,
-      epoch: this.epoch,
-      position: this.position,
-      epochRng: { s: [...this.epochRng.s], spare: this.epochRng.spare },
-    };
+    return this.order.getState();
   }
 
   next(): FloatBatch {
-    if (this.position + this.batchSize > this.split.n) {
-      this.epoch += 1;
-      this.position = 0;
-      this.epochRng = this.rng.getState();
-      this.perm = this.rng.permutation(this.split.n);
-    }
-    const indices = this.perm.subarray(this.position, this.position + this.batchSize);
-    this.position += this.batchSize;
-    return gather(this.split, indices);
+    return gather(this.split, this.order.next());
   }
 }
 

@@ -60,44 +60,44 @@ export function makeBatch(split: ImageSplit, indices: Int32Array, opts: BatchOpt
 }
 
 /**
- * Endless shuffled batches for training: a fresh seeded permutation per epoch, and only full
+ * The example order of shuffled training: a fresh seeded permutation per epoch, and only full
  * batches (drop-last), so every step has the same shape and an epoch is floor(count / batchSize)
  * steps; the examples left over differ from epoch to epoch, so none is excluded for good.
+ * Its state resumes the same sequence; every batch iterator over in-memory splits shares it.
  */
-export class BatchIterator {
-  private readonly split: ImageSplit;
-  private readonly batchOpts: BatchOptions;
-  private readonly batchSize: number;
+export class ShuffledOrder {
   private epoch: number;
   private position: number;
   private epochRng: RngState;
   private perm: Int32Array;
   private rng: Rng;
 
-  constructor(split: ImageSplit, opts: BatchIteratorOptions) {
-    const { batchSize, state } = opts;
-    if (!Number.isInteger(batchSize) || batchSize <= 0 || batchSize > split.count) {
-      throw new DataError(`batchSize must be an integer in 1..${split.count} (the split size), got ${batchSize}`);
+  /** `field` names the batch-size setting in error messages (e.g. `train.batchSize`). */
+  constructor(
+    private readonly count: number,
+    private readonly batchSize: number,
+    opts: { seed?: number; state?: BatchIteratorState; field?: string },
+  ) {
+    const { state, field = 'batchSize' } = opts;
+    if (!Number.isInteger(batchSize) || batchSize <= 0 || batchSize > count) {
+      throw new DataError(`${field} must be an integer in 1..${count} (the split size), got ${batchSize}`);
     }
-    if (state && (state.batchSize !== batchSize || state.count !== split.count)) {
+    if (state && (state.batchSize !== batchSize || state.count !== count)) {
       throw new DataError(
-        `saved batch state is for batchSize ${state.batchSize} over ${state.count} examples, not ${batchSize} over ${split.count}; resume with the same data and batch size`,
+        `saved batch state is for batchSize ${state.batchSize} over ${state.count} examples, not ${batchSize} over ${count}; resume with the same data and batch size`,
       );
     }
-    this.split = split;
-    this.batchOpts = { padding: opts.padding ?? 0 };
-    this.batchSize = batchSize;
     this.epoch = state?.epoch ?? 0;
     this.position = state?.position ?? 0;
     this.epochRng = state?.epochRng ?? new Rng(opts.seed ?? 0).getState();
     this.rng = Rng.fromState(this.epochRng);
-    this.perm = this.rng.permutation(split.count);
+    this.perm = this.rng.permutation(count);
   }
 
   getState(): BatchIteratorState {
     return {
       batchSize: this.batchSize,
-      count: this.split.count,
+      count: this.count,
       epoch: this.epoch,
       position: this.position,
       epochRng: { s: [...this.epochRng.s], spare: this.epochRng.spare },
@@ -108,16 +108,43 @@ export class BatchIterator {
     return this.epoch;
   }
 
-  next(): Batch {
-    if (this.position + this.batchSize > this.split.count) {
+  /** The example indices of the next batch. */
+  next(): Int32Array {
+    if (this.position + this.batchSize > this.count) {
       this.epoch += 1;
       this.position = 0;
       this.epochRng = this.rng.getState();
-      this.perm = this.rng.permutation(this.split.count);
+      this.perm = this.rng.permutation(this.count);
     }
     const indices = this.perm.slice(this.position, this.position + this.batchSize);
     this.position += this.batchSize;
-    return makeBatch(this.split, indices, this.batchOpts);
+    return indices;
+  }
+}
+
+/** Endless shuffled full batches for training, in ShuffledOrder. */
+export class BatchIterator {
+  private readonly order: ShuffledOrder;
+  private readonly batchOpts: BatchOptions;
+
+  constructor(
+    private readonly split: ImageSplit,
+    opts: BatchIteratorOptions,
+  ) {
+    this.order = new ShuffledOrder(split.count, opts.batchSize, opts);
+    this.batchOpts = { padding: opts.padding ?? 0 };
+  }
+
+  getState(): BatchIteratorState {
+    return this.order.getState();
+  }
+
+  get currentEpoch(): number {
+    return this.order.currentEpoch;
+  }
+
+  next(): Batch {
+    return makeBatch(this.split, this.order.next(), this.batchOpts);
   }
 }
 

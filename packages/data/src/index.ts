@@ -22,6 +22,7 @@ export {
 } from './fashion-mnist/load.js';
 export {
   BatchIterator,
+  ShuffledOrder,
   makeBatch,
   sequentialBatches,
   batchToTensors,
