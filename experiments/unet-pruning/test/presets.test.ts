@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBaselineConfig, loadEvalSettings, loadScoreSettings, loadVariantSettings, modalityOf, studyLayout } from '@difflab/evaluator';
@@ -17,6 +17,14 @@ describe.each(presets)('preset %s', (preset) => {
   const variants = loadVariantSettings(l);
 
   const audio = modalityOf(baseline) === 'audio';
+
+  it(`has an eval target that builds its metric's network first (FID feature net or FAD embedder)`, () => {
+    const project = JSON.parse(readFileSync(join(study, 'project.json'), 'utf8')) as {
+      targets: Record<string, { dependsOn?: (string | { projects: string[]; target: string })[] }>;
+    };
+    const producer = audio ? { projects: ['spoken-digits'], target: 'train-embedder' } : { projects: ['fmnist-featurenet'], target: 'train' };
+    expect(project.targets[`eval-${preset}`]?.dependsOn).toContainEqual(producer);
+  });
 
   it(`has valid score and eval settings and an unconditional U-Net baseline of its modality's size`, () => {
     loadScoreSettings(l);
