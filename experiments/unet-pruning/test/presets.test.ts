@@ -8,6 +8,9 @@ import { resolveModelConfig } from '@difflab/trainer';
 
 const study = join(dirname(fileURLToPath(import.meta.url)), '..');
 const presets = readdirSync(join(study, 'presets'));
+const project = JSON.parse(readFileSync(join(study, 'project.json'), 'utf8')) as {
+  targets: Record<string, { dependsOn?: (string | { projects: string[]; target: string })[] }>;
+};
 
 describe.each(presets)('preset %s', (preset) => {
   const l = studyLayout(study, preset);
@@ -19,9 +22,6 @@ describe.each(presets)('preset %s', (preset) => {
   const audio = modalityOf(baseline) === 'audio';
 
   it(`has an eval target that builds its metric's network first (FID feature net or FAD embedder)`, () => {
-    const project = JSON.parse(readFileSync(join(study, 'project.json'), 'utf8')) as {
-      targets: Record<string, { dependsOn?: (string | { projects: string[]; target: string })[] }>;
-    };
     const producer = audio ? { projects: ['spoken-digits'], target: 'train-embedder' } : { projects: ['fmnist-featurenet'], target: 'train' };
     expect(project.targets[`eval-${preset}`]?.dependsOn).toContainEqual(producer);
   });
