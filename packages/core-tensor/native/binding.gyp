@@ -14,6 +14,7 @@
         'src/attention.cc',
         'src/peak.cc',
         'src/parallel.cc',
+        'src/heap.cc',
       ],
       # build.mjs builds in a scratch copy of this directory and passes the header path along.
       'include_dirs': ["<!(node -p \"process.env.DIFFLAB_NAPI_INCLUDE || require('node-addon-api').include_dir\")"],

@@ -33,6 +33,7 @@ export {
   NATIVE_BACKEND_NAME,
   nativeMemoryFootprint,
   resetNativePeakMemory,
+  releaseNativeMemory,
   type NativeRegistration,
 } from './native/register.js';
 export { measurePeakGflops } from './native/peak.js';

@@ -1,4 +1,4 @@
-import { AdamW, Rng, initBackend, nativeMemoryFootprint, resetNativePeakMemory, tf, type BackendName } from '@difflab/core-tensor';
+import { AdamW, Rng, initBackend, nativeMemoryFootprint, releaseNativeMemory, resetNativePeakMemory, tf, type BackendName } from '@difflab/core-tensor';
 import { createDiT, ditConfig, type DiTConfig } from '@difflab/models';
 import { runPeer } from './python-peer.js';
 
@@ -114,6 +114,8 @@ export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budg
     };
   } finally {
     trainer.dispose();
+    // The peer runs next in its own process and needs the memory this step kept for reuse.
+    releaseNativeMemory();
   }
 }
 

@@ -364,6 +364,15 @@ Napi::Value PeakGflops(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), measurePeakGflops(static_cast<int>(num(info, 0)), info[1].As<Napi::Number>().DoubleValue()));
 }
 
+Napi::Value KeepFreedPages(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), keepFreedPages());
+}
+
+Napi::Value ReleaseFreedPages(const Napi::CallbackInfo& info) {
+  releaseFreedPages();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   setNumThreads(numThreads());
   exports.Set("matmul", Napi::Function::New(env, Matmul));
@@ -386,6 +395,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("peakGflops", Napi::Function::New(env, PeakGflops));
+  exports.Set("keepFreedPages", Napi::Function::New(env, KeepFreedPages));
+  exports.Set("releaseFreedPages", Napi::Function::New(env, ReleaseFreedPages));
   return exports;
 }
 

@@ -87,4 +87,9 @@ void conv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy
 // Measured fp32 FMA throughput (GFLOP/s) of `threads` threads: the machine's practical peak.
 double measurePeakGflops(int threads, double seconds);
 
+// Makes freed memory stay mapped for reuse (glibc); false where the allocator cannot.
+bool keepFreedPages();
+// Returns the free parts of the heap to the kernel.
+void releaseFreedPages();
+
 }  // namespace difflab

@@ -39,6 +39,10 @@ export interface NativeAddon {
   setThreads(n: number): void;
   /** Measured fp32 FMA throughput of `threads` threads over `seconds`, in GFLOP/s. */
   peakGflops(threads: number, seconds: number): number;
+  /** Keeps freed memory mapped for reuse instead of returning it to the kernel (glibc); false where unsupported. */
+  keepFreedPages(): boolean;
+  /** Returns the free parts of the heap to the kernel (glibc malloc_trim). */
+  releaseFreedPages(): void;
 }
 
 // Op codes shared with native/src/kernels.h.

@@ -105,9 +105,14 @@ export class NativeBackend extends MathBackendCPU {
     return released;
   }
 
-  override dispose(): void {
+  /** Drops the pooled buffers (for the garbage collector to free). */
+  emptyPool(): void {
     this.pool.clear();
     this.pooledBytes = 0;
+  }
+
+  override dispose(): void {
+    this.emptyPool();
     this.bufferRefs.clear();
     this.liveBytes = 0;
     super.dispose();
