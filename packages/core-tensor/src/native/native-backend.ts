@@ -1,5 +1,8 @@
 import type { DataId, DataType, TensorInfo, backend_util } from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { NativeAddon } from './addon.js';
 
 /** Largest number of bytes the buffer pool keeps for reuse. */
 const POOL_BYTES = 512 * 2 ** 20;
@@ -24,10 +27,12 @@ export class NativeBackend extends MathBackendCPU {
   private liveBytes = 0;
   private peakBytes = 0;
 
-  constructor() {
+  constructor(private readonly addon: NativeAddon) {
     super();
     // The cpu backend's "install tfjs-node" banner does not apply to this backend.
     (this as unknown as { firstUse: boolean }).firstUse = false;
+    // Process-wide, so only once the backend is in use (native/src/heap.cc says why).
+    addon.keepFreedPages();
   }
 
   /** An output buffer of `length` floats; its contents are garbage, so kernels must write every element. */
@@ -105,8 +110,14 @@ export class NativeBackend extends MathBackendCPU {
     return released;
   }
 
-  /** Drops the pooled buffers (for the garbage collector to free). */
-  emptyPool(): void {
+  /** See releaseNativeMemory() in register.ts. */
+  releaseMemory(): void {
+    this.emptyPool();
+    collectGarbage();
+    this.addon.releaseFreedPages();
+  }
+
+  private emptyPool(): void {
     this.pool.clear();
     this.pooledBytes = 0;
   }
@@ -127,4 +138,15 @@ export class NativeBackend extends MathBackendCPU {
     list.push(values);
     this.pooledBytes += values.byteLength;
   }
+}
+
+let gc: (() => void) | null = null;
+
+/** A full V8 collection: the arrays of disposed tensors are freed only when V8 collects them. */
+function collectGarbage(): void {
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
 }

@@ -1,6 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { loadAddon } from './addon.js';
 import { nativeKernelConfigs } from './kernels.js';
 import { NativeBackend } from './native-backend.js';
@@ -37,11 +35,7 @@ export function registerNativeBackend(): NativeRegistration {
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND_NAME, kernelFunc });
   }
   for (const k of native) tf.registerKernel(k);
-  tf.registerBackend(NATIVE_BACKEND_NAME, () => {
-    // Process-wide, so only once the backend is in use (native/src/heap.cc says why).
-    load.addon.keepFreedPages();
-    return new NativeBackend();
-  }, 3);
+  tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(load.addon), 3);
   const { blas, threads } = load.addon.info();
   registered = { ok: true, name: NATIVE_BACKEND_NAME, detail: `${blas}, ${threads} threads` };
   return registered;
@@ -63,24 +57,14 @@ export function resetNativePeakMemory(): void {
   if (backend instanceof NativeBackend) backend.resetPeakMemory();
 }
 
-let collectGarbage: (() => void) | null = null;
-
 /**
  * Gives the memory the native backend keeps for reuse back to the system, like PyTorch's
  * torch.cuda.empty_cache(): its buffer pool, and the heap pages of freed buffers (kept mapped
- * while training, see native/src/heap.cc). It runs a full garbage collection first, since the
- * arrays of disposed tensors are freed only when V8 collects them. Call it after a large workload
- * when something else (another process) needs the memory; a no-op when the backend is not native.
+ * while training, see native/src/heap.cc), after a full garbage collection. Call it after a large
+ * workload when something else (another process) needs the memory; a no-op when the backend is
+ * not native.
  */
 export function releaseNativeMemory(): void {
   const backend = tf.backend();
-  const load = loadAddon();
-  if (!(backend instanceof NativeBackend) || !load.ok) return;
-  backend.emptyPool();
-  if (!collectGarbage) {
-    setFlagsFromString('--expose-gc');
-    collectGarbage = runInNewContext('gc') as () => void;
-  }
-  collectGarbage();
-  load.addon.releaseFreedPages();
+  if (backend instanceof NativeBackend) backend.releaseMemory();
 }
