@@ -148,5 +148,7 @@ function collectGarbage(): void {
     setFlagsFromString('--expose-gc');
     gc = runInNewContext('gc') as () => void;
   }
+  // V8 frees array buffers on a background sweeper; the next collection waits for it to finish.
+  gc();
   gc();
 }
