@@ -6,8 +6,11 @@ import { Rng, tf } from '@difflab/core-tensor';
 import { loadFashionMnist, readParquet, tableToRows, type ImageSplit } from '@difflab/data';
 import { cknna, FmnistFeatureNet, linearProbe, type FeatureMatrix } from '@difflab/metrics';
 import { createDiT, ditConfig } from '@difflab/models';
-import { parseTrainConfig, scheduleFor, train } from '@difflab/trainer';
-import { EvalError, loadRun, parseTimestepSpec, probeRun, resolveTimestep, type ProbeRunResult } from '../src/index.js';
+import { parseTrainConfig, scheduleFor } from '@difflab/runs';
+import { train } from '@difflab/training';
+import { parseTimestepSpec, probeRun, resolveTimestep, type ProbeRunResult } from '../src/index.js';
+import { EvalError } from '@difflab/evaluation';
+import { loadRun } from '@difflab/runs';
 
 const quiet = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
 const tmp = () => mkdtempSync(join(tmpdir(), 'difflab-probe-'));

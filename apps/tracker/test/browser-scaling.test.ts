@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openTracker } from '@difflab/tracking';
-import { parseTrainConfig, train, TrackerSink } from '@difflab/trainer';
+import { parseTrainConfig, TrackerSink } from '@difflab/runs';
+import { train } from '@difflab/training';
 import { affineFit, launchChromium, serveFreshStore, trackerOnlyPage, type Served } from './helpers.js';
 
 const OUT = fileURLToPath(new URL('../test-output/', import.meta.url));

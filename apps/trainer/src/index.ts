@@ -1,11 +1,1 @@
-export { ConfigError, loadTrainConfig, parseTrainConfig, pruningSpecSchema, trainConfigSchema, type TrainConfig, type TrainConfigInput } from './config.js';
-export { NonFiniteLossError, train, learningRate, emaDecayAt, type TrainOptions, type TrainResult } from './train.js';
-export { createDenoiser, resolveModelConfig, type Denoiser, type ResolvedUNet } from './model.js';
-export { CheckpointError, latestCheckpointDir, loadCheckpoint } from './checkpoint.js';
-export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';
-export { encodeImageGrid, writeImageGrid } from './image-grid.js';
-export { type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';
-export { TrackerSink } from './tracker-sink.js';
-export { makeSampler, scheduleFor } from './diffusion-setup.js';
-export { datasetFor, scaleUint8Split, FloatBatchIterator, sequentialFloatBatches, type FloatImageSplit, type FloatBatch, type TrainingData } from './dataset.js';
-export { initialWeights, loadSourceRun, loadTeacher, type SourceRun, type Teacher } from './init.js';
+export { summary, run } from './command.js';

@@ -2,9 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadBaselineConfig, loadEvalSettings, loadScoreSettings, loadVariantSettings, modalityOf, studyLayout } from '@difflab/evaluator';
+import { loadBaselineConfig, loadEvalSettings, loadScoreSettings, loadVariantSettings, modalityOf, studyLayout } from '../src/index.js';
 import { countUNet, specFitsWeights, unetOperators } from '@difflab/models';
-import { resolveModelConfig } from '@difflab/trainer';
+import { resolveModelConfig } from '@difflab/runs';
 
 const study = join(dirname(fileURLToPath(import.meta.url)), '..');
 const presets = readdirSync(join(study, 'presets'));

@@ -10,7 +10,7 @@
  */
 import { cpus } from 'node:os';
 import { Rng } from '@difflab/core-tensor';
-import { fitParametric, parametricObjective, toLaw } from '@difflab/scaling-law-fitter';
+import { fitParametric, parametricObjective, toLaw } from '@difflab/scaling-laws';
 import { runPeer } from './python-peer.js';
 
 interface PeerFit {

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { evaluate, type EvalResult } from '@difflab/evaluator';
+import { evaluate, type EvalResult } from '@difflab/evaluation';
 import { openTracker } from '@difflab/tracking';
 
 export const summary = "evaluate a training run: FID-FMNIST and class accuracy of its samples";

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { backendInfo, initBackend, Rng, writeFileAtomic, writeSafetensors } from '@difflab/core-tensor';
 import { readNpy, readNpz, type NpyArray } from '@difflab/data';
-import { fadOfRun, fadOfSpectrograms, loadSpectrogramFadReference, sampleSpectrograms, trainSpectrogramBaseline, type SpectrogramFadReference } from '@difflab/evaluator';
+import { fadOfRun, fadOfSpectrograms, loadSpectrogramFadReference, sampleSpectrograms, trainSpectrogramBaseline, type SpectrogramFadReference } from '@difflab/evaluation';
 import { audioUNetConfig, countUNet } from '@difflab/models';
 import {
   audioEmbeddingStats,

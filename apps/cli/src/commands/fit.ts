@@ -1,7 +1,1 @@
-import { FIT_SUMMARY, runFitCommand } from '@difflab/scaling-law-fitter';
-
-export const summary = FIT_SUMMARY;
-
-export function run(args: string[]): Promise<number> {
-  return runFitCommand(args);
-}
+export { summary, run } from '@difflab/scaling-law-fitter';

@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { readNpz, type NpyArray } from '@difflab/data';
-import { formatProbeTable, parseTimestepSpec, probeRun, type WeightsKind } from '@difflab/evaluator';
+import { formatProbeTable, parseTimestepSpec, probeRun } from '@difflab/evaluator';
+import { type WeightsKind } from '@difflab/runs';
 import { DEFAULT_C_GRID, linearProbe, meanPoolTokens, type FeatureMatrix, type ProbeSplit } from '@difflab/metrics';
 
 export const summary = 'Linear probe (REPA): of features in a .npz, or of every DiT block of a run vs depth';

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { openTracker } from '@difflab/tracking';
-import { applyStage, baselineStage, evalStage, retrainStage, scoreStage, studyLayout, tableStage } from '@difflab/evaluator';
+import { applyStage, baselineStage, evalStage, retrainStage, scoreStage, studyLayout, tableStage } from '../../../../experiments/unet-pruning/src/index.js';
 
 export const summary = 'U-Net pruning study (images: FID, spectrograms: FAD): baseline → score → apply → retrain → eval → table (BK-SDM, LD-Pruner)';
 

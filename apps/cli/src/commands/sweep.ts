@@ -3,19 +3,8 @@ import { mkdirSync } from 'node:fs';
 import { isAbsolute, join, relative } from 'node:path';
 import { execa } from 'execa';
 import { writeFileAtomic } from '@difflab/core-tensor';
-import {
-  assertSweepInSync,
-  budgetLabel,
-  fitPreset,
-  gatherPreset,
-  loadSweepDefinition,
-  planPreset,
-  slurmScripts,
-  sweepLayout,
-  writeSweepFiles,
-  type SweepDefinition,
-} from '@difflab/scaling-law-fitter';
-import { parseTrainConfig } from '@difflab/trainer';
+import { assertSweepInSync, budgetLabel, fitPreset, gatherPreset, loadSweepDefinition, planPreset, slurmScripts, sweepLayout, writeSweepFiles, type SweepDefinition } from '../../../../experiments/dit-scaling/src/index.js';
+import { parseTrainConfig } from '@difflab/runs';
 
 export const summary = 'scaling sweeps: generate per-run configs and Nx targets, gather run artifacts, fit';
 

@@ -1,4 +1,4 @@
-import { EvalError } from '../errors.js';
+import { EvalError } from '@difflab/evaluation';
 
 /** The noise level to probe at: a discrete timestep, or a fraction of the schedule's length T. */
 export type TimestepSpec = { timestep: number } | { fraction: number };

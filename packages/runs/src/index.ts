@@ -1,0 +1,15 @@
+export { ConfigError, formatIssues, loadConfigFile, parseConfig } from './config-file.js';
+export { loadTrainConfig, parseTrainConfig, pruningSpecSchema, trainConfigSchema, type TrainConfig, type TrainConfigInput } from './config.js';
+export { createDenoiser, resolveModelConfig, type Denoiser, type ResolvedUNet } from './model.js';
+export { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, type Checkpoint, type TrainerState } from './checkpoint.js';
+export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';
+export { encodeImageGrid, writeImageGrid } from './image-grid.js';
+export { withWeights, writeClassGrid } from './sample-grid.js';
+export { MetricsTable } from './metrics-table.js';
+export { Progress } from './progress.js';
+export { type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';
+export { TrackerSink } from './tracker-sink.js';
+export { makeSampler, scheduleFor } from './diffusion-setup.js';
+export { datasetFor, scaleUint8Split, FloatBatchIterator, sequentialFloatBatches, type FloatImageSplit, type FloatBatch, type TrainingData } from './dataset.js';
+export { initialWeights, loadSourceRun, loadTeacher, type SourceRun, type Teacher } from './init.js';
+export { loadRun, RunDirError, type LoadedRun, type WeightsKind } from './run-dir.js';

@@ -1,0 +1,332 @@
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import {
+  AdamW,
+  Ema,
+  Rng,
+  backendInfo,
+  clipByGlobalNorm,
+  initBackend,
+  tf,
+  writeFileAtomic,
+  forgetDisposedInScope,
+} from '@difflab/core-tensor';
+import { diffusionTrainingLoss, unetDistillationLoss } from '@difflab/losses';
+import {
+  ConfigError,
+  type TrainConfig,
+  CheckpointError,
+  latestCheckpointDir,
+  loadCheckpoint,
+  saveCheckpoint,
+  type TrainerState,
+  DEFAULT_HELDOUT,
+  heldOutLoss,
+  MetricsTable,
+  Progress,
+  type RunSink,
+  type RunStatus,
+  withWeights,
+  writeClassGrid,
+  createDenoiser,
+  scheduleFor,
+  datasetFor,
+  FloatBatchIterator,
+  initialWeights,
+  loadTeacher,
+} from '@difflab/runs';
+import { flattenParams } from '@difflab/tracking';
+
+export interface TrainOptions {
+  /** Run directory (created); holds config, checkpoints, metrics.parquet and samples. */
+  runDir: string;
+  /** Continue from the run directory's latest checkpoint. */
+  resume?: boolean;
+  /** Stop early (SIGINT): a checkpoint is written and the run ends KILLED. */
+  signal?: AbortSignal;
+  sinks?: RunSink[];
+  /** Progress output; defaults to stderr. */
+  progressStream?: NodeJS.WriteStream;
+  /** Stop after this step even if config.train.steps is larger (tests use it to split a run). */
+  stopAtStep?: number;
+}
+
+export interface TrainResult {
+  status: RunStatus;
+  step: number;
+  runDir: string;
+  finalLoss: number;
+  heldOutLoss?: number;
+  samplePath?: string;
+}
+
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+}
+
+const KEEP_CHECKPOINTS = 2;
+
+export function configHash(cfg: TrainConfig): string {
+  return createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
+}
+
+/** Linear warmup from lr/warmup to lr over the first `warmupSteps` steps (1-based), then constant. */
+/** The learning rate of optimizer step `step` (1-based): linear warm-up, then constant or cosine decay to 0 at `steps`. */
+export function learningRate(cfg: TrainConfig['train'], step: number): number {
+  if (step < cfg.warmupSteps) return (cfg.lr * step) / cfg.warmupSteps;
+  if (cfg.lrSchedule === 'constant') return cfg.lr;
+  const decaySteps = cfg.steps - cfg.warmupSteps;
+  if (decaySteps <= 0) return cfg.lr;
+  return 0.5 * cfg.lr * (1 + Math.cos((Math.PI * (step - cfg.warmupSteps)) / decaySteps));
+}
+
+/** The EMA decay of update `n` (1-based). */
+export function emaDecayAt(cfg: TrainConfig['train'], n: number): number {
+  return cfg.emaWarmup ? Math.min(cfg.emaDecay, (1 + n) / (10 + n)) : cfg.emaDecay;
+}
+
+/**
+ * Trains a diffusion model (DiT or U-Net preset) on `data.dataset` (Fashion-MNIST or spoken-digits log-mel images). Deterministic given the config's seed:
+ * model init, batch order, timesteps, noise and label dropout each draw from seeded generators
+ * whose states are checkpointed, so a resumed run continues bit-exactly.
+ */
+export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
+  // Every tensor a run allocates is released when it ends, however it ends (tests run many in one process).
+  // Variables outlive scopes, so the model registers its own disposal.
+  const cleanup: (() => void)[] = [];
+  tf.engine().startScope();
+  try {
+    return await trainInScope(cfg, opts, cleanup);
+  } finally {
+    for (const fn of cleanup) fn();
+    tf.engine().endScope();
+  }
+}
+
+async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() => void)[]): Promise<TrainResult> {
+  const runDir = resolve(opts.runDir);
+  const sinks = opts.sinks ?? [];
+  const backend = await initBackend();
+  const schedule = scheduleFor(cfg.diffusion);
+  const data = await datasetFor(cfg.data);
+  const imageSize = data.train.height;
+
+  const hash = configHash(cfg);
+  const resumeDir = opts.resume ? latestCheckpointDir(runDir) : null;
+  if (opts.resume && !resumeDir) throw new CheckpointError(`--resume: ${runDir} has no checkpoint to resume from`);
+  if (!opts.resume && existsSync(join(runDir, 'checkpoints', 'latest'))) {
+    throw new CheckpointError(`${runDir} already holds a run; pass --resume to continue it or choose another --out`);
+  }
+  mkdirSync(runDir, { recursive: true });
+
+  const root = new Rng(cfg.seed);
+  const model = createDenoiser(cfg.model, root.fork());
+  cleanup.push(() => model.dispose());
+  if (model.inputSize !== imageSize || data.train.width !== imageSize || model.inChannels !== data.train.channels) {
+    throw new ConfigError(
+      `model.preset '${cfg.model.preset}' expects ${model.inputSize}×${model.inputSize}×${model.inChannels} input, but the data is ${imageSize}×${data.train.width}×${data.train.channels} (data.dataset=${cfg.data.dataset}, data.pad32=${cfg.data.pad32}); pick a matching preset (e.g. UNet-SpokenDigits-S for spoken-digits-mel) or flip data.pad32`,
+    );
+  }
+  if (cfg.init && !resumeDir) {
+    const start = await initialWeights(cfg);
+    for (const [k, v] of Object.entries(model.params)) v.assign(start[k]!);
+    tf.dispose(Object.values(start));
+  }
+  const teacher = cfg.distill ? await loadTeacher(cfg) : null;
+  if (teacher) cleanup.push(() => teacher.unet.dispose());
+  let trainRng = root.fork();
+  const dataSeed = root.nextUint32();
+  const optimizer = new AdamW({
+    lr: cfg.train.lr,
+    beta1: cfg.train.beta1,
+    beta2: cfg.train.beta2,
+    weightDecay: cfg.train.weightDecay,
+    // As in common DiT/ViT recipes: no decay on biases and 1-D parameters.
+    decay: (name) => (model.params[name]?.rank ?? 0) > 1,
+  });
+  const ema = new Ema(model.params, cfg.train.emaDecay);
+  cleanup.push(() => optimizer.dispose(), () => ema.dispose());
+  let iterator: FloatBatchIterator;
+  let step = 0;
+  const metrics = new MetricsTable(join(runDir, 'metrics.parquet'));
+
+  if (resumeDir) {
+    const ckpt = await loadCheckpoint(resumeDir);
+    if (ckpt.state.configHash !== hash) {
+      tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
+      throw new CheckpointError(`${resumeDir} was written with a different config (hash ${ckpt.state.configHash}, now ${hash}); resume with the run's own config.json`);
+    }
+    for (const [k, v] of Object.entries(ckpt.params)) model.params[k]!.assign(v);
+    optimizer.loadState(ckpt.optimizer);
+    ema.loadState({ decay: ckpt.emaDecay, tensors: ckpt.ema });
+    tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
+    trainRng = Rng.fromState(ckpt.state.trainRng);
+    iterator = new FloatBatchIterator(data.train, cfg.train.batchSize, { state: ckpt.state.data });
+    step = ckpt.state.step;
+    await metrics.loadUpTo(step);
+  } else {
+    iterator = new FloatBatchIterator(data.train, cfg.train.batchSize, { seed: dataSeed });
+  }
+
+  // Compute accounting as in the scaling-law papers: forward multiply-adds per example from the
+  // analytic counter, ×3 for forward + backward; C = that × examples seen.
+  const flopsPerExample = 3 * model.flopsFwdPerExample;
+  const params = {
+    ...flattenParams(cfg),
+    architecture: model.architecture,
+    model_params: model.paramCount,
+    flops_fwd_per_example: model.flopsFwdPerExample,
+    flops_train_per_example: flopsPerExample,
+    ...flattenParams({ model: model.config }),
+    backend: backend.name,
+    backend_detail: backend.detail,
+    git_commit: gitCommit(),
+    seed: cfg.seed,
+    config_hash: hash,
+    data_source: data.source,
+    ...(cfg.init ? { init_from: cfg.init.from } : {}),
+    ...(teacher ? { distill_teacher_step: teacher.step, distill_pairs: JSON.stringify(teacher.pairs) } : {}),
+  };
+  await writeFileAtomic(join(runDir, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
+  await writeFileAtomic(join(runDir, 'params.json'), `${JSON.stringify(params, null, 2)}\n`);
+  for (const s of sinks) await s.start(params);
+  for (const s of sinks) await s.artifact(join(runDir, 'config.json'), 'config');
+
+  const totalSteps = Math.min(cfg.train.steps, opts.stopAtStep ?? Infinity);
+  const progress = new Progress(totalSteps, step, cfg.log.every, opts.progressStream);
+  // Zeroed operators (model.zero) stay the identity: they get no gradient, so neither AdamW nor the EMA moves them.
+  const frozen = new Set(model.frozen);
+  const vars = Object.entries(model.params).filter(([k]) => !frozen.has(k)).map(([, v]) => v);
+  // tf.variableGrads keys gradients by tfjs variable name; the optimizer keys by parameter name.
+  const paramNameOf = new Map(Object.entries(model.params).map(([k, v]) => [v.name, k]));
+  const t0 = performance.now() - (metrics.lastWallTime() ?? 0) * 1000;
+  let lastLoss = NaN;
+  let lastGood: string | null = resumeDir;
+
+  const checkpoint = async () => {
+    const state: TrainerState = { step, trainRng: trainRng.getState(), data: iterator.getState(), configHash: hash };
+    lastGood = await saveCheckpoint(
+      runDir,
+      { state, params: model.params, ema: ema.weights, emaDecay: ema.decay, optimizer: optimizer.getState() },
+      KEEP_CHECKPOINTS,
+    );
+    await metrics.flush();
+    for (const s of sinks) await s.artifact(lastGood, 'checkpoint');
+  };
+  const finish = async (status: RunStatus, extra: Partial<TrainResult> = {}): Promise<TrainResult> => {
+    await metrics.flush();
+    for (const s of sinks) await s.artifact(metrics.path, 'metrics');
+    for (const s of sinks) await s.end(status);
+    return { status, step, runDir, finalLoss: lastLoss, ...extra };
+  };
+
+  try {
+    while (step < totalSteps) {
+      // A step is synchronous tfjs work: yield once per step so a SIGINT/SIGTERM handler can run.
+      await new Promise<void>((done) => setImmediate(done));
+      if (opts.signal?.aborted) {
+        await checkpoint();
+        return await finish('KILLED');
+      }
+      const stepStart = performance.now();
+      const batch = iterator.next();
+      const lr = learningRate(cfg.train, step + 1);
+      const terms: Record<string, number> = {};
+      const { lossValue, gradNorm, grads } = tf.tidy(() => {
+        const x = tf.tensor4d(batch.x, batch.shape);
+        const y = tf.tensor1d(batch.y, 'int32');
+        const loss = (): tf.Scalar => {
+          if (!teacher) return diffusionTrainingLoss((xt, t, yy) => model.forward(xt, t, yy, { labelDropout: trainRng }), x, y, trainRng, schedule);
+          // Both models see the labels as given: CFG label dropout is not applied while distilling.
+          const d = unetDistillationLoss(model.unet!, teacher.unet, x, model.numClasses === null ? undefined : y, trainRng, schedule, {
+            pairs: teacher.pairs,
+            weights: cfg.distill,
+          });
+          terms.kd_task = d.task.dataSync()[0]!;
+          terms.kd_output = d.output.dataSync()[0]!;
+          terms.kd_feature = d.feature.dataSync()[0]!;
+          return d.total;
+        };
+        const { value, grads } = tf.variableGrads(loss, vars);
+        const named = Object.fromEntries(Object.entries(grads).map(([k, g]) => [paramNameOf.get(k)!, g]));
+        const clipped = clipByGlobalNorm(named, cfg.train.gradClip > 0 ? cfg.train.gradClip : Infinity);
+        return { lossValue: value.dataSync()[0]!, gradNorm: clipped.norm, grads: clipped.grads };
+      });
+      // Outside the tidy: the optimizer's moments and the EMA must outlive this step.
+      if (Number.isFinite(lossValue) && Number.isFinite(gradNorm)) {
+        optimizer.step(model.params, grads, lr);
+        ema.update(model.params, emaDecayAt(cfg.train, step + 1));
+      }
+      tf.dispose(Object.values(grads));
+      forgetDisposedInScope();
+      if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
+        throw new NonFiniteLossError(
+          `loss became ${lossValue} (grad norm ${gradNorm}) at step ${step + 1}; weights were not updated. ` +
+            `Last good checkpoint: ${lastGood ?? 'none (no checkpoint written yet)'}. Lower train.lr, raise train.warmupSteps or set train.gradClip.`,
+        );
+      }
+      step++;
+      lastLoss = lossValue;
+      const now = performance.now();
+      const row = {
+        step,
+        loss: lossValue,
+        lr,
+        grad_norm: gradNorm,
+        examples_per_sec: cfg.train.batchSize / ((now - stepStart) / 1000),
+        wall_time: (now - t0) / 1000,
+        ...terms,
+      };
+      metrics.add(row);
+      const { step: _s, ...values } = row;
+      for (const s of sinks) s.metrics(step, values, Date.now());
+      progress.update(step, { loss: lossValue, lr });
+      if (step % cfg.checkpoint.every === 0 || step === totalSteps) await checkpoint();
+      if (cfg.sample.every > 0 && step % cfg.sample.every === 0 && step < totalSteps) {
+        await writeSamples(step);
+      }
+    }
+  } catch (e) {
+    await finish(e instanceof Error && e.name === 'AbortError' ? 'KILLED' : 'FAILED');
+    throw e;
+  }
+
+  async function writeSamples(atStep: number): Promise<string> {
+    const path = join(runDir, 'samples', `step-${String(atStep).padStart(7, '0')}.png`);
+    const run = () => writeClassGrid(path, model, schedule, cfg.sample);
+    if (cfg.sample.useEma) withWeights(model, ema.weights, run);
+    else run();
+    for (const s of sinks) await s.artifact(path, 'sample-grid');
+    return path;
+  }
+
+  const samplePath = await writeSamples(step);
+  const heldoutOpts = { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples };
+  const measure = () => heldOutLoss((x, t, y) => model.forward(x, t, y), data.test, schedule, heldoutOpts).mean;
+  const held = cfg.sample.useEma ? withWeights(model, ema.weights, measure) : measure();
+  for (const s of sinks) s.metrics(step, { heldout_loss: held }, Date.now());
+  const evalPath = join(runDir, 'eval.json');
+  const examplesSeen = step * cfg.train.batchSize;
+  const evaluation = {
+    step,
+    heldout_loss: held,
+    heldout: heldoutOpts,
+    weights: cfg.sample.useEma ? 'ema' : 'raw',
+    examples_seen: examplesSeen,
+    train_compute: examplesSeen * flopsPerExample,
+    backend: backendInfo()?.name,
+  };
+  await writeFileAtomic(evalPath, `${JSON.stringify(evaluation, null, 2)}\n`);
+  for (const s of sinks) await s.artifact(evalPath, 'evaluation');
+  return finish('FINISHED', { heldOutLoss: held, samplePath });
+}
+
+function gitCommit(): string {
+  try {
+    return execFileSync('git', ['rev-parse', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
