@@ -10,7 +10,7 @@ import { parseTrainConfig, scheduleFor } from '@difflab/runs';
 import { train } from '@difflab/training';
 import { parseTimestepSpec, probeRun, resolveTimestep, type ProbeRunResult } from '../src/index.js';
 import { EvalError } from '@difflab/evaluation';
-import { loadRun } from '@difflab/runs';
+import { loadRun, RunDirError } from '@difflab/runs';
 
 const quiet = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
 const tmp = () => mkdtempSync(join(tmpdir(), 'difflab-probe-'));
@@ -158,7 +158,7 @@ describe('probeRun', () => {
     const empty = tmp();
     copyFileSync(join(runDir, 'config.json'), join(empty, 'config.json'));
     await expect(probeRun(empty, { t: { timestep: 1 }, ...base })).rejects.toThrow(/no checkpoint/);
-    await expect(probeRun(join(empty, 'nope'), { t: { timestep: 1 }, ...base })).rejects.toThrow(EvalError);
+    await expect(probeRun(join(empty, 'nope'), { t: { timestep: 1 }, ...base })).rejects.toThrow(RunDirError);
     await expect(probeRun(runDir, { t: { timestep: 100 }, ...base })).rejects.toThrow(/integer in \[0, 99\]/);
     await expect(probeRun(runDir, { t: { fraction: 1.5 }, ...base })).rejects.toThrow(/\[0, 1\]/);
     await expect(probeRun(runDir, { t: { timestep: 1 }, layers: [3], ...base })).rejects.toThrow(/layer 3 does not exist: the model has 3 blocks/);
