@@ -15,6 +15,7 @@
         'src/peak.cc',
         'src/parallel.cc',
         'src/heap.cc',
+        'src/lapack.cc',
       ],
       # build.mjs builds in a scratch copy of this directory and passes the header path along.
       'include_dirs': ["<!(node -p \"process.env.DIFFLAB_NAPI_INCLUDE || require('node-addon-api').include_dir\")"],

@@ -8,6 +8,9 @@
 
 namespace difflab {
 
+// Float64 LAPACK/BLAS entry points for core-tensor's linalg (lapack.cc).
+void registerLinalg(Napi::Env env, Napi::Object exports);
+
 namespace {
 
 float* floats(const Napi::Value& v, const char* name) {
@@ -397,6 +400,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("peakGflops", Napi::Function::New(env, PeakGflops));
   exports.Set("keepFreedPages", Napi::Function::New(env, KeepFreedPages));
   exports.Set("releaseFreedPages", Napi::Function::New(env, ReleaseFreedPages));
+  registerLinalg(env, exports);
   return exports;
 }
 

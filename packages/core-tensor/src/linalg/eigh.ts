@@ -1,3 +1,4 @@
+import { callNative, nativeLinalg } from './engine.js';
 import { LinalgError } from './errors.js';
 import { symmetricPart, transpose } from './matrix.js';
 
@@ -10,10 +11,13 @@ export interface Eigh {
 }
 
 /**
- * Symmetric eigendecomposition in float64: Householder reduction to tridiagonal form, then
- * the implicit QL algorithm with Wilkinson-style shifts (the EISPACK tred2/tql2 pair, as in
- * LAPACK's dsteqr). Backward stable: the computed eigenvalues are exact for a matrix within
- * O(n·ε·‖A‖) of A, so a PSD covariance yields eigenvalues ≥ −O(n·ε·‖A‖).
+ * Symmetric eigendecomposition in float64. With the native addon (see `linalgEngine`): LAPACK
+ * `dsyevd` (Householder tridiagonalisation, then divide and conquer). In JS: Householder
+ * reduction to tridiagonal form, then the implicit QL algorithm with Wilkinson-style shifts (the
+ * EISPACK tred2/tql2 pair, as in LAPACK's dsteqr). Both are backward stable: the computed
+ * eigenvalues are exact for a matrix within O(n·ε·‖A‖) of A, so a PSD covariance yields
+ * eigenvalues ≥ −O(n·ε·‖A‖). Eigenvalues ascend on both paths; an eigenvector's sign, and the
+ * basis chosen within a repeated eigenvalue's eigenspace, may differ between them.
  * Only the symmetric part of `a` is used (see `symmetricPart`).
  */
 export function eigh(a: ArrayLike<number>, n: number): Eigh {
@@ -24,6 +28,12 @@ export function eigh(a: ArrayLike<number>, n: number): Eigh {
 /** Eigenvalues only (ascending); about a quarter of the work of `eigh` for large n. */
 export function eigvalsh(a: ArrayLike<number>, n: number): Float64Array {
   const s = symmetricPart('eigvalsh', a, n);
+  const native = n > 0 ? nativeLinalg('eigvalsh') : null;
+  if (native) {
+    const values = new Float64Array(n);
+    callNative('eigvalsh', () => native.eighF64(s, n, values, false));
+    return values;
+  }
   const { d, e } = tridiagonalize(s, n, false);
   implicitQl(d, e, null, n);
   return d.sort();
@@ -35,6 +45,13 @@ export function eigvalsh(a: ArrayLike<number>, n: number): Float64Array {
  */
 export function eighRows(a: ArrayLike<number>, n: number): { values: Float64Array; rows: Float64Array } {
   const s = symmetricPart('eigh', a, n);
+  const native = n > 0 ? nativeLinalg('eigh') : null;
+  if (native) {
+    // dsyevd overwrites the (symmetrised copy of the) input with the eigenvectors, one per row.
+    const values = new Float64Array(n);
+    callNative('eigh', () => native.eighF64(s, n, values, true));
+    return { values, rows: s };
+  }
   const { d, e, qt } = tridiagonalize(s, n, true);
   implicitQl(d, e, qt, n);
   const order = Array.from(d.keys()).sort((i, j) => d[i]! - d[j]!);

@@ -1,3 +1,4 @@
+import { callNative, nativeLinalg } from './engine.js';
 import { LinalgError } from './errors.js';
 
 /**
@@ -52,9 +53,17 @@ export function symmetricPart(name: string, a: ArrayLike<number>, n: number, tol
 }
 
 /**
- * C = A·Bᵀ for row-major A (m×k) and B (n×k): every entry is a dot product of two contiguous rows,
- * computed 2×2 at a time (≈ 2.5× the i-p-j loop in V8). With `symmetric` (A·Bᵀ known symmetric,
- * m = n) only j ≥ i is computed and mirrored. With `out`, the product is added to it.
+ * Below this many multiply-adds a product stays in JS: the native call's fixed cost (switching
+ * OpenBLAS's thread count) is then comparable to the arithmetic.
+ */
+const NATIVE_MATMUL_MIN_MACS = 32 * 32 * 32;
+
+/**
+ * C = A·Bᵀ for row-major A (m×k) and B (n×k). With `symmetric` (A·Bᵀ known symmetric, m = n) the
+ * result is exactly symmetric (upper triangle mirrored). With `out`, the product is added to it.
+ * Large products run in BLAS (`dgemm`, or `dsyrk` for A·Aᵀ) when the native engine is in use
+ * (see `linalgEngine`); otherwise every entry is a dot product of two contiguous rows, computed
+ * 2×2 at a time (≈ 2.5× the i-p-j loop in V8), only j ≥ i when symmetric.
  */
 export function matmulTransB(
   a: Float64Array,
@@ -71,6 +80,11 @@ export function matmulTransB(
   if (sym && m !== n) throw new LinalgError(`matmulTransB: a symmetric product must be square, got ${m}×${n}`);
   const c = opts.out ?? new Float64Array(m * n);
   if (c.length !== m * n) throw new LinalgError(`matmulTransB: out has ${c.length} entries, expected ${m * n}`);
+  const native = m * n * k >= NATIVE_MATMUL_MIN_MACS ? nativeLinalg('matmulTransB') : null;
+  if (native) {
+    callNative('matmulTransB', () => native.matmulTransBF64(a, b, c, m, n, k, opts.out ? 1 : 0, sym));
+    return c;
+  }
   const dot = (i: number, j: number) => {
     let s = 0;
     const ai = i * k;

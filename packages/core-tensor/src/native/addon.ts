@@ -43,6 +43,19 @@ export interface NativeAddon {
   keepFreedPages(): boolean;
   /** Returns the free parts of the heap to the kernel (glibc malloc_trim). */
   releaseFreedPages(): void;
+  /**
+   * Float64 symmetric eigendecomposition by LAPACK `dsyevd` (native/src/lapack.cc). `a` is row-major
+   * n×n symmetric and is overwritten with the unit eigenvectors as rows (row i ↔ w[i]) when
+   * `wantVectors`; `w` receives the eigenvalues in ascending order. Throws on non-finite input and
+   * when LAPACK reports an error. Absent from builds without OpenBLAS's LAPACK (macOS) and from
+   * addons built before it existed; core-tensor's `eigh` then runs in JS.
+   */
+  eighF64?(a: Float64Array, n: number, w: Float64Array, wantVectors: boolean): void;
+  /**
+   * C = A·Bᵀ + beta·C in float64 (BLAS `dgemm`; `dsyrk` when `symmetric` and a === b) for row-major
+   * A (m×k), B (n×k), C (m×n). With `symmetric` the lower triangle of C is mirrored from the upper.
+   */
+  matmulTransBF64?(a: Float64Array, b: Float64Array, c: Float64Array, m: number, n: number, k: number, beta: number, symmetric: boolean): void;
 }
 
 // Op codes shared with native/src/kernels.h.
