@@ -4,7 +4,7 @@
 # every array task and the table job completed and that the table job (gather + fits) started after
 # the last array task ended, then stops what it started. Needs root (apt-get, daemons).
 # Time: the smoke chain's (a few minutes on 2 cores; seconds when `nx run dit-scaling:table-smoke`
-# already filled the Nx cache) plus the package install.
+# already filled the Nx cache) plus the package install. The sweep's projects are inferred by tools/nx-studies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NX_DAEMON=false NX_NO_CLOUD=true
@@ -43,7 +43,7 @@ trap teardown EXIT
 
 bash tools/nx-sweep/slurm-localhost.sh
 submitted_at=$(date +%s)
-out=$(node apps/cli/bin/difflab.js sweep submit "$SWEEP" --preset "$PRESET" --slurm)
+out=$(node apps/cli/bin/difflab.js sweep submit --preset "$PRESET" --slurm)
 echo "$out"
 array=$(sed -nE 's/^submitted job array ([0-9]+) .*/\1/p' <<<"$out")
 table=$(sed -nE 's/.* and table job ([0-9]+) .*/\1/p' <<<"$out")
@@ -59,7 +59,7 @@ done
 fail=0
 field() { grep -oE "(^| )$1=[^ ]+" <<<"$2" | head -1 | cut -d= -f2; }
 tasks=$(scontrol -o show job "$array")
-expected=$(node apps/cli/bin/difflab.js sweep plan "$SWEEP" --preset "$PRESET" | tail -n +2 | wc -l)
+expected=$(node apps/cli/bin/difflab.js sweep plan --preset "$PRESET" | tail -n +2 | wc -l)
 count=$(grep -c . <<<"$tasks")
 [ "$count" = "$expected" ] || { say "array $array has $count tasks, the preset plans $expected runs"; fail=1; }
 last_end=0
@@ -74,8 +74,8 @@ tstate=$(field JobState "$tline"); tstart=$(date -d "$(field StartTime "$tline")
 (( tstart >= last_end )) || { say "table job started before the last array task ended"; fail=1; }
 log="$(dirname "$SWEEP")/runs/slurm/$PRESET/table-$table.out"
 plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")  # Nx colours its output when CI is set
-grep -q "nx run dit-scaling:gather-$PRESET" <<<"$plain" && grep -q "Successfully ran target table-$PRESET" <<<"$plain" \
-  || { say "$log does not show gather-$PRESET and table-$PRESET succeeding"; fail=1; }
+grep -q "nx run dit-scaling-$PRESET:gather" <<<"$plain" && grep -q "Successfully ran target table for project dit-scaling-$PRESET" <<<"$plain" \
+  || { say "$log does not show dit-scaling-$PRESET:gather and :table succeeding"; fail=1; }
 results="$(dirname "$SWEEP")/results/$PRESET"
 for f in runs.parquet frontier.parquet frontier-fid.parquet power/fit.md power-fid/fit.md isoflop/fit.md; do
   [ -s "$results/$f" ] || { say "missing $results/$f"; fail=1; }

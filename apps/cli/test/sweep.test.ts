@@ -1,12 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openTracker } from '@difflab/tracking';
 
 const bin = fileURLToPath(new URL('../bin/difflab.js', import.meta.url));
+const repo = fileURLToPath(new URL('../../..', import.meta.url));
 
 function difflab(cwd: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const env = { ...process.env };
@@ -51,9 +52,23 @@ describe('difflab train --tag', () => {
   });
 });
 
+/**
+ * A scratch workspace holding only the sweep study (its study.ts, src/ and package.json) with `sweep`
+ * as its sweep.json, and this workspace's node_modules: the CLI finds studies in its working directory.
+ */
+function sweepWorkspace(sweep: object): string {
+  const root = mkdtempSync(join(tmpdir(), 'cli-sweep-'));
+  const study = join(root, 'experiments/dit-scaling');
+  mkdirSync(study, { recursive: true });
+  for (const f of ['study.ts', 'package.json', 'src']) cpSync(join(repo, 'experiments/dit-scaling', f), join(study, f), { recursive: true });
+  writeFileSync(join(study, 'sweep.json'), JSON.stringify(sweep));
+  symlinkSync(join(repo, 'node_modules'), join(root, 'node_modules'));
+  return root;
+}
+
 describe('difflab sweep', () => {
   const sweep = {
-    name: 'toy',
+    name: 'dit-scaling',
     base: { model: { preset: 'DiT-FMNIST-S/4' }, train: { batchSize: 8 } },
     lr: { value: 0.001, referenceWidth: 32 },
     presets: {
@@ -61,50 +76,34 @@ describe('difflab sweep', () => {
     },
   };
 
-  it('generate writes per-run configs and project.json; --check fails once the definition changes', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'cli-sweep-'));
-    mkdirSync(join(root, 'exp'));
-    writeFileSync(join(root, 'exp/sweep.json'), JSON.stringify(sweep));
-    const g = await difflab(root, 'sweep', 'generate', 'exp/sweep.json');
-    expect(g.code, g.stderr).toBe(0);
-    expect(g.stdout).toContain('19 files written');
-    const project = JSON.parse(readFileSync(join(root, 'exp/project.json'), 'utf8'));
-    expect(Object.keys(project.targets)).toEqual(['gather-smoke', 'table-smoke', 'generate']);
-    const run = JSON.parse(readFileSync(join(root, 'exp/configs/smoke/c4e10-w64-d1/project.json'), 'utf8'));
-    expect(run.name).toBe('toy-smoke-c4e10-w64-d1');
-    expect(existsSync(join(root, 'exp/configs/smoke/c4e10-w64-d1/config.json'))).toBe(true);
-    expect((await difflab(root, 'sweep', 'generate', 'exp/sweep.json', '--check')).code).toBe(0);
-    writeFileSync(join(root, 'exp/sweep.json'), JSON.stringify({ ...sweep, lr: { value: 0.002, referenceWidth: 32 } }));
-    const stale = await difflab(root, 'sweep', 'generate', 'exp/sweep.json', '--check');
-    expect(stale.code).toBe(1);
-    expect(stale.stderr).toMatch(/out of date: exp\/configs\/smoke\/c1e10-w32-d1\/config\.json[\s\S]*run: npx difflab sweep generate exp\/sweep\.json/);
+  it('generate is gone and says why: the Nx plugin infers the run projects from sweep.json', async () => {
+    const g = await difflab(sweepWorkspace(sweep), 'sweep', 'generate', 'experiments/dit-scaling/sweep.json');
+    expect(g.code).toBe(1);
+    expect(g.stderr).toMatch(/sweep generate is gone: the Nx plugin tools\/nx-studies infers/);
   });
 
-  it('plan prints the steps of each run and rejects a config the trainer would refuse', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'cli-sweep-'));
-    writeFileSync(join(root, 'sweep.json'), JSON.stringify(sweep));
-    const p = await difflab(root, 'sweep', 'plan', 'sweep.json', '--preset', 'smoke');
+  it('plan prints the steps of each run and rejects a base the trainer would refuse, naming file, preset, run and field', async () => {
+    const root = sweepWorkspace(sweep);
+    const p = await difflab(root, 'sweep', 'plan', '--preset', 'smoke');
     expect(p.code, p.stderr).toBe(0);
     expect(p.stdout.trim().split('\n')).toHaveLength(1 + 9);
-    writeFileSync(join(root, 'sweep.json'), JSON.stringify({ ...sweep, base: { ...sweep.base, sample: { sampler: 'euler' } } }));
-    const bad = await difflab(root, 'sweep', 'plan', 'sweep.json', '--preset', 'smoke');
+    writeFileSync(join(root, 'experiments/dit-scaling/sweep.json'), JSON.stringify({ ...sweep, base: { ...sweep.base, sample: { sampler: 'euler' } } }));
+    const bad = await difflab(root, 'sweep', 'plan', '--preset', 'smoke');
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/preset smoke, run c1e10-w32-d1[\s\S]*sample\.sampler/);
+    expect(bad.stderr).toMatch(/experiments\/dit-scaling\/sweep\.json \(preset smoke, run c1e10-w32-d1\)[\s\S]*sample\.sampler/);
   });
 
   it('submit --slurm --dry-run writes the array and table scripts; submit without an engine is refused', async () => {
-    const root = mkdtempSync(join(tmpdir(), 'cli-sweep-'));
-    mkdirSync(join(root, 'exp'));
-    writeFileSync(join(root, 'exp/sweep.json'), JSON.stringify(sweep));
-    expect((await difflab(root, 'sweep', 'generate', 'exp/sweep.json')).code).toBe(0);
-    const r = await difflab(root, 'sweep', 'submit', 'exp/sweep.json', '--preset', 'smoke', '--slurm', '--dry-run', '--time', '20');
+    const root = sweepWorkspace(sweep);
+    const r = await difflab(root, 'sweep', 'submit', '--preset', 'smoke', '--slurm', '--dry-run', '--time', '20');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('9 array tasks');
-    const array = readFileSync(join(root, 'exp/runs/slurm/smoke/train-array.sh'), 'utf8');
+    const array = readFileSync(join(root, 'experiments/dit-scaling/runs/slurm/smoke/train-array.sh'), 'utf8');
     expect(array).toContain('#SBATCH --array=0-8');
     expect(array).toContain(`#SBATCH --chdir=${root}`);
-    expect(readFileSync(join(root, 'exp/runs/slurm/smoke/table.sh'), 'utf8')).toContain('npx nx run toy:table-smoke');
-    const none = await difflab(root, 'sweep', 'submit', 'exp/sweep.json', '--preset', 'smoke');
+    expect(array).toContain('dit-scaling-smoke-c1e10-w32-d1');
+    expect(readFileSync(join(root, 'experiments/dit-scaling/runs/slurm/smoke/table.sh'), 'utf8')).toContain('npx nx run dit-scaling-smoke:table');
+    const none = await difflab(root, 'sweep', 'submit', '--preset', 'smoke');
     expect(none.code).toBe(1);
     expect(none.stderr).toContain('--slurm');
   });

@@ -126,6 +126,34 @@ export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: 
       return { experiments: page.items.map(experimentToWire), ...(page.nextPageToken ? { next_page_token: page.nextPageToken } : {}) };
     },
   },
+  'experiments/update': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.renameExperiment(required(f, 'experiment_id'), required(f, 'new_name'));
+      return {};
+    },
+  },
+  'experiments/delete': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.setExperimentLifecycle(required(f, 'experiment_id'), 'deleted');
+      return {};
+    },
+  },
+  'experiments/restore': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.setExperimentLifecycle(required(f, 'experiment_id'), 'active');
+      return {};
+    },
+  },
+  'experiments/set-experiment-tag': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.setExperimentTag(required(f, 'experiment_id'), required(f, 'key'), String(f.value ?? ''));
+      return {};
+    },
+  },
   'runs/create': {
     method: 'POST',
     handle: async (s, f) => {
@@ -203,6 +231,13 @@ export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: 
     method: 'POST',
     handle: async (s, f) => {
       await s.logBatch(required(f, 'run_id', 'run_uuid'), { tags: { [required(f, 'key')]: String(f.value ?? '') } });
+      return {};
+    },
+  },
+  'runs/delete-tag': {
+    method: 'POST',
+    handle: async (s, f) => {
+      await s.deleteTag(required(f, 'run_id'), required(f, 'key'));
       return {};
     },
   },

@@ -5,11 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import { readdirSync } from 'node:fs';
 import { httpStatusOf, stringifyMlflowJson, TrackingError, type SqliteStore } from '@difflab/tracking';
 import { fieldsOf, MLFLOW_ENDPOINTS } from './rest-api.js';
 import { renderUi } from './ui/routes.js';
-import { contentTypeOf } from './ui/content-type.js';
+import { contentDispositionOf, contentTypeOf } from './ui/content-type.js';
 
 export interface TrackerServerOptions {
   store: SqliteStore;
@@ -38,6 +39,7 @@ const STATIC_FILES: Record<string, string> = {
   'vega.min.js': bundle('vega', 'vega.min.js'),
   'vega-lite.min.js': bundle('vega-lite', 'vega-lite.min.js'),
   'vega-embed.min.js': bundle('vega-embed', 'vega-embed.min.js'),
+  'metric-charts.js': fileURLToPath(new URL('./ui/client/metric-charts.js', import.meta.url)),
 };
 
 function sendJson(res: ServerResponse, status: number, body: object): void {
@@ -122,7 +124,7 @@ async function handleArtifacts(store: SqliteStore, req: IncomingMessage, res: Se
       throw new TrackingError(`No artifact '${rel}'`, 'RESOURCE_DOES_NOT_EXIST');
     }
     // Artifacts are user data: never let one run script in the tracker's origin.
-    res.writeHead(200, { 'Content-Type': contentTypeOf(file), 'Content-Length': size, 'Content-Security-Policy': 'sandbox' });
+    res.writeHead(200, { 'Content-Type': contentTypeOf(file), 'Content-Length': size, 'Content-Security-Policy': 'sandbox', 'Content-Disposition': contentDispositionOf(rel) });
     await pipeline(createReadStream(file), res);
   } else {
     sendJson(res, 405, { error_code: 'BAD_REQUEST', message: `${req.method} is not supported on ${ARTIFACTS_PREFIX}` });

@@ -123,6 +123,28 @@ describe('scaling plot of a real sweep (Chromium)', () => {
       expect(Math.abs(x - at(best[i]!)[0])).toBeLessThan(0.01);
       expect(Math.abs(y - at(best[i]!)[1])).toBeLessThan(0.01);
     });
+    // The frontier is drawn under the size lines (a size coinciding with it stays visible), as a wide translucent band.
+    const order = await page.locator('#chart svg path[aria-roledescription="line mark"]').evaluateAll((els) =>
+      els.map((e) => ({ dashed: (e.getAttribute('stroke-dasharray') ?? '') !== '', width: Number(e.getAttribute('stroke-width') ?? 1), opacity: Number(e.getAttribute('opacity') ?? e.getAttribute('stroke-opacity') ?? 1) })),
+    );
+    expect(order[0]!.dashed).toBe(true);
+    expect(order.slice(1).every((p) => !p.dashed && p.width < order[0]!.width)).toBe(true);
+    expect(order[0]!.opacity).toBeLessThan(0.5);
+    // The x axis spans the data (not whole extra decades) with short labels.
+    // (A log axis leaves the labels of minor ticks empty.)
+    const xLabels = (await page.locator('#chart svg g[aria-label^="X-axis"] .role-axis-label text').allTextContents()).filter((l) => l !== '');
+    const computes = runs.map((r) => r.compute);
+    expect(xLabels.length).toBeGreaterThan(0);
+    for (const label of xLabels) {
+      expect(label).not.toContain(',');
+      expect(label.length).toBeLessThanOrEqual(7);
+      expect(Number(label)).toBeGreaterThanOrEqual(Math.min(...computes) / 1.5);
+      expect(Number(label)).toBeLessThanOrEqual(Math.max(...computes) * 1.5);
+    }
+    // The metric menu offers results only: the trainer's lr, clock and throughput are not plotted against compute.
+    const options = await page.locator('select[name=metric] option').allTextContents();
+    expect(options).toContain('heldout_loss');
+    for (const notResult of ['lr', 'wall_time', 'examples_per_sec']) expect(options).not.toContain(notResult);
     const table = await page.locator('#frontier tr td:nth-child(2)').allTextContents();
     expect(table).toEqual(best.map((r) => r.runName));
     expect(offsite).toEqual([]);

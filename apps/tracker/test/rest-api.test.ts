@@ -106,6 +106,9 @@ describe('MLflow REST API 2.0 over the local store (requests shaped as in the ML
     expect(badFilter.body.error_code).toBe('INVALID_PARAMETER_VALUE');
     const noRun = await call(base, 'GET', 'runs/get', { run_id: 'f'.repeat(32) });
     expect(noRun).toMatchObject({ status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST' } });
+    // An id that is not even hex is just as unknown: MLflow answers 404, not 400.
+    const notAnId = await call(base, 'GET', 'runs/get', { run_id: 'no-such-run' });
+    expect(notAnId).toMatchObject({ status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST' } });
     const missingField = await call(base, 'POST', 'runs/log-batch', {});
     expect(missingField).toEqual({ status: 400, body: { error_code: 'INVALID_PARAMETER_VALUE', message: "Missing value for required parameter 'run_id'." } });
     const unknown = await call(base, 'GET', 'model-versions/get');
@@ -116,6 +119,41 @@ describe('MLflow REST API 2.0 over the local store (requests shaped as in the ML
     expect(((await malformed.json()) as { error_code: string }).error_code).toBe('BAD_REQUEST');
     const wrongMethod = await fetch(`${base}/api/2.0/mlflow/runs/create`);
     expect(wrongMethod.status).toBe(405);
+  });
+
+  it('deletes run tags, tags, renames, deletes and restores experiments (MLflow 2.x semantics)', async () => {
+    const experimentId = (await call(base, 'POST', 'experiments/create', { name: 'lifecycle' })).body.experiment_id as string;
+    const run = await call(base, 'POST', 'runs/create', { experiment_id: experimentId, tags: [{ key: 'keep', value: '1' }, { key: 'drop', value: '2' }] });
+    const runId = (run.body.run as { info: { run_id: string } }).info.run_id;
+    const tagsOf = async () => ((await call(base, 'GET', 'runs/get', { run_id: runId })).body.run as { data: { tags: { key: string }[] } }).data.tags.map((t) => t.key);
+
+    expect(await call(base, 'POST', 'runs/delete-tag', { run_id: runId, key: 'drop' })).toEqual({ status: 200, body: {} });
+    expect(await tagsOf()).toContain('keep');
+    expect(await tagsOf()).not.toContain('drop');
+    expect(await call(base, 'POST', 'runs/delete-tag', { run_id: runId, key: 'drop' })).toMatchObject({ status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST' } });
+
+    expect(await call(base, 'POST', 'experiments/set-experiment-tag', { experiment_id: experimentId, key: 'owner', value: 'ana' })).toEqual({ status: 200, body: {} });
+    expect(await call(base, 'POST', 'experiments/set-experiment-tag', { experiment_id: experimentId, key: 'owner', value: 'bo' })).toEqual({ status: 200, body: {} });
+    const exp = async () => (await call(base, 'GET', 'experiments/get', { experiment_id: experimentId })).body.experiment as { name: string; lifecycle_stage: string; tags: unknown };
+    expect((await exp()).tags).toEqual([{ key: 'owner', value: 'bo' }]);
+
+    expect(await call(base, 'POST', 'experiments/update', { experiment_id: experimentId, new_name: 'lifecycle-renamed' })).toEqual({ status: 200, body: {} });
+    expect((await exp()).name).toBe('lifecycle-renamed');
+    await call(base, 'POST', 'experiments/create', { name: 'taken' });
+    expect(await call(base, 'POST', 'experiments/update', { experiment_id: experimentId, new_name: 'taken' })).toMatchObject({ status: 400, body: { error_code: 'RESOURCE_ALREADY_EXISTS' } });
+
+    // Deleting an experiment deletes its runs with it; restoring brings both back.
+    expect(await call(base, 'POST', 'experiments/delete', { experiment_id: experimentId })).toEqual({ status: 200, body: {} });
+    expect((await exp()).lifecycle_stage).toBe('deleted');
+    const runStage = async () => ((await call(base, 'GET', 'runs/get', { run_id: runId })).body.run as { info: { lifecycle_stage: string } }).info.lifecycle_stage;
+    expect(await runStage()).toBe('deleted');
+    const active = await call(base, 'POST', 'experiments/search', { view_type: 'ACTIVE_ONLY' });
+    expect((active.body.experiments as { name: string }[]).map((e) => e.name)).not.toContain('lifecycle-renamed');
+    expect(await call(base, 'POST', 'experiments/set-experiment-tag', { experiment_id: experimentId, key: 'x', value: 'y' })).toMatchObject({ status: 400, body: { message: expect.stringContaining('restore it first') } });
+    expect(await call(base, 'POST', 'experiments/restore', { experiment_id: experimentId })).toEqual({ status: 200, body: {} });
+    expect((await exp()).lifecycle_stage).toBe('active');
+    expect(await runStage()).toBe('active');
+    expect(await call(base, 'POST', 'experiments/delete', { experiment_id: '99999' })).toMatchObject({ status: 404, body: { error_code: 'RESOURCE_DOES_NOT_EXIST' } });
   });
 
   it('accepts NaN metrics the way the Python client sends them', async () => {
@@ -143,6 +181,7 @@ describe('MLflow REST API 2.0 over the local store (requests shaped as in the ML
     expect(proxyList).toEqual({ files: [{ path: 'plots', is_dir: true }] });
     const get = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${root}/plots/a%20b.png`);
     expect(get.headers.get('content-type')).toBe('image/png');
+    expect(get.headers.get('content-disposition')).toBe(`inline; filename="a b.png"; filename*=UTF-8''a%20b.png`);
     expect([...new Uint8Array(await get.arrayBuffer())]).toEqual([137, 80, 78, 71]);
     const escape = await fetch(`${base}/api/2.0/mlflow-artifacts/artifacts/${root}/..%2F..%2F..%2Fx`, { method: 'PUT', body: 'x' });
     expect(escape.status).toBe(400);

@@ -25,7 +25,8 @@ beforeAll(async () => {
   s = await serveFreshStore('tracker-scaling-');
   sweepId = await s.store.createExperiment('toy-sweep');
   // Two sizes × two budgets; w64 is better at the larger budget only.
-  await sweepRun('c1e9-w32', '1e9', 'w32', 3000, 4, 100, 0.5, 1000, { fid_fmnist: 90 });
+  // The trainer also logs its lr, speed and clock: logged, but not results to plot against compute.
+  await sweepRun('c1e9-w32', '1e9', 'w32', 3000, 4, 100, 0.5, 1000, { fid_fmnist: 90, lr: 0.001, wall_time: 12, examples_per_sec: 300, grad_norm: 1.5 });
   await sweepRun('c1e9-w64', '1e9', 'w64', 9000, 4, 30, 0.6, 1001, { fid_fmnist: 80 });
   await sweepRun('c1e10-w32', '1e10', 'w32', 3000, 4, 1000, 0.3, 1002);
   // An older run of c1e10-w64 (a rerun of the sweep logged the newer one below): not plotted.
@@ -87,6 +88,11 @@ describe('scaling plot data (/experiments/<id>/scaling.json)', () => {
     const bad = await get(`/experiments/${sweepId}/scaling.json?metric=accuracy`);
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.text)).toEqual({ error_code: 'INVALID_PARAMETER_VALUE', message: "metric 'accuracy' is not logged by this experiment's sweep runs; choose one of: fid_fmnist, heldout_loss" });
+    const lr = await get(`/experiments/${sweepId}/scaling.json?metric=lr`);
+    expect(lr.status).toBe(400);
+    expect(JSON.parse(lr.text).message).toBe("'lr' is the learning-rate schedule, not a result of training: it has no meaning against compute; choose one of: fid_fmnist, heldout_loss");
+    const menu = (await get(`/experiments/${sweepId}/scaling`)).text.match(/<option value="[^"]*"/g)!.map((o) => o.slice(15, -1));
+    expect(menu).toEqual(['fid_fmnist', 'heldout_loss']);
     const plain = await get(`/experiments/${plainId}/scaling.json`);
     expect(plain.status).toBe(400);
     expect(JSON.parse(plain.text).message).toMatch(/has no sweep runs \(runs tagged budget and size/);
@@ -100,6 +106,6 @@ describe('scaling plot data (/experiments/<id>/scaling.json)', () => {
     expect((await get(`/experiments/${plainId}`)).text).not.toContain('id="scaling-link"');
     const page = await get(`/experiments/${sweepId}/scaling?metric=%3Cb%3E`);
     expect(page.status).toBe(400);
-    expect(page.text).toContain("metric '&lt;b&gt;' is not logged");
+    expect(page.text).toContain('metric &#39;&lt;b&gt;&#39; is not logged');
   });
 });

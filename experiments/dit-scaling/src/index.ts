@@ -2,6 +2,7 @@ export {
   SweepDefinitionError,
   parseSweepDefinition,
   loadSweepDefinition,
+  sweepSchema,
   type SweepDefinition,
   type SweepPreset,
   type SweepSize,
@@ -9,8 +10,9 @@ export {
   type JsonValue,
 } from './definition.js';
 export { planPreset, logSpacedBudgets, budgetLabel, type SweepRun } from './plan.js';
-export { sweepLayout, projectJson, runProjectJson, generatedFiles, runTags, runProjectName, gatherTarget, tableTarget, evalTablePath, FEATURE_NET_PROJECT, type SweepLayout } from './targets.js';
-export { SweepOutOfDateError, sweepDrift, writeSweepFiles, assertSweepInSync } from './generate.js';
+export { sweepLayout, runTags, runProjectName, presetProjectName, evalTablePath, FEATURE_NET_PROJECT, type SweepLayout } from './targets.js';
+export { deepMerge, runId } from './ids.js';
 export { SweepGatherError, gatherRun, gatherPreset, frontier, rowsToTable, type SweepRow } from './gather.js';
 export { fitPreset } from './fit.js';
+export { loadSweep } from './load.js';
 export { slurmScripts, type SlurmOptions, type SlurmScripts } from './slurm.js';

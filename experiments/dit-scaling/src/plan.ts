@@ -1,5 +1,8 @@
 import { countDiT, ditConfig, type DiTConfig } from '@difflab/models';
-import { SweepDefinitionError, type JsonObject, type JsonValue, type SweepDefinition, type SweepSize } from './definition.js';
+import { SweepDefinitionError, type JsonObject, type SweepDefinition, type SweepSize } from './definition.js';
+import { budgetLabel, deepMerge, isObject, logSpacedBudgets, runId } from './ids.js';
+
+export { budgetLabel, logSpacedBudgets } from './ids.js';
 
 /** One training run of a sweep: its identity, its budget arithmetic and the trainer config it runs. */
 export interface SweepRun {
@@ -19,34 +22,6 @@ export interface SweepRun {
   lr: number;
   /** The trainer config this run trains with (what its Nx target hashes). */
   config: JsonObject;
-}
-
-function deepMerge(a: JsonObject, b: JsonObject): JsonObject {
-  const out: JsonObject = { ...a };
-  for (const [k, v] of Object.entries(b)) {
-    const prev = out[k];
-    out[k] = isObject(prev) && isObject(v) ? deepMerge(prev, v) : v;
-  }
-  return out;
-}
-
-function isObject(v: JsonValue | undefined): v is JsonObject {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** Rounded to 2 significant digits so budget labels are short and runs of one budget agree exactly. */
-export function logSpacedBudgets(min: number, max: number, count: number): number[] {
-  return Array.from({ length: count }, (_, i) => Number((min * (max / min) ** (i / (count - 1))).toPrecision(2)));
-}
-
-/** 2e10 → "2e10", 4.6e11 → "4.6e11" (no "+", the shortest exact form). */
-export function budgetLabel(budget: number): string {
-  return budget.toExponential().replace('e+', 'e');
-}
-
-/** `c<budget>` with "." spelled "p" so the id is a plain Nx target name segment. */
-function runId(budget: number, size: SweepSize): string {
-  return `c${budgetLabel(budget).replace('.', 'p')}-w${size.hiddenSize}-d${size.depth}`;
 }
 
 function section(o: JsonObject, key: string): JsonObject {

@@ -1,7 +1,7 @@
 import { posix } from 'node:path';
 import type { SweepDefinition } from './definition.js';
 import { planPreset } from './plan.js';
-import { runProjectName, tableTarget, type SweepLayout } from './targets.js';
+import { presetProjectName, runProjectName, type SweepLayout } from './targets.js';
 
 export interface SlurmOptions {
   /** Absolute path of the workspace on storage every node mounts (the Nx cache and run dirs live there). */
@@ -49,7 +49,7 @@ export function slurmScripts(def: SweepDefinition, preset: string, layout: Sweep
   ].join('\n');
   const table = [
     ...header(`${def.name}-${preset}-table`, o, logDir, [`#SBATCH --output=${logDir}/table-%j.out`]),
-    `exec npx nx run ${def.name}:${tableTarget(preset)} --outputStyle=stream`,
+    `exec npx nx run ${presetProjectName(def, preset)}:table --outputStyle=stream`,
     '',
   ].join('\n');
   return { array, table, projects, logDir };

@@ -11,8 +11,8 @@ import {
   type SweepDefinition,
 } from '../src/definition.js';
 import { budgetLabel, logSpacedBudgets, planPreset, type SweepRun } from '../src/plan.js';
-import { generatedFiles, projectJson, runProjectJson, sweepLayout } from '../src/targets.js';
-import { SweepOutOfDateError, assertSweepInSync, sweepDrift, writeSweepFiles } from '../src/generate.js';
+import { sweepLayout } from '../src/targets.js';
+import study from '../study.js';
 import { SweepGatherError, frontier, gatherPreset } from '../src/gather.js';
 import { fitPreset } from '../src/fit.js';
 import { slurmScripts } from '../src/slurm.js';
@@ -100,67 +100,61 @@ describe('sweep plan', () => {
   });
 });
 
-describe('sweep targets', () => {
-  const project = projectJson(def(), layout) as { name: string; $schema: string; targets: Record<string, JsonObject> };
+describe('the study: runs as fan-out units, cached on fingerprints', () => {
+  /** A study directory holding only a sweep.json (named after the study, as study.ts requires): what study.ts reads. */
+  function studyDir(raw: JsonObject): string {
+    const dir = mkdtempSync(join(tmp, 'study-'));
+    writeFileSync(join(dir, 'sweep.json'), JSON.stringify({ ...raw, name: 'dit-scaling' }));
+    return dir;
+  }
+  const units = (raw: JsonObject, preset: string) => new Map(study.fanOut!.units(studyDir(raw), preset).map((u) => [u.id, u]));
 
-  it('makes each run its own Nx project whose train target hashes only its config file and outputs its run dir', () => {
-    const runs = [...planPreset(def(), 'full'), ...planPreset(def(), 'smoke')];
-    for (const r of runs) {
-      const p = runProjectJson(def(), layout, r) as { name: string; $schema: string; implicitDependencies: string[]; targets: { train: JsonObject } };
-      expect(p.name).toBe(`toy-sweep-${r.preset}-${r.id}`);
-      expect(p.$schema).toBe('../../../../../node_modules/nx/schemas/project-schema.json');
-      // The CLI (and through it every package it imports) is what the run executes: ^production.
-      expect(p.implicitDependencies).toEqual(['@difflab/cli']);
-      const t = p.targets.train;
-      expect(t.cache).toBe(true);
-      expect(t.inputs).toEqual(['{projectRoot}/config.json', '^production', { env: 'DIFFLAB_BACKEND' }]);
-      expect(t.outputs).toEqual([`{workspaceRoot}/experiments/toy/runs/${r.preset}/${r.id}`]);
-      const command = (t.options as JsonObject).command as string;
-      expect(command).toContain(`train experiments/toy/configs/${r.preset}/${r.id}/config.json --out experiments/toy/runs/${r.preset}/${r.id}`);
-      expect(command).toContain(`--tag sweep=toy-sweep --tag preset=${r.preset} --tag budget=${budgetLabel(r.budget)} --tag size=${r.sizeLabel}`);
-    }
-    expect(new Set(runs.map((r) => runProjectJson(def(), layout, r).name)).size).toBe(runs.length);
-  });
-
-  it('gives each run an evaluate target: FID of the raw weights after train and the feature network, into <runDir>/eval', () => {
-    for (const r of [planPreset(def(), 'full')[0]!, planPreset(def(), 'smoke')[0]!]) {
-      const t = (runProjectJson(def(), layout, r) as { targets: { evaluate: JsonObject } }).targets.evaluate;
-      expect(t.cache).toBe(true);
-      expect(t.dependsOn).toEqual(['train', { projects: ['fmnist-featurenet'], target: 'train' }]);
-      expect(t.outputs).toEqual([`{workspaceRoot}/experiments/toy/runs/${r.preset}/${r.id}/eval`]);
-      expect(t.inputs).toContainEqual({ dependentTasksOutputFiles: '**/*.safetensors', transitive: false });
-      // full uses the default of 100 per class, smoke sets 3.
-      const perClass = r.preset === 'full' ? 100 : 3;
-      expect((t.options as JsonObject).command).toBe(`node apps/cli/bin/difflab.js eval experiments/toy/runs/${r.preset}/${r.id} --weights raw --samples-per-class ${perClass}`);
+  it('lists the presets of sweep.json and one unit per planned run, tagged with sweep, budget and size', () => {
+    const dir = studyDir(rawDef());
+    expect(study.presets!(dir).map((p) => p.name)).toEqual(['full', 'smoke']);
+    const other = mkdtempSync(join(tmp, 'study-'));
+    writeFileSync(join(other, 'sweep.json'), JSON.stringify(rawDef()));
+    expect(() => study.presets!(other)).toThrow(/name: expected 'dit-scaling' .* got 'toy-sweep'/);
+    for (const preset of ['full', 'smoke']) {
+      const runs = planPreset(def(), preset);
+      const us = study.fanOut!.units(dir, preset);
+      expect(us.map((u) => u.id)).toEqual(runs.map((r) => r.id));
+      us.forEach((u, i) => expect(u.tags).toEqual({ sweep: 'dit-scaling', budget: budgetLabel(runs[i]!.budget), size: runs[i]!.sizeLabel }));
     }
   });
 
-  it('chains gather-<preset> on all its runs, table-<preset> on gather, and table on the full preset', () => {
-    expect(project.name).toBe('toy-sweep');
-    const gather = project.targets['gather-smoke']!;
-    const projects = planPreset(def(), 'smoke').map((r) => `toy-sweep-smoke-${r.id}`);
-    expect(gather.dependsOn).toEqual([{ target: 'train', projects }, { target: 'evaluate', projects }]);
-    expect(gather.outputs).toContain('{projectRoot}/results/smoke/frontier-fid.parquet');
-    expect(project.targets['table-smoke']!.outputs).toEqual(['isoflop', 'power', 'power-fid'].map((d) => `{projectRoot}/results/smoke/${d}`));
-    expect(gather.inputs).toContainEqual({ dependentTasksOutputFiles: '**/eval.json', transitive: false });
-    expect(project.targets['table-smoke']!.dependsOn).toEqual(['gather-smoke']);
-    expect(project.targets.table).toEqual({ executor: 'nx:noop', dependsOn: ['table-full'] });
-    expect(project.$schema).toBe('../../node_modules/nx/schemas/project-schema.json');
-  });
-
-  it('changing one preset touches only that preset’s configs; adding a budget leaves every other run’s files as they were', () => {
-    const before = generatedFiles(def(), layout);
+  it('changing one preset changes only that preset’s fingerprints; adding budgets leaves every existing run’s', () => {
+    const before = { full: units(rawDef(), 'full'), smoke: units(rawDef(), 'smoke') };
+    const presetsBefore = study.presets!(studyDir(rawDef()));
     const raw = rawDef();
     ((raw.presets as JsonObject).smoke as JsonObject).overrides = { train: { batchSize: 32 }, eval: { heldoutExamples: 200 } };
-    const after = generatedFiles(parseSweepDefinition(raw), layout);
-    const changed = [...after].filter(([p, text]) => before.get(p) !== text).map(([p]) => p);
-    expect(changed.sort()).toEqual(planPreset(def(), 'smoke').map((r) => `experiments/toy/configs/smoke/${r.id}/config.json`).sort());
+    for (const [id, u] of units(raw, 'full')) expect(u.fingerprints).toEqual(before.full.get(id)!.fingerprints);
+    for (const [id, u] of units(raw, 'smoke')) {
+      expect(u.fingerprints!.train).not.toBe(before.smoke.get(id)!.fingerprints!.train);
+      // evaluate reads the retrained weights through its dependency; its own setting did not change.
+      expect(u.fingerprints!.evaluate).toBe(before.smoke.get(id)!.fingerprints!.evaluate);
+    }
+    const presetsAfter = study.presets!(studyDir(raw));
+    expect(presetsAfter[0]).toEqual(presetsBefore[0]);
+    expect(presetsAfter[1]!.fingerprint).not.toBe(presetsBefore[1]!.fingerprint);
+
     const more = rawDef();
     ((more.presets as JsonObject).full as JsonObject).budgets = { min: 1e13, max: 1e15, count: 3 };
-    const added = generatedFiles(parseSweepDefinition(more), layout);
-    const touched = [...added].filter(([p, text]) => before.get(p) !== text).map(([p]) => p);
-    // Budgets 1e13, 1e14, 1e15 were all in the 5-budget grid: only the sweep's own project.json changes.
-    expect(touched).toEqual(['experiments/toy/project.json']);
+    const fewer = units(more, 'full');
+    // Budgets 1e13, 1e14, 1e15 were all in the 5-budget grid: their runs keep their fingerprints (and Nx caches).
+    expect(fewer.size).toBe(15);
+    for (const [id, u] of fewer) expect(u.fingerprints).toEqual(before.full.get(id)!.fingerprints);
+  });
+
+  // Nx still reruns the run's train task too: it hashes a project's whole configuration (both commands) into each task.
+  it('a new FID sample count changes the evaluate fingerprint of each run, not the train one', () => {
+    const raw = rawDef();
+    ((raw.presets as JsonObject).smoke as JsonObject).fidSamplesPerClass = 5;
+    const before = units(rawDef(), 'smoke');
+    for (const [id, u] of units(raw, 'smoke')) {
+      expect(u.fingerprints!.train).toBe(before.get(id)!.fingerprints!.train);
+      expect(u.fingerprints!.evaluate).not.toBe(before.get(id)!.fingerprints!.evaluate);
+    }
   });
 });
 
@@ -180,7 +174,7 @@ describe('bad sweep definitions', () => {
     ['heads not dividing the width', (r: JsonObject) => (full(r).sizes = [size(64, 2, 3), size(96, 3, 3), size(128, 4, 4)]), /sizes\[0\]: hiddenSize 64 is not divisible by numHeads 3/],
     ['steps in base', (r: JsonObject) => ((r.base as JsonObject).train = { batchSize: 64, steps: 100 }), /base\.train\.steps: set by the sweep/],
     ['no batch size', (r: JsonObject) => ((r.base as JsonObject).train = {}), /base\.train\.batchSize: required/],
-    ['a misspelt field', (r: JsonObject) => (full(r).budget = 1), /presets\.full\.budget: unknown field/],
+    ['a misspelt field', (r: JsonObject) => (full(r).budget = 1), /presets\.full: Unrecognized key: "budget"/],
     ['a bad preset name', (r: JsonObject) => ((r.presets as JsonObject)['Full run'] = full(r)), /presets\.Full run: preset names use lowercase/],
     ['a budget too small for a size', (r: JsonObject) => (full(r).budgets = { min: 1e11, max: 1e13, count: 3 }), /run c1e11-w128-d4 gets 9 steps .* below minSteps 10; raise budgets\.min/],
   ])('rejects %s with the field and the fix', (_name, mutate, message) => {
@@ -191,27 +185,6 @@ describe('bad sweep definitions', () => {
 
   it('rejects an unknown preset by listing the defined ones', () => {
     expect(() => planPreset(def(), 'medium')).toThrow("unknown preset 'medium'; the sweep defines: full, smoke");
-  });
-});
-
-describe('sweep generate', () => {
-  it('writes configs and project.json, then detects edits and configs of dropped runs', async () => {
-    const root = join(tmp, 'gen');
-    const { written } = await writeSweepFiles(def(), layout, root);
-    expect(written).toHaveLength(2 * (25 + 9) + 1);
-    expect(sweepDrift(def(), layout, root)).toEqual({ changed: [], stale: [] });
-    expect(JSON.parse(readFileSync(join(root, 'experiments/toy/configs/smoke/c5e10-w64-d2/config.json'), 'utf8'))).toEqual(
-      planPreset(def(), 'smoke').find((r) => r.id === 'c5e10-w64-d2')!.config,
-    );
-    writeFileSync(join(root, 'experiments/toy/configs/smoke/c5e10-w64-d2/config.json'), '{}');
-    mkdirSync(join(root, 'experiments/toy/configs/smoke/c9e99-w1-d1'));
-    writeFileSync(join(root, 'experiments/toy/configs/smoke/c9e99-w1-d1/project.json'), '{}');
-    expect(() => assertSweepInSync(def(), layout, root)).toThrow(SweepOutOfDateError);
-    expect(() => assertSweepInSync(def(), layout, root)).toThrow(/out of date: experiments\/toy\/configs\/smoke\/c5e10-w64-d2\/config\.json[\s\S]*no longer in the sweep: .*c9e99-w1-d1\/project\.json[\s\S]*npx difflab sweep generate/);
-    const again = await writeSweepFiles(def(), layout, root);
-    expect(again).toEqual({ written: ['experiments/toy/configs/smoke/c5e10-w64-d2/config.json'], removed: ['experiments/toy/configs/smoke/c9e99-w1-d1/project.json'] });
-    expect(existsSync(join(root, 'experiments/toy/configs/smoke/c9e99-w1-d1'))).toBe(false);
-    expect(() => assertSweepInSync(def(), layout, root)).not.toThrow();
   });
 });
 
@@ -372,7 +345,7 @@ describe('slurm scripts', () => {
       expect(s.array).toContain(line);
       expect(s.table).toContain(line);
     }
-    expect(s.table).toContain('exec npx nx run toy-sweep:table-smoke');
+    expect(s.table).toContain('exec npx nx run toy-sweep-smoke:table');
     expect(s.logDir).toBe('/shared/difflab/experiments/toy/runs/slurm/smoke');
   });
 });

@@ -50,14 +50,14 @@ function unetOf(cfg: TrainConfig, where: string): ResolvedUNet {
   return r;
 }
 
-/** Tracker tags of every run of the study; `modality` tells image and audio studies apart. */
-const tags = (l: StudyLayout, cfg: TrainConfig, method: string, variant: string, stage: string, extra: Record<string, string> = {}) => ({
-  study: 'unet-pruning',
-  preset: l.preset,
+/**
+ * Tracker tags of a run of the study; `modality` tells image and audio studies apart. `study`, `preset` and
+ * `stage` are not set here: the tracker @difflab/studies hands each stage adds them to every run.
+ */
+const tags = (cfg: TrainConfig, method: string, variant: string, extra: Record<string, string> = {}) => ({
   modality: modalityOf(cfg),
   method,
   variant,
-  stage,
   ...extra,
 });
 
@@ -75,7 +75,7 @@ export async function baselineStage(l: StudyLayout, opts: StageOptions = {}): Pr
   const cfg = { ...loadBaselineConfig(l), name: l.name };
   unetOf(cfg, 'baseline.json');
   rmSync(l.baselineRun, { recursive: true, force: true });
-  const sinks = opts.tracker ? [new TrackerSink(opts.tracker, l.name, 'baseline', l.baselineRun, tags(l, cfg, 'none', 'baseline', 'baseline'))] : [];
+  const sinks = opts.tracker ? [new TrackerSink(opts.tracker, l.name, 'baseline', l.baselineRun, tags(cfg, 'none', 'baseline'))] : [];
   await train(cfg, { runDir: l.baselineRun, sinks, progressStream: opts.progressStream });
 }
 
@@ -164,7 +164,7 @@ export async function scoreStage(l: StudyLayout, opts: StageOptions = {}): Promi
     unet.dispose();
   }
   if (opts.tracker) {
-    const run = await opts.tracker.startRun({ experimentName: l.name, runName: 'score', tags: tags(l, cfg, 'ld-pruner+bk-sdm', 'baseline', 'score') });
+    const run = await opts.tracker.startRun({ experimentName: l.name, runName: 'score', tags: tags(cfg, 'ld-pruner+bk-sdm', 'baseline') });
     try {
       await run.logParams({ ...flat('ld_pruner', s.ldPruner), ...flat('block_importance', s.blockImportance) });
       for (const f of readdirSync(l.scoresDir)) await run.logArtifact(join(l.scoresDir, f), 'scores');
@@ -272,7 +272,7 @@ export async function applyStage(l: StudyLayout, opts: StageOptions = {}): Promi
   await initBackend();
   const needScores = settings.variants.some((v) => v.method === 'ld-pruner');
   const scores = needScores
-    ? readJsonFile<LdPrunerScores>(join(l.scoresDir, 'ld-pruner.json'), `run the score stage first (difflab prune score --preset ${l.preset})`)
+    ? readJsonFile<LdPrunerScores>(join(l.scoresDir, 'ld-pruner.json'), `run the score stage first (difflab study unet-pruning score --preset ${l.preset})`)
     : null;
   rmSync(l.configsDir, { recursive: true, force: true });
   rmSync(l.prunedDir, { recursive: true, force: true });
@@ -294,7 +294,7 @@ export async function applyStage(l: StudyLayout, opts: StageOptions = {}): Promi
         await writeWeightsRun(dir, { ...rc, init: undefined, distill: undefined }, weights, meta);
         if (opts.tracker) {
           const count = countUNet(unetOf(rc, where).config);
-          const run = await opts.tracker.startRun({ experimentName: l.name, runName: `${v.id}-pruned`, tags: { ...tags(l, cfg, v.method, v.id, 'pruned'), 'difflab.run_dir': dir } });
+          const run = await opts.tracker.startRun({ experimentName: l.name, runName: `${v.id}-pruned`, tags: { ...tags(cfg, v.method, v.id), 'difflab.run_dir': dir } });
           await run.logParams({ model_params: count.params, macs_per_step: count.macs, spec: JSON.stringify(meta.spec), zeroed: meta.zeroed.length, k: meta.k ?? 0 });
           await run.end('FINISHED');
         }
@@ -310,7 +310,7 @@ export async function applyStage(l: StudyLayout, opts: StageOptions = {}): Promi
 }
 
 function variantIds(l: StudyLayout): string[] {
-  return readJsonFile<string[]>(join(l.configsDir, 'order.json'), `run the prune stage first (difflab prune apply --preset ${l.preset})`);
+  return readJsonFile<string[]>(join(l.configsDir, 'order.json'), `run the apply stage first (difflab study unet-pruning apply --preset ${l.preset})`);
 }
 
 function readMeta(l: StudyLayout, id: string): VariantMeta {
@@ -324,11 +324,11 @@ export async function retrainStage(l: StudyLayout, opts: StageOptions & { only?:
   for (const id of opts.only !== undefined ? [opts.only] : ids) {
     const meta = readMeta(l, id);
     const path = join(l.configsDir, `${id}.json`);
-    const cfg = parseTrainConfig(readJsonFile(path, 'run the prune stage first'), path);
+    const cfg = parseTrainConfig(readJsonFile(path, 'run the apply stage first'), path);
     const runDir = join(l.retrainedDir, id);
     rmSync(runDir, { recursive: true, force: true });
     opts.log?.(`retraining ${id} (${meta.method}, ${meta.retrain}, ${meta.init} weights)`);
-    const sinks = opts.tracker ? [new TrackerSink(opts.tracker, l.name, `${id}-retrain`, runDir, tags(l, cfg, meta.method, id, 'retrain', { init: meta.init, retrain: meta.retrain }))] : [];
+    const sinks = opts.tracker ? [new TrackerSink(opts.tracker, l.name, `${id}-retrain`, runDir, tags(cfg, meta.method, id, { init: meta.init, retrain: meta.retrain }))] : [];
     await train(cfg, { runDir, sinks, progressStream: opts.progressStream });
   }
 }
@@ -374,7 +374,7 @@ async function evalRows(l: StudyLayout, ev: ReturnType<typeof loadEvalSettings>,
   for (const [i, id] of variantIds(l).entries()) {
     const meta = readMeta(l, id);
     const runDir = join(l.retrainedDir, id);
-    const cfg = parseTrainConfig(readJsonFile(join(runDir, 'config.json'), `run the retrain stage first (difflab prune retrain --preset ${l.preset})`), runDir);
+    const cfg = parseTrainConfig(readJsonFile(join(runDir, 'config.json'), `run the retrain stage first (difflab study unet-pruning retrain --preset ${l.preset})`), runDir);
     const prunedDir = join(l.prunedDir, id);
     const before = existsSync(prunedDir) ? (await scorer.score(prunedDir, 'ema')).value : null;
     const after = await scorer.score(runDir, samplingWeights(cfg));

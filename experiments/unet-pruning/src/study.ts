@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseTrainConfig, pruningSpecSchema, type TrainConfig } from '@difflab/runs';
+import { loadConfigFile, loadTrainConfig, pruningSpecSchema, type TrainConfig } from '@difflab/runs';
 import { EvalError } from '@difflab/evaluation';
 
 /**
@@ -148,32 +148,18 @@ export function studyLayout(studyDirArg: string, preset: string): StudyLayout {
   };
 }
 
-function readJson(path: string): unknown {
-  if (!existsSync(path)) throw new StudyError(`${path} not found`);
-  try {
-    return JSON.parse(readFileSync(path, 'utf8'));
-  } catch (e) {
-    throw new StudyError(`${path} is not valid JSON: ${(e as Error).message}`);
-  }
-}
-
-function parseWith<T extends z.ZodType>(schema: T, path: string): z.output<T> {
-  const r = schema.safeParse(readJson(path));
-  if (r.success) return r.data;
-  throw new StudyError(`invalid ${path}:\n${r.error.issues.map((i) => `  ${i.path.length ? i.path.join('.') : '(top level)'}: ${i.message}`).join('\n')}`);
-}
-
 export const loadBaselineConfig = (l: StudyLayout): TrainConfig => {
   const path = join(l.presetDir, 'baseline.json');
-  const cfg = parseTrainConfig(readJson(path), path);
-  if (cfg.model.prune || cfg.model.zero || cfg.init || cfg.distill) {
+  const cfg = loadTrainConfig(path);
+  if ((cfg.model.architecture === 'unet' && (cfg.model.prune || cfg.model.zero)) || cfg.init || cfg.distill) {
     throw new StudyError(`${path}: the baseline is the unpruned model trained from scratch; remove model.prune, model.zero, init and distill`);
   }
   return cfg;
 };
-export const loadScoreSettings = (l: StudyLayout): ScoreSettings => parseWith(scoreSchema, join(l.presetDir, 'score.json'));
-export const loadVariantSettings = (l: StudyLayout): VariantSettings => parseWith(variantsSchema, join(l.presetDir, 'variants.json'));
-export const loadEvalSettings = (l: StudyLayout): EvalSettings => parseWith(evalSchema, join(l.presetDir, 'eval.json'));
+// Every preset file goes through the one config loader of @difflab/runs: it names the file and every bad field.
+export const loadScoreSettings = (l: StudyLayout): ScoreSettings => loadConfigFile(scoreSchema, join(l.presetDir, 'score.json'), 'pruning preset');
+export const loadVariantSettings = (l: StudyLayout): VariantSettings => loadConfigFile(variantsSchema, join(l.presetDir, 'variants.json'), 'pruning preset');
+export const loadEvalSettings = (l: StudyLayout): EvalSettings => loadConfigFile(evalSchema, join(l.presetDir, 'eval.json'), 'pruning preset');
 
 /** The weights a run samples with (and so is evaluated and pruned with). */
 export const samplingWeights = (cfg: TrainConfig): 'ema' | 'raw' => (cfg.sample.useEma ? 'ema' : 'raw');

@@ -1,16 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadBaselineConfig, loadEvalSettings, loadScoreSettings, loadVariantSettings, modalityOf, studyLayout } from '../src/index.js';
 import { countUNet, specFitsWeights, unetOperators } from '@difflab/models';
-import { resolveModelConfig } from '@difflab/runs';
+import { resolveModelConfig, type ModelConfigInput } from '@difflab/runs';
+import { resolvePerPreset } from '@difflab/studies';
+import pruningStudy from '../study.js';
 
 const study = join(dirname(fileURLToPath(import.meta.url)), '..');
 const presets = readdirSync(join(study, 'presets'));
-const project = JSON.parse(readFileSync(join(study, 'project.json'), 'utf8')) as {
-  targets: Record<string, { dependsOn?: (string | { projects: string[]; target: string })[] }>;
-};
+/** The Nx targets' extra dependencies of a stage for a preset, as the Nx plugin reads them from study.ts. */
+const needs = (stage: string, preset: string) => resolvePerPreset(pruningStudy.stages[stage]!.needs, { studyDir: study, preset, presetDir: join(study, 'presets', preset) }, []);
 
 describe.each(presets)('preset %s', (preset) => {
   const l = studyLayout(study, preset);
@@ -22,8 +23,9 @@ describe.each(presets)('preset %s', (preset) => {
   const audio = modalityOf(baseline) === 'audio';
 
   it(`has an eval target that builds its metric's network first (FID feature net or FAD embedder)`, () => {
-    const producer = audio ? { projects: ['spoken-digits'], target: 'train-embedder' } : { projects: ['fmnist-featurenet'], target: 'train' };
-    expect(project.targets[`eval-${preset}`]?.dependsOn).toContainEqual(producer);
+    const producer = audio ? { project: 'spoken-digits', target: 'train-embedder' } : { project: 'fmnist-featurenet', target: 'train' };
+    expect(needs('eval', preset)).toEqual([producer]);
+    expect(needs('baseline', preset)).toEqual(audio ? [{ project: 'spoken-digits', target: 'synthesize' }] : []);
   });
 
   it(`has valid score and eval settings and an unconditional U-Net baseline of its modality's size`, () => {
@@ -41,7 +43,7 @@ describe.each(presets)('preset %s', (preset) => {
     for (const v of variants.variants) {
       if (v.method !== 'bk-sdm') continue;
       expect(specFitsWeights(resolved.base, v.spec), v.id).toBe(true);
-      const pruned = resolveModelConfig({ ...baseline.model, prune: v.spec });
+      const pruned = resolveModelConfig({ ...baseline.model, prune: v.spec } as ModelConfigInput);
       params[v.id] = countUNet(pruned.architecture === 'unet' ? pruned.config : resolved.config).params;
     }
     const full = countUNet(resolved.config).params;
@@ -51,7 +53,7 @@ describe.each(presets)('preset %s', (preset) => {
     // bk-tiny removes the innermost level, like BK-SDM-Tiny: one level fewer.
     const tinyVariant = variants.variants.find((v) => v.id === 'bk-tiny');
     if (tinyVariant?.method !== 'bk-sdm') throw new Error(`${preset}: no bk-sdm variant 'bk-tiny'`);
-    const tiny = resolveModelConfig({ ...baseline.model, prune: tinyVariant.spec });
+    const tiny = resolveModelConfig({ ...baseline.model, prune: tinyVariant.spec } as ModelConfigInput);
     expect(tiny.architecture === 'unet' && tiny.config.channels.length).toBe(resolved.config.channels.length - 1);
   });
 

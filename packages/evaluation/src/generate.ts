@@ -17,7 +17,6 @@ export interface GeneratedSamples {
   count: number;
 }
 
-
 /**
  * Samples `perClass` images of each class (class-major order) with the run's sampler settings
  * and guidance scale; an unconditional model gives 10·perClass images. One noise stream seeded
@@ -42,7 +41,7 @@ export function generateSamples(cfg: TrainConfig, weights: Record<string, tf.Ten
     const count = classes * perClass;
     const labels = Int32Array.from({ length: count }, (_, i) => (model.numClasses === null ? 0 : Math.floor(i / perClass)));
     const images = new Float32Array(count * IMAGE_SIZE * IMAGE_SIZE);
-    const sampler = makeSampler(cfg.sample, scheduleFor(cfg.diffusion));
+    const sampler = makeSampler(cfg.sample, scheduleFor(cfg.diffusion), model.numClasses);
     const rng = new Rng(EVAL_SAMPLE_SEED);
     for (let at = 0; at < count; at += batchSize) {
       const b = Math.min(batchSize, count - at);
@@ -50,7 +49,7 @@ export function generateSamples(cfg: TrainConfig, weights: Record<string, tf.Ten
         shape: [b, model.inputSize, model.inputSize, 1],
         labels: labels.subarray(at, at + b),
         rng,
-        ...(model.numClasses === null ? {} : { guidanceScale: cfg.sample.cfgScale, nullClass: model.numClasses }),
+        ...(model.numClasses === null ? {} : { nullClass: model.numClasses }),
       });
       const unit = tf.tidy(() => tf.clipByValue(tf.div(tf.add(tf.slice(x, [0, pad, pad, 0], [b, IMAGE_SIZE, IMAGE_SIZE, 1]), 1), 2), 0, 1));
       images.set(unit.dataSync() as Float32Array, at * IMAGE_SIZE * IMAGE_SIZE);

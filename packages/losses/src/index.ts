@@ -1,5 +1,5 @@
 export { LossInputError } from './errors.js';
 export { epsilonMse, epsilonPart } from './epsilon.js';
 export { discretizedGaussianLogLikelihood, vlbTerm } from './vlb.js';
-export { type DiffusionLossOptions, diffusionTrainingLoss } from './training.js';
+export { type DiffusionLossOptions, type DiffusionLossTerms, diffusionLossTerms, diffusionTrainingLoss } from './training.js';
 export { type DistillationTerms, type DistillationWeights, distillationTerms, unetDistillationLoss } from './distillation.js';

@@ -7,6 +7,7 @@ export { l2NormalizeRows, gram, type FeatureMatrix } from './features.js';
 export { hsicBiased, hsicUnbiased } from './alignment/hsic.js';
 export { cka, cknna, type CkaOptions, type CknnaOptions } from './alignment/cka.js';
 export { mutualKnn, type MutualKnnOptions } from './alignment/mutual-knn.js';
+export { precisionRecall, knnRadii, type PrecisionRecall, type PrecisionRecallOptions } from './precision-recall.js';
 export { fitLogisticRegression, predict, accuracy, type LogisticModel, type LogisticFit, type LogisticFitOptions } from './probe/logistic.js';
 export {
   linearProbe,

@@ -2,8 +2,12 @@ export { ModelConfigError, ModelInputError } from './errors.js';
 export {
   type DiTBlock,
   type DiTConfig,
+  type DiTMlp,
+  type DiTNorm,
   DIT_BLOCKS,
   DIT_CONFIGS,
+  DIT_MLPS,
+  DIT_NORMS,
   ditConfig,
   validateDiTConfig,
 } from './dit/config.js';
@@ -11,6 +15,9 @@ export { type DiT, type DiTForwardOptions, createDiT } from './dit/dit.js';
 export { type DiTCount, countDiT } from './dit/count.js';
 export { patchify, unpatchify } from './dit/patchify.js';
 export { sincosPosEmbed2d, timestepFrequencies } from './dit/embeddings.js';
+export { type RotaryTables, ROPE_THETA, applyRotary, qkvRotaryTables, rope2dAngles } from './dit/rope.js';
+export { rmsNorm, rmsNormModulate } from './dit/rmsnorm.js';
+export { type Dense, swigluMlp } from './dit/swiglu.js';
 export {
   type NoiseSchedule,
   addNoise,
@@ -23,13 +30,17 @@ export {
   type DenoiseFn,
   type SampleOptions,
   type Sampler,
+  type SamplerConfig,
   type SamplerOptions,
   DDIMSampler,
   DDPMSampler,
+  SAMPLER_KINDS,
+  createSampler,
   sample,
   spacedTimesteps,
   withGuidance,
 } from './diffusion/samplers.js';
+export { type SpacedSchedule, respaceSchedule } from './diffusion/respace.js';
 export {
   type BatchNormOptions,
   type GroupNormOptions,

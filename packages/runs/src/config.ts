@@ -1,19 +1,9 @@
 import { z } from 'zod';
 import { loadConfigFile, parseConfig } from './config-file.js';
+import { modelConfigSchema, type ModelConfigInput } from './model-config.js';
 
 export { ConfigError } from './config-file.js';
-
-const blockRemovalSchema = z
-  .object({
-    stage: z.enum(['down', 'up']),
-    level: z.number().int().nonnegative(),
-    index: z.number().int().nonnegative(),
-    parts: z.array(z.enum(['resnet', 'attention'])).nonempty().readonly(),
-  })
-  .strict();
-
-/** @difflab/models' UNetPruningSpec. */
-export const pruningSpecSchema = z.object({ removeMid: z.boolean().default(false), remove: z.array(blockRemovalSchema).readonly().default([]) }).strict();
+export { pruningSpecSchema } from './model-config.js';
 
 /**
  * A training config as the user writes it. Every field has a default except where a choice
@@ -37,33 +27,7 @@ export const trainConfigSchema = z
       })
       .strict()
       .default({ dataset: 'fashion-mnist', pad32: true }),
-    model: z
-      .object({
-        /** A named config from @difflab/models (e.g. "DiT-FMNIST-S/4"); other fields override it. */
-        preset: z.string(),
-        hiddenSize: z.number().int().positive().optional(),
-        depth: z.number().int().positive().optional(),
-        numHeads: z.number().int().positive().optional(),
-        patchSize: z.number().int().positive().optional(),
-        mlpRatio: z.number().positive().optional(),
-        classDropoutProb: z.number().min(0).max(1).optional(),
-        learnSigma: z.boolean().optional(),
-        block: z.enum(['adaLN-Zero', 'adaLN', 'cross-attention', 'in-context']).optional(),
-        /** U-Net presets: the SD-style layout rebuilt with these (sdStyleUNetConfig options). */
-        channels: z.array(z.number().int().positive()).nonempty().optional(),
-        layersPerLevel: z.number().int().positive().optional(),
-        attention: z.array(z.boolean()).nonempty().optional(),
-        mid: z.boolean().optional(),
-        groups: z.number().int().positive().optional(),
-        /** U-Net presets: BK-SDM block removal applied to the (overridden) preset; the model is what remains. */
-        prune: pruningSpecSchema.optional(),
-        /**
-         * U-Net presets: parameters (names in the unpruned model) held at zero and not trained — LD-Pruner's
-         * operators replaced by the identity rather than removed (their closing projections).
-         */
-        zero: z.array(z.string()).optional(),
-      })
-      .strict(),
+    model: modelConfigSchema,
     /** Start from a trained run's weights instead of a random init; with model.prune they are pruned first. */
     init: z
       .object({
@@ -115,6 +79,16 @@ export const trainConfigSchema = z
          * average forgets the random init in short runs; false = emaDecay from the first step (DiT).
          */
         emaWarmup: z.boolean().default(false),
+        /**
+         * What the model is trained to minimise: a name from @difflab/training's objectives ('epsilon', 'distillation', …).
+         * Default: 'distillation' when a distill section is given, else 'epsilon'.
+         */
+        objective: z.string().min(1).optional(),
+        /**
+         * Weight λ of improved DDPM's L_vlb (bits/dim) in DiT's hybrid loss L_simple + λ·L_vlb, which trains the
+         * variance channels of a model.learnSigma model. Default 1 (DiT) with learnSigma, else 0; needs learnSigma when > 0.
+         */
+        vlbWeight: z.number().nonnegative().optional(),
       })
       .strict(),
     checkpoint: z
@@ -139,6 +113,10 @@ export const trainConfigSchema = z
         sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
         steps: z.number().int().positive().default(50),
         cfgScale: z.number().nonnegative().default(2),
+        /** DDIM's η (0 = deterministic); ddim only. */
+        eta: z.number().nonnegative().optional(),
+        /** Clip the predicted x_0 to [−1, 1]; default true (pixel-space data). */
+        clipDenoised: z.boolean().optional(),
         perClass: z.number().int().positive().default(8),
         /** Sample with the EMA weights (as DiT does) rather than the raw weights. */
         useEma: z.boolean().default(true),
@@ -149,7 +127,9 @@ export const trainConfigSchema = z
   .strict();
 
 export type TrainConfig = z.output<typeof trainConfigSchema>;
-export type TrainConfigInput = z.input<typeof trainConfigSchema>;
+export type { DiTModelConfig, ModelConfig, ModelConfigInput, UNetModelConfig } from './model-config.js';
+/** A config as written: the model's `architecture` may be left to its preset. */
+export type TrainConfigInput = Omit<z.input<typeof trainConfigSchema>, 'model'> & { model: ModelConfigInput };
 
 /** Validates a parsed config; the error lists every bad field by its dotted path. */
 export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {

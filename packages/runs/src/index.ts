@@ -1,6 +1,7 @@
 export { ConfigError, formatIssues, loadConfigFile, parseConfig } from './config-file.js';
-export { loadTrainConfig, parseTrainConfig, pruningSpecSchema, trainConfigSchema, type TrainConfig, type TrainConfigInput } from './config.js';
-export { createDenoiser, resolveModelConfig, type Denoiser, type ResolvedUNet } from './model.js';
+export { loadTrainConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from './config.js';
+export { createDenoiser, parseModelConfig, resolveModelConfig, type Denoiser, type ResolvedUNet } from './model.js';
+export { ditModelSchema, modelConfigSchema, pruningSpecSchema, unetModelSchema, UNET_PRESETS, type DiTModelConfig, type ModelConfig, type ModelConfigInput, type UNetModelConfig } from './model-config.js';
 export { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, type Checkpoint, type TrainerState } from './checkpoint.js';
 export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';
 export { encodeImageGrid, writeImageGrid } from './image-grid.js';
@@ -9,7 +10,7 @@ export { MetricsTable } from './metrics-table.js';
 export { Progress } from './progress.js';
 export { type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';
 export { TrackerSink } from './tracker-sink.js';
-export { makeSampler, scheduleFor } from './diffusion-setup.js';
+export { makeSampler, samplerConfigFor, scheduleFor } from './diffusion-setup.js';
 export { datasetFor, scaleUint8Split, FloatBatchIterator, sequentialFloatBatches, type FloatImageSplit, type FloatBatch, type TrainingData } from './dataset.js';
 export { initialWeights, loadSourceRun, loadTeacher, type SourceRun, type Teacher } from './init.js';
 export { loadRun, RunDirError, type LoadedRun, type WeightsKind } from './run-dir.js';

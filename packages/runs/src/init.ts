@@ -59,11 +59,12 @@ function requireSameBase(source: SourceRun, base: UNetConfig, field: string): UN
 export async function initialWeights(cfg: TrainConfig): Promise<Record<string, tf.Tensor>> {
   if (!cfg.init) throw new ConfigError('init: not set; initialWeights needs init.from');
   const resolved = resolveModelConfig(cfg.model);
-  if (resolved.architecture !== 'unet') throw new ConfigError(`init: initialising from a run is implemented for U-Net presets; '${cfg.model.preset}' is a DiT`);
+  if (resolved.architecture !== 'unet' || cfg.model.architecture !== 'unet') throw new ConfigError(`init: initialising from a run is implemented for U-Net presets; '${cfg.model.preset}' is a DiT`);
+  const zero = cfg.model.zero;
   const source = await loadSourceRun(cfg.init.from, cfg.init.weights, 'init.from');
   try {
     requireSameBase(source, resolved.base, 'init.from');
-    for (const name of cfg.model.zero ?? []) {
+    for (const name of zero ?? []) {
       const w = source.params[name]!;
       source.params[name] = tf.zerosLike(w);
       w.dispose();

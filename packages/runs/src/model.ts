@@ -1,6 +1,5 @@
 import { type Rng, tf } from '@difflab/core-tensor';
 import {
-  DIT_CONFIGS,
   AUDIO_UNET_CONFIGS,
   applyPruning,
   audioUNetConfig,
@@ -9,7 +8,6 @@ import {
   unetParamSpecs,
   type UNet,
   type UNetPruningSpec,
-  UNET_CONFIGS,
   countDiT,
   countUNet,
   createDiT,
@@ -19,7 +17,9 @@ import {
   type DiTConfig,
   type UNetConfig,
 } from '@difflab/models';
-import { ConfigError, type TrainConfig } from './config.js';
+import { z } from 'zod';
+import { ConfigError, parseConfig } from './config-file.js';
+import { modelConfigSchema, type ModelConfig, type ModelConfigInput, type UNetModelConfig } from './model-config.js';
 
 /** What the training loop needs from a denoiser, whatever its architecture. */
 export interface Denoiser {
@@ -42,8 +42,7 @@ export interface Denoiser {
   dispose(): void;
 }
 
-const DIT_ONLY = ['hiddenSize', 'depth', 'patchSize', 'mlpRatio', 'classDropoutProb', 'learnSigma', 'block'] as const;
-const UNET_ONLY = ['channels', 'layersPerLevel', 'attention', 'mid', 'groups', 'prune', 'zero'] as const;
+/** U-Net fields that rebuild the preset's layout through sdStyleUNetConfig. */
 const UNET_LAYOUT = ['channels', 'layersPerLevel', 'attention', 'mid', 'numHeads', 'groups'] as const;
 
 export interface ResolvedUNet {
@@ -57,44 +56,40 @@ export interface ResolvedUNet {
   frozen: string[];
 }
 
-/** Image and spectrogram U-Net presets, resolved alike. */
-const UNET_PRESETS = [...Object.keys(UNET_CONFIGS), ...Object.keys(AUDIO_UNET_CONFIGS)];
 const unetPreset = (name: string): UNetConfig => (name in AUDIO_UNET_CONFIGS ? audioUNetConfig(name) : unetConfig(name));
 
-const given = (model: TrainConfig['model'], keys: readonly string[]) =>
-  keys.filter((k) => (model as Record<string, unknown>)[k] !== undefined);
+/**
+ * The architecture config a training config's model section asks for: a named preset plus field
+ * overrides (and, for a U-Net, pruning). Takes the section as written or as parsed; the
+ * discriminated union (./model-config.ts) has already rejected fields of the other architecture.
+ */
+export function resolveModelConfig(section: ModelConfigInput | ModelConfig): { architecture: 'dit'; config: DiTConfig } | ResolvedUNet {
+  const model = parseModelConfig(section);
+  if (model.architecture === 'dit') {
+    const { architecture: _a, preset, ...overrides } = model;
+    const given = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+    return { architecture: 'dit', config: { ...ditConfig(preset), ...given } };
+  }
+  const base = unetLayout(model);
+  const spec: UNetPruningSpec = model.prune ?? { remove: [] };
+  let config: UNetConfig;
+  try {
+    config = applyPruning(base, spec);
+  } catch (e) {
+    throw new ConfigError(`model.prune: ${(e as Error).message}`);
+  }
+  return { architecture: 'unet', base, config, spec, frozen: frozenNames(base, spec, model.zero ?? []) };
+}
 
-/** The architecture config a training config asks for: a named preset plus field overrides (and, for a U-Net, pruning). */
-export function resolveModelConfig(model: TrainConfig['model']): { architecture: 'dit'; config: DiTConfig } | ResolvedUNet {
-  const { preset } = model;
-  if (preset in DIT_CONFIGS) {
-    const wrong = given(model, UNET_ONLY);
-    if (wrong.length) throw new ConfigError(`model: ${wrong.join(', ')} apply to U-Net presets only; '${preset}' is a DiT preset`);
-    const overrides = Object.fromEntries(given(model, [...DIT_ONLY, 'numHeads']).map((k) => [k, (model as Record<string, unknown>)[k]]));
-    return { architecture: 'dit', config: { ...ditConfig(preset), ...overrides } };
-  }
-  if (UNET_PRESETS.includes(preset)) {
-    const wrong = given(model, DIT_ONLY);
-    if (wrong.length) throw new ConfigError(`model: ${wrong.join(', ')} override DiT presets only; '${preset}' is a U-Net preset`);
-    const base = unetLayout(preset, model);
-    const spec: UNetPruningSpec = model.prune ?? { remove: [] };
-    let config: UNetConfig;
-    try {
-      config = applyPruning(base, spec);
-    } catch (e) {
-      throw new ConfigError(`model.prune: ${(e as Error).message}`);
-    }
-    return { architecture: 'unet', base, config, spec, frozen: frozenNames(base, spec, model.zero ?? []) };
-  }
-  throw new ConfigError(
-    `model.preset: unknown preset '${preset}'; DiT presets: ${Object.keys(DIT_CONFIGS).join(', ')}; U-Net presets: ${UNET_PRESETS.join(', ')}`,
-  );
+/** Validates a model section on its own (errors read `model.<field>`). */
+export function parseModelConfig(section: ModelConfigInput | ModelConfig): ModelConfig {
+  return parseConfig(z.object({ model: modelConfigSchema }), { model: section }, 'model config', 'model').model;
 }
 
 /** The preset rebuilt through sdStyleUNetConfig when a layout field is overridden (SD's regular layout). */
-function unetLayout(preset: string, model: TrainConfig['model']): UNetConfig {
-  const p = unetPreset(preset);
-  if (given(model, UNET_LAYOUT).length === 0) return p;
+function unetLayout(model: UNetModelConfig): UNetConfig {
+  const p = unetPreset(model.preset);
+  if (UNET_LAYOUT.every((k) => model[k] === undefined)) return p;
   try {
     return sdStyleUNetConfig({
       sampleSize: p.sampleSize,
@@ -124,7 +119,7 @@ function frozenNames(base: UNetConfig, spec: UNetPruningSpec, zero: readonly str
   });
 }
 
-export function createDenoiser(model: TrainConfig['model'], rng: Rng): Denoiser {
+export function createDenoiser(model: ModelConfigInput | ModelConfig, rng: Rng): Denoiser {
   const resolved = resolveModelConfig(model);
   if (resolved.architecture === 'dit') {
     const c = resolved.config;

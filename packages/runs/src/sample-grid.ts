@@ -8,20 +8,19 @@ import { writeImageGrid } from './image-grid.js';
 /** Fixed seed of the sampling noise, so grids from different steps and runs are comparable. */
 const SAMPLE_SEED = 1234;
 
-
 /**
- * Samples `perClass` images of every class (one class per grid row) with classifier-free
- * guidance and writes them as a PNG grid; an unconditional model fills 10 rows without guidance.
+ * Samples `perClass` images of every class (one class per grid row) with the run's sampler
+ * (classifier-free guidance at sample.cfgScale) and writes them as a PNG grid; an unconditional model fills 10 rows without guidance.
  */
 export function writeClassGrid(path: string, model: Denoiser, schedule: NoiseSchedule, cfg: TrainConfig['sample']): void {
   const { numClasses, inputSize, inChannels } = model;
   const rows = numClasses ?? 10;
   const labels = Array.from({ length: rows * cfg.perClass }, (_, i) => (numClasses === null ? 0 : Math.floor(i / cfg.perClass)));
-  const x = sample((xt, t, y) => model.forward(xt, t, y), makeSampler(cfg, schedule), {
+  const x = sample((xt, t, y) => model.forward(xt, t, y), makeSampler(cfg, schedule, numClasses), {
     shape: [labels.length, inputSize, inputSize, inChannels],
     labels,
     rng: new Rng(SAMPLE_SEED),
-    ...(numClasses === null ? {} : { guidanceScale: cfg.cfgScale, nullClass: numClasses }),
+    ...(numClasses === null ? {} : { nullClass: numClasses }),
   });
   const data = x.dataSync() as Float32Array;
   x.dispose();

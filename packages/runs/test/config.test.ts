@@ -1,8 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ConfigError, loadTrainConfig, parseTrainConfig } from '../src/config.js';
+import { resolveModelConfig } from '../src/model.js';
+import { samplerConfigFor } from '../src/diffusion-setup.js';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 const minimal = { model: { preset: 'DiT-FMNIST-S/4' }, train: { steps: 10, batchSize: 8, lr: 1e-4 } };
 
@@ -39,3 +44,45 @@ describe('training config', () => {
     expect(() => loadTrainConfig(broken)).toThrow(/broken\.json is not valid JSON/);
   });
 });
+
+describe('model section: a DiT or a U-Net', () => {
+  it("reads the repository's config files, inferring model.architecture from the preset", () => {
+    expect(loadTrainConfig(join(root, 'experiments/dit-fmnist/config.json')).model).toEqual({ architecture: 'dit', preset: 'DiT-FMNIST-S/4' });
+    const presets = join(root, 'experiments/unet-pruning/presets');
+    const dirs = readdirSync(presets);
+    expect(dirs.length).toBeGreaterThan(0);
+    for (const d of dirs) expect(loadTrainConfig(join(presets, d, 'baseline.json')).model.architecture, d).toBe('unet');
+    const sweep = JSON.parse(readFileSync(join(root, 'experiments/dit-scaling/sweep.json'), 'utf8')) as { base: { train: object } };
+    const base = parseTrainConfig({ ...sweep.base, train: { ...sweep.base.train, steps: 1, lr: 1e-4 } });
+    expect(base.model.architecture).toBe('dit');
+  });
+
+  it('names the field and the fix for fields of the other architecture, unknown fields and presets', () => {
+    const model = (m: object) => () => parseTrainConfig({ ...minimal, model: m }, 'cfg.json');
+    expect(model({ preset: 'DiT-FMNIST-S/4', channels: [8] })).toThrow(/cfg\.json:\n {2}model: channels apply to U-Net presets only; this is a DiT model/);
+    expect(model({ preset: 'UNet-FMNIST', depth: 2, colour: 1 })).toThrow(/model: depth apply to DiT presets only; .*; unknown field\(s\) colour; remove them/);
+    expect(model({ preset: 'DiT-XXL' })).toThrow(/model\.preset: unknown preset 'DiT-XXL'; DiT presets: .*U-Net presets: /);
+    expect(model({ architecture: 'unet', preset: 'DiT-FMNIST-S/4' })).toThrow(/model\.preset: 'DiT-FMNIST-S\/4' is a DiT preset; set model\.architecture to 'dit'/);
+    expect(model({ architecture: 'vit', preset: 'DiT-FMNIST-S/4' })).toThrow(/model\.architecture: /);
+    expect(model({ preset: 'DiT-FMNIST-S/4', depth: 'deep' })).toThrow(/model\.depth: /);
+    expect(() => resolveModelConfig({ preset: 'DiT-FMNIST-S/4', depth: 0 })).toThrow(/model\.depth: /);
+  });
+
+  it('the explicit and the inferred architecture parse to the same config', () => {
+    const a = parseTrainConfig({ ...minimal, model: { preset: 'UNet-FMNIST', channels: [8, 16] } });
+    const b = parseTrainConfig({ ...minimal, model: { architecture: 'unet', preset: 'UNet-FMNIST', channels: [8, 16] } });
+    expect(a).toEqual(b);
+  });
+});
+
+describe('sample section → sampler config', () => {
+  it('records kind, steps, η, clipping and guidance; no guidance for an unconditional model', () => {
+    const c = parseTrainConfig({ ...minimal, sample: { sampler: 'ddim', steps: 20, cfgScale: 3, eta: 0.5 } });
+    expect(samplerConfigFor(c.sample, 10)).toEqual({ kind: 'ddim', steps: 20, eta: 0.5, clipDenoised: true, guidanceScale: 3 });
+    expect(samplerConfigFor(c.sample, null).guidanceScale).toBe(1);
+    const ddpm = parseTrainConfig({ ...minimal, sample: { sampler: 'ddpm', clipDenoised: false } });
+    expect(samplerConfigFor(ddpm.sample, 10)).toEqual({ kind: 'ddpm', steps: 50, clipDenoised: false, guidanceScale: 2 });
+    expect(() => parseTrainConfig({ ...minimal, sample: { eta: -1 } })).toThrow(/sample\.eta: /);
+  });
+});
+

@@ -7,7 +7,7 @@ export { MlflowRestStore, DEFAULT_RETRY, type RetryOptions, type MlflowRestOptio
 export { parseMlflowJson, stringifyMlflowJson } from './mlflow-json.js';
 export * from './mlflow-wire.js';
 export { parseFilter, parseOrderBy, RUN_SEARCH_SCHEMA, EXPERIMENT_SEARCH_SCHEMA, type Clause, type OrderTerm } from './search-filter.js';
-export { resolveTrackingTarget, localTrackingDir, mlflowAuthHeaders, DEFAULT_TRACKING_DIR, type TrackingTarget } from './resolve.js';
+export { resolveTrackingTarget, localTrackingDir, workspaceRoot, mlflowAuthHeaders, DEFAULT_TRACKING_DIR, type TrackingTarget } from './resolve.js';
 export {
   openTracker,
   ensureExperiment,

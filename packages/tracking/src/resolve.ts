@@ -1,3 +1,4 @@
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TrackingError } from './errors.js';
@@ -7,9 +8,32 @@ export const DEFAULT_TRACKING_DIR = '.difflab/tracking';
 
 export type TrackingTarget = { kind: 'mlflow'; url: string } | { kind: 'local'; location: LocalStoreLocation };
 
-/** The local store directory: DIFFLAB_TRACKING_DIR, else `.difflab/tracking` under the cwd. */
-export function localTrackingDir(env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(env.DIFFLAB_TRACKING_DIR || DEFAULT_TRACKING_DIR);
+function declaresWorkspaces(packageJson: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(packageJson, 'utf8')) as { workspaces?: unknown }).workspaces !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The workspace root above `from`: the nearest directory whose package.json declares `workspaces`
+ * (an npm-workspaces monorepo root), else the nearest one holding `.git`, else `from` itself.
+ * Found by walking up, so a run started in any subfolder lands in the same store.
+ */
+export function workspaceRoot(from: string = process.cwd()): string {
+  let gitRoot: string | undefined;
+  for (let dir = resolve(from); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && declaresWorkspaces(join(dir, 'package.json'))) return dir;
+    if (gitRoot === undefined && existsSync(join(dir, '.git'))) gitRoot = dir;
+    if (dirname(dir) === dir) return gitRoot ?? resolve(from);
+  }
+}
+
+/** The local store directory: DIFFLAB_TRACKING_DIR, else `.difflab/tracking` under the workspace root of the cwd. */
+export function localTrackingDir(env: NodeJS.ProcessEnv = process.env, cwd: string = process.cwd()): string {
+  if (env.DIFFLAB_TRACKING_DIR) return resolve(cwd, env.DIFFLAB_TRACKING_DIR);
+  return join(workspaceRoot(cwd), DEFAULT_TRACKING_DIR);
 }
 
 /**

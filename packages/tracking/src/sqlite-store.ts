@@ -33,7 +33,7 @@ import {
   type SearchRow,
 } from './search-filter.js';
 import type { TrackingStore } from './store.js';
-import { validateBatch, validateKey, validateRunId } from './validation.js';
+import { LIMITS, validateBatch, validateKey } from './validation.js';
 
 /** Where a local store keeps its database and artifacts. */
 export interface LocalStoreLocation {
@@ -342,6 +342,50 @@ export class SqliteStore implements TrackingStore {
     return page(sorted.map((r) => searchRows.get(r)!), offset, max);
   }
 
+  private activeExperimentRow(experimentId: string): ExperimentRow {
+    const row = this.db.prepare('SELECT * FROM experiments WHERE experiment_id = ?').get(experimentId) as ExperimentRow | undefined;
+    if (!row) throw new NotFoundError(`no experiment with id '${experimentId}'`);
+    if (row.lifecycle_stage !== 'active') throw new InvalidParameterError(`experiment '${experimentId}' is deleted; restore it first (experiments/restore)`);
+    return row;
+  }
+
+  /** MLflow's `experiments/set-experiment-tag`: sets or overwrites one tag of an active experiment. */
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    validateKey('experiment tag', key);
+    if (value.length > LIMITS.tagValueLength) throw new InvalidParameterError(`experiment tag '${key}' has ${value.length} characters; the limit is ${LIMITS.tagValueLength}`);
+    this.write(() => {
+      this.activeExperimentRow(experimentId);
+      this.db.prepare('INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value').run(experimentId, key, value);
+      this.db.prepare('UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?').run(Date.now(), experimentId);
+    });
+  }
+
+  /** MLflow's `experiments/update`: renames an active experiment; the new name must be free. */
+  async renameExperiment(experimentId: string, newName: string): Promise<void> {
+    if (typeof newName !== 'string' || newName.trim() === '') throw new InvalidParameterError('new_name must be a non-empty string');
+    this.write(() => {
+      this.activeExperimentRow(experimentId);
+      const taken = this.db.prepare('SELECT experiment_id FROM experiments WHERE name = ?').get(newName) as { experiment_id: number } | undefined;
+      if (taken && String(taken.experiment_id) !== String(experimentId)) throw new AlreadyExistsError(`experiment '${newName}' already exists; choose another name`);
+      this.db.prepare('UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?').run(newName, Date.now(), experimentId);
+    });
+  }
+
+  /**
+   * MLflow's `experiments/delete` ('deleted') and `experiments/restore` ('active'): as MLflow's SQL
+   * store does, the experiment's runs follow it, so a restore brings back exactly what was deleted.
+   */
+  async setExperimentLifecycle(experimentId: string, stage: LifecycleStage): Promise<void> {
+    this.write(() => {
+      const row = this.db.prepare('SELECT * FROM experiments WHERE experiment_id = ?').get(experimentId) as ExperimentRow | undefined;
+      if (!row) throw new NotFoundError(`no experiment with id '${experimentId}'`);
+      if (stage === 'active' && row.lifecycle_stage === 'active') throw new InvalidParameterError(`experiment '${experimentId}' is not deleted; nothing to restore`);
+      if (stage === 'deleted' && row.lifecycle_stage === 'deleted') throw new InvalidParameterError(`experiment '${experimentId}' is already deleted`);
+      this.db.prepare('UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?').run(stage, Date.now(), experimentId);
+      this.db.prepare('UPDATE runs SET lifecycle_stage = ? WHERE experiment_id = ?').run(stage, experimentId);
+    });
+  }
+
   // ---- runs --------------------------------------------------------------------------
 
   async createRun(opts: CreateRunOptions): Promise<Run> {
@@ -364,7 +408,10 @@ export class SqliteStore implements TrackingStore {
   }
 
   private runRow(runId: string): RunRow {
-    validateRunId(runId);
+    // A malformed id names no run: MLflow answers 404 RESOURCE_DOES_NOT_EXIST for any unknown id.
+    if (typeof runId !== 'string' || !/^[0-9a-f]{32}$/.test(runId)) {
+      throw new NotFoundError(`no run with id ${JSON.stringify(runId)} (run ids are 32 lowercase hex characters; copy one from the runs table)`);
+    }
     const row = this.db.prepare('SELECT * FROM runs WHERE run_uuid = ?').get(runId) as RunRow | undefined;
     if (!row) throw new NotFoundError(`no run with id '${runId}'`);
     return row;
@@ -388,6 +435,15 @@ export class SqliteStore implements TrackingStore {
       if (update.runName !== undefined) this.setTagsTx(runId, { [RUN_NAME_TAG]: update.runName });
     });
     return (await this.getRun(runId)).info;
+  }
+
+  /** MLflow's `runs/delete-tag`: removes one tag of an active run; a tag that is not there is an error. */
+  async deleteTag(runId: string, key: string): Promise<void> {
+    this.write(() => {
+      this.activeRunRow(runId);
+      const { changes } = this.db.prepare('DELETE FROM tags WHERE run_uuid = ? AND key = ?').run(runId, key);
+      if (changes === 0) throw new NotFoundError(`no tag '${key}' on run '${runId}'`);
+    });
   }
 
   async deleteRun(runId: string, stage: LifecycleStage = 'deleted'): Promise<void> {
@@ -509,6 +565,18 @@ export class SqliteStore implements TrackingStore {
     const stmt = this.db.prepare(page ? `${sql} LIMIT ? OFFSET ?` : sql).raw(true);
     const rows = (page ? stmt.all(runId, key, page.limit, page.offset) : stmt.all(runId, key)) as [number, number, number, number][];
     return rows.map(([value, isNan, timestamp, step]) => ({ key, value: isNan ? Number.NaN : value, timestamp, step }));
+  }
+
+  /** The smallest and largest finite value of each metric of each run, for tables that show more than the last value. */
+  metricRanges(runIds: string[]): Map<string, Record<string, { min: number; max: number }>> {
+    const out = new Map<string, Record<string, { min: number; max: number }>>(runIds.map((id) => [id, {}]));
+    const stmt = this.db.prepare('SELECT key, MIN(value) AS min, MAX(value) AS max FROM metrics WHERE run_uuid = ? AND is_nan = 0 GROUP BY key');
+    for (const id of runIds) {
+      for (const row of stmt.all(id) as { key: string; min: number; max: number }[]) {
+        out.get(id)![row.key] = { min: row.min, max: row.max };
+      }
+    }
+    return out;
   }
 
   /** Metric keys logged by a run, for UIs that offer them as choices. */

@@ -157,7 +157,7 @@ describe('SqliteStore runs', () => {
 
   it('rejects bad run ids, keys and values with errors naming the problem', async () => {
     const { info } = await newRun();
-    await expect(store.getRun('nope')).rejects.toThrow(/invalid run_id "nope"/);
+    await expect(store.getRun('nope')).rejects.toMatchObject({ errorCode: 'RESOURCE_DOES_NOT_EXIST', message: expect.stringMatching(/no run with id "nope"/) });
     await expect(store.getRun('0'.repeat(32))).rejects.toBeInstanceOf(NotFoundError);
     await expect(store.logBatch(info.runId, { params: { 'a/../b': '1' } })).rejects.toThrow(/would resolve to the path 'b'/);
     await expect(store.logBatch(info.runId, { params: { 'bad!': '1' } })).rejects.toThrow(/invalid param key 'bad!'/);

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { flattenParams, InvalidParameterError, openTracker, resolveTrackingTarget, SqliteStore, TrackingError } from '../src/index.js';
+import { flattenParams, InvalidParameterError, localTrackingDir, openTracker, resolveTrackingTarget, SqliteStore, TrackingError, workspaceRoot } from '../src/index.js';
 import { tempDir } from './temp.js';
 
 const tmp = () => tempDir('tracker-api-');
@@ -14,12 +14,56 @@ describe('resolveTrackingTarget', () => {
     expect(resolveTrackingTarget('sqlite:///rel/t.db')).toEqual({ kind: 'local', location: { dbPath: resolve('rel/t.db'), artifactRoot: resolve('rel/artifacts') } });
     expect(resolveTrackingTarget('/srv/track')).toEqual({ kind: 'local', location: { dbPath: '/srv/track/mlruns.db', artifactRoot: '/srv/track/artifacts' } });
     expect(resolveTrackingTarget(undefined, { DIFFLAB_TRACKING_DIR: '/d' })).toEqual({ kind: 'local', location: { dbPath: '/d/mlruns.db', artifactRoot: '/d/artifacts' } });
+    // This test runs in packages/tracking; the default store sits at the monorepo root, two levels up.
     expect(resolveTrackingTarget(undefined, {})).toEqual({
       kind: 'local',
-      location: { dbPath: resolve('.difflab/tracking/mlruns.db'), artifactRoot: resolve('.difflab/tracking/artifacts') },
+      location: { dbPath: resolve('../../.difflab/tracking/mlruns.db'), artifactRoot: resolve('../../.difflab/tracking/artifacts') },
     });
     expect(() => resolveTrackingTarget('databricks://profile')).toThrow(TrackingError);
     expect(() => resolveTrackingTarget('databricks://profile')).toThrow(/unsupported tracking URI/);
+  });
+});
+
+describe('one default store per workspace', () => {
+  it('finds the workspace root from any subfolder: the package.json with workspaces, else .git, else the folder itself', () => {
+    const ws = tmp();
+    writeFileSync(join(ws, 'package.json'), JSON.stringify({ name: 'ws', workspaces: ['packages/*'] }));
+    mkdirSync(join(ws, 'packages', 'sub', 'src'), { recursive: true });
+    writeFileSync(join(ws, 'packages', 'sub', 'package.json'), JSON.stringify({ name: 'sub' }));
+    expect(workspaceRoot(join(ws, 'packages', 'sub', 'src'))).toBe(ws);
+    expect(localTrackingDir({}, join(ws, 'packages', 'sub'))).toBe(join(ws, '.difflab', 'tracking'));
+    expect(localTrackingDir({ DIFFLAB_TRACKING_DIR: 'elsewhere' }, join(ws, 'packages'))).toBe(join(ws, 'packages', 'elsewhere'));
+
+    const repo = tmp();
+    mkdirSync(join(repo, '.git'));
+    mkdirSync(join(repo, 'a', 'b'), { recursive: true });
+    expect(workspaceRoot(join(repo, 'a', 'b'))).toBe(repo);
+  });
+
+  it('a run logged from a subfolder is in the store opened at the workspace root', async () => {
+    const ws = tmp();
+    writeFileSync(join(ws, 'package.json'), JSON.stringify({ name: 'ws', workspaces: ['apps/*'] }));
+    mkdirSync(join(ws, 'apps', 'trainer'), { recursive: true });
+    const cwd = process.cwd();
+    try {
+      process.chdir(join(ws, 'apps', 'trainer'));
+      const tracker = openTracker({ env: {} });
+      const run = await tracker.startRun({ experimentName: 'from-subfolder' });
+      run.logMetrics([{ key: 'loss', value: 1, step: 0 }]);
+      await run.end();
+      await tracker.close();
+
+      process.chdir(ws);
+      const target = resolveTrackingTarget(undefined, {});
+      if (target.kind !== 'local') throw new Error('expected the local store');
+      expect(target.location.dbPath).toBe(join(ws, '.difflab', 'tracking', 'mlruns.db'));
+      const store = new SqliteStore(target.location);
+      const exp = await store.getExperimentByName('from-subfolder');
+      expect((await store.searchRuns({ experimentIds: [exp!.experimentId] })).items.map((r) => r.info.runId)).toEqual([run.runId]);
+      await store.close();
+    } finally {
+      process.chdir(cwd);
+    }
   });
 });
 

@@ -2,18 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import {
-  AdamW,
-  Ema,
-  Rng,
-  backendInfo,
-  clipByGlobalNorm,
-  initBackend,
-  tf,
-  writeFileAtomic,
-  forgetDisposedInScope,
-} from '@difflab/core-tensor';
-import { diffusionTrainingLoss, unetDistillationLoss } from '@difflab/losses';
+import { Rng, backendInfo, initBackend, tf, writeFileAtomic } from '@difflab/core-tensor';
 import {
   ConfigError,
   type TrainConfig,
@@ -35,9 +24,11 @@ import {
   datasetFor,
   FloatBatchIterator,
   initialWeights,
-  loadTeacher,
+  samplerConfigFor,
 } from '@difflab/runs';
 import { flattenParams } from '@difflab/tracking';
+import { objectiveFor } from './objectives/index.js';
+import { createTrainer, trainStep } from './train-step.js';
 
 export interface TrainOptions {
   /** Run directory (created); holds config, checkpoints, metrics.parquet and samples. */
@@ -72,7 +63,6 @@ export function configHash(cfg: TrainConfig): string {
   return createHash('sha256').update(JSON.stringify(cfg)).digest('hex').slice(0, 16);
 }
 
-/** Linear warmup from lr/warmup to lr over the first `warmupSteps` steps (1-based), then constant. */
 /** The learning rate of optimizer step `step` (1-based): linear warm-up, then constant or cosine decay to 0 at `steps`. */
 export function learningRate(cfg: TrainConfig['train'], step: number): number {
   if (step < cfg.warmupSteps) return (cfg.lr * step) / cfg.warmupSteps;
@@ -134,20 +124,13 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     for (const [k, v] of Object.entries(model.params)) v.assign(start[k]!);
     tf.dispose(Object.values(start));
   }
-  const teacher = cfg.distill ? await loadTeacher(cfg) : null;
-  if (teacher) cleanup.push(() => teacher.unet.dispose());
+  const objective = await objectiveFor(cfg, model);
+  cleanup.push(() => objective.dispose());
   let trainRng = root.fork();
   const dataSeed = root.nextUint32();
-  const optimizer = new AdamW({
-    lr: cfg.train.lr,
-    beta1: cfg.train.beta1,
-    beta2: cfg.train.beta2,
-    weightDecay: cfg.train.weightDecay,
-    // As in common DiT/ViT recipes: no decay on biases and 1-D parameters.
-    decay: (name) => (model.params[name]?.rank ?? 0) > 1,
-  });
-  const ema = new Ema(model.params, cfg.train.emaDecay);
-  cleanup.push(() => optimizer.dispose(), () => ema.dispose());
+  const trainer = createTrainer(model, objective, schedule, cfg.train);
+  cleanup.push(() => trainer.dispose());
+  const { optimizer, ema } = trainer;
   let iterator: FloatBatchIterator;
   let step = 0;
   const metrics = new MetricsTable(join(runDir, 'metrics.parquet'));
@@ -187,7 +170,9 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     config_hash: hash,
     data_source: data.source,
     ...(cfg.init ? { init_from: cfg.init.from } : {}),
-    ...(teacher ? { distill_teacher_step: teacher.step, distill_pairs: JSON.stringify(teacher.pairs) } : {}),
+    objective: objective.name,
+    ...objective.params,
+    ...flattenParams({ sampler: samplerConfigFor(cfg.sample, model.numClasses) }),
   };
   await writeFileAtomic(join(runDir, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
   await writeFileAtomic(join(runDir, 'params.json'), `${JSON.stringify(params, null, 2)}\n`);
@@ -196,11 +181,6 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   const totalSteps = Math.min(cfg.train.steps, opts.stopAtStep ?? Infinity);
   const progress = new Progress(totalSteps, step, cfg.log.every, opts.progressStream);
-  // Zeroed operators (model.zero) stay the identity: they get no gradient, so neither AdamW nor the EMA moves them.
-  const frozen = new Set(model.frozen);
-  const vars = Object.entries(model.params).filter(([k]) => !frozen.has(k)).map(([, v]) => v);
-  // tf.variableGrads keys gradients by tfjs variable name; the optimizer keys by parameter name.
-  const paramNameOf = new Map(Object.entries(model.params).map(([k, v]) => [v.name, k]));
   const t0 = performance.now() - (metrics.lastWallTime() ?? 0) * 1000;
   let lastLoss = NaN;
   let lastGood: string | null = resumeDir;
@@ -233,35 +213,8 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
       const stepStart = performance.now();
       const batch = iterator.next();
       const lr = learningRate(cfg.train, step + 1);
-      const terms: Record<string, number> = {};
-      const { lossValue, gradNorm, grads } = tf.tidy(() => {
-        const x = tf.tensor4d(batch.x, batch.shape);
-        const y = tf.tensor1d(batch.y, 'int32');
-        const loss = (): tf.Scalar => {
-          if (!teacher) return diffusionTrainingLoss((xt, t, yy) => model.forward(xt, t, yy, { labelDropout: trainRng }), x, y, trainRng, schedule);
-          // Both models see the labels as given: CFG label dropout is not applied while distilling.
-          const d = unetDistillationLoss(model.unet!, teacher.unet, x, model.numClasses === null ? undefined : y, trainRng, schedule, {
-            pairs: teacher.pairs,
-            weights: cfg.distill,
-          });
-          terms.kd_task = d.task.dataSync()[0]!;
-          terms.kd_output = d.output.dataSync()[0]!;
-          terms.kd_feature = d.feature.dataSync()[0]!;
-          return d.total;
-        };
-        const { value, grads } = tf.variableGrads(loss, vars);
-        const named = Object.fromEntries(Object.entries(grads).map(([k, g]) => [paramNameOf.get(k)!, g]));
-        const clipped = clipByGlobalNorm(named, cfg.train.gradClip > 0 ? cfg.train.gradClip : Infinity);
-        return { lossValue: value.dataSync()[0]!, gradNorm: clipped.norm, grads: clipped.grads };
-      });
-      // Outside the tidy: the optimizer's moments and the EMA must outlive this step.
-      if (Number.isFinite(lossValue) && Number.isFinite(gradNorm)) {
-        optimizer.step(model.params, grads, lr);
-        ema.update(model.params, emaDecayAt(cfg.train, step + 1));
-      }
-      tf.dispose(Object.values(grads));
-      forgetDisposedInScope();
-      if (!Number.isFinite(lossValue) || !Number.isFinite(gradNorm)) {
+      const { loss: lossValue, gradNorm, terms, updated } = trainStep(trainer, batch, { lr, emaDecay: emaDecayAt(cfg.train, step + 1), rng: trainRng });
+      if (!updated) {
         throw new NonFiniteLossError(
           `loss became ${lossValue} (grad norm ${gradNorm}) at step ${step + 1}; weights were not updated. ` +
             `Last good checkpoint: ${lastGood ?? 'none (no checkpoint written yet)'}. Lower train.lr, raise train.warmupSteps or set train.gradClip.`,

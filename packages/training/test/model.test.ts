@@ -18,7 +18,7 @@ describe('model presets', () => {
 
   it('names both preset lists for an unknown preset, and refuses DiT overrides on a U-Net', () => {
     expect(() => resolveModelConfig({ preset: 'DiT-FMNIST-M/4' })).toThrow(/model\.preset: unknown preset .*DiT presets: .*U-Net presets: /);
-    expect(() => resolveModelConfig({ preset: 'UNet-FMNIST', depth: 2 })).toThrow(/depth override DiT presets only/);
+    expect(() => resolveModelConfig({ preset: 'UNet-FMNIST', depth: 2 })).toThrow(/model: depth apply to DiT presets only/);
   });
 
   it('trains an unconditional U-Net preset through the same loop', async () => {

@@ -2,7 +2,10 @@
 
 The same model as packages/models (facebookresearch/DiT's adaLN-Zero DiT: patch embedding, timestep
 and label embedders, adaLN-Zero blocks with tanh-GELU MLPs, final adaLN layer, fixed sin-cos position
-embedding), the same loss (MSE on the predicted noise) and AdamW. Reads one JSON object from argv[1],
+embedding) and the same step as @difflab/training's trainStep: per step a random t ~ U{0..999} and
+fresh noise on the linear schedule, labels dropped to the null class at classDropoutProb, the MSE on
+the predicted noise (plus improved DDPM's L_vlb when the model learns sigma, DiT's hybrid loss),
+backward, global-norm clipping, AdamW, and the EMA of the weights. Reads one JSON object from argv[1],
 prints one JSON object: parameter count and timed examples/s.
 
 Run with Debian's Python: /usr/bin/python3 tools/bench/peers/dit_train_step.py '{"inputSize": 32, ...}'
@@ -140,25 +143,82 @@ class DiT(nn.Module):
         return torch.einsum("nhwpqc->nchpwq", x).reshape(b, self.out_ch, self.grid * self.p, self.grid * self.p)
 
 
+def linear_schedule(T=1000, lo=1e-4, hi=0.02):
+    """DDPM's linear betas in float64, with the quantities L_vlb needs (ADM's GaussianDiffusion)."""
+    betas = np.linspace(lo, hi, T, dtype=np.float64)
+    ac = np.cumprod(1 - betas)
+    ac_prev = np.append(1.0, ac[:-1])
+    post_var = betas * (1 - ac_prev) / (1 - ac)
+    f32 = lambda a: torch.from_numpy(np.asarray(a, dtype=np.float32))
+    return {
+        "sqrt_ac": f32(np.sqrt(ac)), "sqrt_1m_ac": f32(np.sqrt(1 - ac)),
+        "sqrt_recip_ac": f32(np.sqrt(1 / ac)), "sqrt_recipm1_ac": f32(np.sqrt(1 / ac - 1)),
+        "coef1": f32(betas * np.sqrt(ac_prev) / (1 - ac)), "coef2": f32((1 - ac_prev) * np.sqrt(1 - betas) / (1 - ac)),
+        "post_logvar": f32(np.log(np.append(post_var[1], post_var[1:]))), "log_betas": f32(np.log(betas)),
+    }
+
+
+def per_example(a, t):
+    return a[t].view(-1, 1, 1, 1)
+
+
+def approx_std_normal_cdf(x):
+    return 0.5 * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+
+
+def vlb_term(out, x0, xt, t, sch, ch):
+    """Improved DDPM's L_vlb in bits/dim per example; the mean uses eps under stop-gradient."""
+    eps, v = out[:, :ch].detach(), out[:, ch:]
+    x0_hat = per_example(sch["sqrt_recip_ac"], t) * xt - per_example(sch["sqrt_recipm1_ac"], t) * eps
+    c1, c2 = per_example(sch["coef1"], t), per_example(sch["coef2"], t)
+    true_mean, model_mean = c1 * x0 + c2 * xt, c1 * x0_hat + c2 * xt
+    true_logvar = per_example(sch["post_logvar"], t)
+    frac = (v + 1) / 2
+    model_logvar = frac * per_example(sch["log_betas"], t) + (1 - frac) * true_logvar
+    kl = 0.5 * (-1.0 + model_logvar - true_logvar + torch.exp(true_logvar - model_logvar)
+                + (true_mean - model_mean) ** 2 * torch.exp(-model_logvar))
+    centered, inv_std = x0 - model_mean, torch.exp(-0.5 * model_logvar)
+    cdf_plus = approx_std_normal_cdf(inv_std * (centered + 1 / 255))
+    cdf_min = approx_std_normal_cdf(inv_std * (centered - 1 / 255))
+    log_cdf_plus = torch.log(cdf_plus.clamp(min=1e-12))
+    log_one_minus_cdf_min = torch.log((1 - cdf_min).clamp(min=1e-12))
+    log_probs = torch.where(x0 < -0.999, log_cdf_plus, torch.where(x0 > 0.999, log_one_minus_cdf_min, torch.log((cdf_plus - cdf_min).clamp(min=1e-12))))
+    dims = list(range(1, x0.ndim))
+    return torch.where(t == 0, -log_probs.mean(dims), kl.mean(dims)) / math.log(2.0)
+
+
 def main():
     cfg = json.loads(sys.argv[1])
     torch.manual_seed(0)
     torch.set_num_threads(cfg.get("threads", torch.get_num_threads()))
     model = DiT(cfg)
     params = sum(p.numel() for p in model.parameters())
+    ema = [p.detach().clone() for p in model.parameters()]
     b, s, ch = cfg["batch"], cfg["inputSize"], cfg["inChannels"]
-    x = torch.randn(b, ch, s, s)
-    eps = torch.randn(b, ch, s, s)
-    t = torch.randint(0, 1000, (b,)).float()
-    y = torch.randint(0, cfg["numClasses"], (b,))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=0)
+    num_classes, drop = cfg["numClasses"], cfg["classDropoutProb"]
+    sch = linear_schedule()
+    x0 = torch.randn(b, ch, s, s)
+    y = torch.randint(0, num_classes, (b,))
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]), weight_decay=cfg["weightDecay"])
+    decay = cfg["emaDecay"]
 
     def step():
-        out = model(x, t, y)
-        loss = F.mse_loss(out[:, :ch], eps)
+        t = torch.randint(0, 1000, (b,))
+        noise = torch.randn_like(x0)
+        xt = per_example(sch["sqrt_ac"], t) * x0 + per_example(sch["sqrt_1m_ac"], t) * noise
+        labels = torch.where(torch.rand(b) < drop, torch.full_like(y, num_classes), y) if drop > 0 else y
+        out = model(xt, t.float(), labels)
+        loss = F.mse_loss(out[:, :ch], noise)
+        if cfg["learnSigma"]:
+            loss = loss + vlb_term(out, x0, xt, t, sch, ch).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["gradClip"])
         opt.step()
+        with torch.no_grad():
+            # DiT's update_ema (ema.mul_(decay).add_(p, alpha=1 - decay)), batched over the parameters.
+            torch._foreach_mul_(ema, decay)
+            torch._foreach_add_(ema, [p.detach() for p in model.parameters()], alpha=1 - decay)
         return loss.item()
 
     for _ in range(cfg.get("warmup", 1)):

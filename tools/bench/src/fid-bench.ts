@@ -4,14 +4,13 @@
  * NumPy/SciPy (`scipy.linalg.sqrtm` of Σ1·Σ2, peers/fid_bench_scipy.py), on the same statistics.
  * The three values must agree (relative 1e-6 by default); times are the best of the repeats.
  *
- *   npx tsx tools/bench/src/fid-bench.ts [--dims 512,2048] [--repeats 3] [--js-repeats 1] [--engines native,js,scipy] [--json]
+ *   npx difflab bench fid [--dims 512,2048] [--repeats 3] [--js-repeats 1] [--engines native,js,scipy] [--json]
  *
  * The lead wires this as `difflab bench fid` from `runFidBench` and `formatFidReport`.
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, hostname, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { linalgEngine, matmulTransB, Rng, setLinalgEngine } from '@difflab/core-tensor';
 import { frechetDistance, StreamingMoments, writeNpz, type GaussianStats } from '@difflab/metrics';
 import { runPeer } from './python-peer.js';
@@ -237,27 +236,4 @@ export function formatFidReport(r: FidBenchReport): string {
   }
   if (notes.length) lines.push('', ...notes.map((n) => `  ${n}`));
   return lines.join('\n');
-}
-
-function parseArgs(argv: string[]): FidBenchOptions & { json: boolean } {
-  const value = (flag: string) => {
-    const i = argv.indexOf(flag);
-    return i >= 0 ? argv[i + 1] : undefined;
-  };
-  const numbers = (flag: string) => value(flag)?.split(',').map(Number);
-  const engines = value('--engines')?.split(',') as FidEngine[] | undefined;
-  return {
-    json: argv.includes('--json'),
-    ...(numbers('--dims') ? { dims: numbers('--dims')! } : {}),
-    ...(value('--repeats') ? { repeats: Number(value('--repeats')) } : {}),
-    ...(value('--js-repeats') ? { jsRepeats: Number(value('--js-repeats')) } : {}),
-    ...(value('--scipy-threads') ? { scipyThreads: Number(value('--scipy-threads')) } : {}),
-    ...(engines ? { engines } : {}),
-  };
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const { json, ...opts } = parseArgs(process.argv.slice(2));
-  const report = await runFidBench(opts);
-  console.log(json ? JSON.stringify(report, null, 2) : formatFidReport(report));
 }

@@ -1,5 +1,5 @@
 /**
- * Chinchilla approach 3 against SciPy: difflab's L-BFGS (apps/scaling-law-fitter) and
+ * Chinchilla approach 3 against SciPy: difflab's L-BFGS (packages/scaling-laws) and
  * scipy.optimize.minimize(method="L-BFGS-B") on the same data, the same Huber objective
  * (δ = 1e-3, summed over runs) and the same 4500-point initialisation grid.
  *

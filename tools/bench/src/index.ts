@@ -6,3 +6,5 @@ export {
   type CaseReport, type Engine, type TrainStepBenchOptions, type TrainStepBenchReport,
 } from './train-step-bench.js';
 export { profileTrainStep, formatProfile, type KernelProfile } from './profile.js';
+export { FID_ENGINES, formatFidReport, randomFidStats, runFidBench, type FidBenchCase, type FidBenchOptions, type FidBenchReport, type FidEngine, type FidEngineResult } from './fid-bench.js';
+export { run as runBenchCommand } from './cli.js';

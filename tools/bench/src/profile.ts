@@ -1,5 +1,4 @@
 import { initBackend, tf, type BackendName } from '@difflab/core-tensor';
-import { ditConfig } from '@difflab/models';
 import { createDiTTrainer } from './train-step.js';
 
 export interface KernelProfile {
@@ -15,7 +14,7 @@ export interface KernelProfile {
 /** Where one DiT training step spends its kernel time on a backend (tf.profile). */
 export async function profileTrainStep(backend: BackendName, config: string, batch: number): Promise<KernelProfile> {
   await initBackend({ backend, log: () => {} });
-  const trainer = createDiTTrainer(ditConfig(config), batch);
+  const trainer = createDiTTrainer({ preset: config }, batch);
   try {
     trainer.step();
     trainer.step();

@@ -1,26 +1,53 @@
-// The DiT training step the benchmark times gives the same loss curve on the native backend as on
-// the tfjs cpu backend (float tolerance), and the report prints every engine's number.
-import { initBackend, tf } from '@difflab/core-tensor';
-import { countDiT, type DiTConfig } from '@difflab/models';
+// The benchmark times the trainer's own trainStep: the same losses as a hand-run trainStep, the
+// same loss curve on the native backend as on the tfjs cpu backend (float tolerance), and the
+// report prints every engine's number.
+import { Rng, initBackend, tf } from '@difflab/core-tensor';
+import { countDiT, linearSchedule } from '@difflab/models';
+import { createDenoiser, resolveModelConfig } from '@difflab/runs';
+import { createTrainer, epsilonObjective, trainStep } from '@difflab/training';
 import { describe, expect, it } from 'vitest';
-import { createDiTTrainer } from '../src/train-step.js';
+import { BENCH_TRAIN, createDiTTrainer } from '../src/train-step.js';
 import { formatTrainStepReport, type TrainStepBenchReport } from '../src/train-step-bench.js';
 
-const tiny: DiTConfig = {
-  inputSize: 8, patchSize: 2, inChannels: 2, hiddenSize: 32, depth: 2, numHeads: 2, mlpRatio: 4,
-  numClasses: 5, classDropoutProb: 0.1, learnSigma: true, block: 'adaLN-Zero',
-};
+// learnSigma: the hybrid loss (L_simple + L_vlb) runs too.
+const tiny = { preset: 'DiT-FMNIST-S/4', patchSize: 8, hiddenSize: 32, depth: 2, numHeads: 2, learnSigma: true } as const;
+const tinyConfig = (() => {
+  const r = resolveModelConfig(tiny);
+  if (r.architecture !== 'dit') throw new Error('tiny is a DiT');
+  return r.config;
+})();
 
 async function lossCurve(backend: 'cpu' | 'native', steps: number): Promise<number[]> {
   await initBackend({ backend, log: () => {} });
   const trainer = createDiTTrainer(tiny, 4, 3);
-  expect(trainer.params).toBe(countDiT(tiny).params);
+  expect(trainer.params).toBe(countDiT(tinyConfig).params);
   const losses = Array.from({ length: steps }, () => trainer.step());
   trainer.dispose();
   return losses;
 }
 
 describe('DiT training step', () => {
+  it("is the trainer's trainStep with random t, label dropout, clipping and EMA", async () => {
+    await initBackend({ backend: 'native', log: () => {} });
+    const bench = createDiTTrainer(tiny, 4, 7);
+    const benchLosses = [bench.step(), bench.step(), bench.step()];
+    bench.dispose();
+    // By hand, with the same seeding: model, batch, then the step Rng.
+    const rng = new Rng(7);
+    const model = createDenoiser(tiny, rng.fork());
+    const x = rng.normalTensor([4, 32, 32, 1], 0, 1);
+    const batch = { x: x.dataSync() as Float32Array, y: Int32Array.from({ length: 4 }, () => rng.int(10)), shape: [4, 32, 32, 1] as [number, number, number, number] };
+    x.dispose();
+    const trainer = createTrainer(model, epsilonObjective({ vlbWeight: 1 }), linearSchedule(1000), BENCH_TRAIN);
+    const stepRng = rng.fork();
+    const losses = [0, 1, 2].map(() => trainStep(trainer, batch, { lr: BENCH_TRAIN.lr, emaDecay: BENCH_TRAIN.emaDecay, rng: stepRng }).loss);
+    expect(benchLosses).toEqual(losses);
+    // Random t and noise each step: the same weights at step 1 and 2 would still give different losses.
+    expect(new Set(losses).size).toBe(3);
+    trainer.dispose();
+    model.dispose();
+  });
+
   it('follows the same loss curve on native and cpu', async () => {
     const cpu = await lossCurve('cpu', 6);
     const native = await lossCurve('native', 6);

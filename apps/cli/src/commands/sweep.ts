@@ -1,46 +1,48 @@
 import { parseArgs } from 'node:util';
 import { mkdirSync } from 'node:fs';
-import { isAbsolute, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { execa } from 'execa';
 import { writeFileAtomic } from '@difflab/core-tensor';
-import { assertSweepInSync, budgetLabel, fitPreset, gatherPreset, loadSweepDefinition, planPreset, slurmScripts, sweepLayout, writeSweepFiles, type SweepDefinition } from '../../../../experiments/dit-scaling/src/index.js';
-import { parseTrainConfig } from '@difflab/runs';
+import { findStudy, run as study, WORKSPACE_ROOT } from './study.js';
 
-export const summary = 'scaling sweeps: generate per-run configs and Nx targets, gather run artifacts, fit';
+export const summary = 'the scaling sweep (study dit-scaling): plan runs, gather, fit, submit to Slurm';
 
-const usage = `usage: difflab sweep <command> <sweep.json> [options]   (run from the workspace root)
+const usage = `usage: difflab sweep <command> [--preset P] [options]   (the study experiments/dit-scaling)
 
-  generate <sweep.json> [--check]   write configs/<preset>/<run>.json and project.json from the definition;
-                                     --check only reports whether they are up to date (exit 1 if not)
-  plan <sweep.json> --preset P      print each run: budget, size, params, FLOPs/example, steps, lr
-  gather <sweep.json> --preset P    read every run dir (training artifacts and eval/metrics.parquet) into
-                                     results/P/runs.parquet, frontier.parquet, frontier-fid.parquet, runs.md
-  fit <sweep.json> --preset P       isoFLOP fit of the held-out loss (all runs), power fits of loss and FID
-                                     (best run per budget) into results/P/isoflop, power, power-fid
-  submit <sweep.json> --preset P --slurm [--partition X] [--time MIN] [--cpus N] [--dry-run]
-                                     sbatch a job array (one task per run, each \`nx run <run>:evaluate\`,
-                                     which trains the run first) and
-                                     a table job that waits for it (afterok); the workspace must be on
-                                     storage every node mounts. --dry-run writes the scripts only.
+  plan --preset P       print each run: budget, size, params, FLOPs/example, steps, lr
+  gather --preset P     = difflab study dit-scaling gather --preset P
+  fit --preset P        = difflab study dit-scaling table --preset P
+  submit --preset P --slurm [--partition X] [--time MIN] [--cpus N] [--dry-run]
+                        sbatch a job array (one task per run, each \`nx run dit-scaling-P-<run>:evaluate\`,
+                        which trains the run first) and a table job that waits for it (afterok:
+                        \`nx run dit-scaling-P:table\`); the workspace must be on storage every node mounts.
+                        --dry-run writes the scripts only.
 
-The Nx targets call these; run a whole preset with: npx nx run <project>:table-<preset>
+A sweep.json path after the command is accepted for old scripts (it must be the study's).
+The runs are Nx projects inferred from sweep.json by tools/nx-studies (no generated files):
+  npx nx run dit-scaling-<preset>:table      every run, then gather and fits
 See docs/scaling-sweep.md.`;
 
-function load(path: string | undefined): { def: SweepDefinition; path: string } {
-  if (!path) throw new Error(`a sweep definition path is required\n${usage}`);
-  const rel = isAbsolute(path) ? relative(process.cwd(), path) : path;
-  if (rel.startsWith('..')) throw new Error(`${path}: the sweep definition must be inside the current directory (run from the workspace root)`);
-  const def = loadSweepDefinition(rel);
-  for (const preset of Object.keys(def.presets)) {
-    for (const run of planPreset(def, preset)) parseTrainConfig(run.config, `${rel} (preset ${preset}, run ${run.id})`);
-  }
-  return { def, path: rel };
+/** What this alias uses of the sweep study's code (experiments/dit-scaling/src/index.ts), typed here so the CLI imports no study. */
+interface SweepDefinition {
+  name: string;
+  presets: Record<string, unknown>;
+}
+interface SweepModule {
+  loadSweep(path: string): SweepDefinition;
+  planPreset(def: SweepDefinition, preset: string): { id: string; budget: number; sizeLabel: string; modelParams: number; flopsFwd: number; steps: number; lr: number }[];
+  budgetLabel(budget: number): string;
+  sweepLayout(path: string): object;
+  slurmScripts(def: SweepDefinition, preset: string, layout: object, o: { workspaceRoot: string; partition?: string; cpusPerTask: number; timeMinutes?: number }): { array: string; table: string; projects: string[]; logDir: string };
 }
 
-function presetOf(def: SweepDefinition, preset: string | undefined): string {
-  if (!preset) throw new Error(`--preset is required; the sweep defines: ${Object.keys(def.presets).join(', ')}`);
-  if (!def.presets[preset]) throw new Error(`unknown preset '${preset}'; the sweep defines: ${Object.keys(def.presets).join(', ')}`);
-  return preset;
+/** The sweep study's own code, loaded by path like every study (the CLI does not depend on it). */
+async function sweepCode() {
+  const { loc } = await findStudy('dit-scaling');
+  const m = (await import(pathToFileURL(join(loc.dir, 'src', 'index.ts')).href)) as SweepModule;
+  const path = relative(WORKSPACE_ROOT, join(loc.dir, 'sweep.json'));
+  return { m, path };
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -49,12 +51,12 @@ export async function run(args: string[]): Promise<number> {
     allowPositionals: true,
     options: {
       preset: { type: 'string' },
-      check: { type: 'boolean', default: false },
       slurm: { type: 'boolean', default: false },
       partition: { type: 'string' },
       time: { type: 'string' },
       cpus: { type: 'string', default: '2' },
       'dry-run': { type: 'boolean', default: false },
+      'no-track': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -67,55 +69,33 @@ export async function run(args: string[]): Promise<number> {
     console.error(usage);
     return 2;
   }
-  const root = process.cwd();
   if (sub === 'generate') {
-    const { def, path } = load(file);
-    const layout = sweepLayout(path);
-    if (values.check) {
-      assertSweepInSync(def, layout, root);
-      console.log(`${path}: generated files are up to date`);
-      return 0;
-    }
-    const { written, removed } = await writeSweepFiles(def, layout, root);
-    console.log(`${path}: ${written.length} files written, ${removed.length} stale configs removed`);
-    for (const p of written) console.log(`  wrote ${p}`);
-    for (const p of removed) console.log(`  removed ${p}`);
-    return 0;
+    throw new Error('sweep generate is gone: the Nx plugin tools/nx-studies infers each run\'s project from sweep.json, and each run\'s config is computed from it when the run trains; delete experiments/dit-scaling/configs if it is still there');
+  }
+  const { m, path } = await sweepCode();
+  if (file !== undefined && relative(WORKSPACE_ROOT, join(process.cwd(), file)) !== path) throw new Error(`${file}: the sweep is ${path} (the study dit-scaling); other sweep files are not supported`);
+  const def = m.loadSweep(path);
+  if (!values.preset) throw new Error(`--preset is required; the sweep defines: ${Object.keys(def.presets).join(', ')}`);
+  const preset = values.preset;
+  if (!def.presets[preset]) throw new Error(`unknown preset '${preset}'; the sweep defines: ${Object.keys(def.presets).join(', ')}`);
+  if (sub === 'gather' || sub === 'fit') {
+    return study(['dit-scaling', sub === 'gather' ? 'gather' : 'table', '--preset', preset, ...(values['no-track'] ? ['--no-track'] : [])]);
   }
   if (sub === 'plan') {
-    const { def } = load(file);
-    const preset = presetOf(def, values.preset);
     console.log('run\tbudget\tsize\tparams\tflops_fwd\tsteps\tlr');
-    for (const r of planPreset(def, preset)) {
-      console.log([r.id, budgetLabel(r.budget), r.sizeLabel, r.modelParams, r.flopsFwd.toExponential(4), r.steps, r.lr.toPrecision(4)].join('\t'));
-    }
-    return 0;
-  }
-  if (sub === 'gather' || sub === 'fit') {
-    const { def, path } = load(file);
-    const preset = presetOf(def, values.preset);
-    const layout = sweepLayout(path);
-    assertSweepInSync(def, layout, root);
-    if (sub === 'gather') {
-      const rows = await gatherPreset(def, preset, layout, root);
-      console.log(`gathered ${rows.length} runs into ${layout.resultsDir(preset)}/runs.parquet`);
-    } else {
-      await fitPreset(def, preset, layout, root);
-      console.log(`fits written to ${layout.resultsDir(preset)}/{isoflop,power,power-fid}`);
+    for (const r of m.planPreset(def, preset)) {
+      console.log([r.id, m.budgetLabel(r.budget), r.sizeLabel, r.modelParams, r.flopsFwd.toExponential(4), r.steps, r.lr.toPrecision(4)].join('\t'));
     }
     return 0;
   }
   if (sub === 'submit') {
-    const { def, path } = load(file);
-    const preset = presetOf(def, values.preset);
     if (!values.slurm) throw new Error('sweep submit needs an engine: --slurm (the only one so far)');
-    const layout = sweepLayout(path);
-    assertSweepInSync(def, layout, root);
+    const layout = m.sweepLayout(path);
     const cpus = Number(values.cpus);
     if (!Number.isInteger(cpus) || cpus <= 0) throw new Error(`--cpus ${values.cpus}: expected a positive integer`);
     const timeMinutes = values.time === undefined ? undefined : Number(values.time);
     if (timeMinutes !== undefined && !(Number.isInteger(timeMinutes) && timeMinutes > 0)) throw new Error(`--time ${values.time}: expected whole minutes > 0`);
-    const scripts = slurmScripts(def, preset, layout, { workspaceRoot: root, partition: values.partition, cpusPerTask: cpus, timeMinutes });
+    const scripts = m.slurmScripts(def, preset, layout, { workspaceRoot: WORKSPACE_ROOT, partition: values.partition, cpusPerTask: cpus, timeMinutes });
     mkdirSync(scripts.logDir, { recursive: true });
     const arrayPath = join(scripts.logDir, 'train-array.sh');
     const tablePath = join(scripts.logDir, 'table.sh');

@@ -16,7 +16,8 @@ options:
   --port N     port to listen on (default 5000; 0 = any free port)
   --host H     address to bind (default 127.0.0.1; the API has no authentication)
   --store S    local store: a directory or sqlite:///file.db (default: MLFLOW_TRACKING_URI
-               if it is not an http URL, else $DIFFLAB_TRACKING_DIR, else .difflab/tracking)
+               if it is not an http URL, else $DIFFLAB_TRACKING_DIR, else .difflab/tracking
+               at the workspace root, so runs trained from any subfolder are all served)
   -h, --help   show this help`;
 
 /** --store, else a non-http MLFLOW_TRACKING_URI (the store runs log to), else the local store directory. */

@@ -1,5 +1,5 @@
 import { NotFoundError, type SqliteStore } from '@difflab/tracking';
-import { artifactKindOf, contentTypeOf } from './content-type.js';
+import { artifactKindOf, contentDispositionOf, contentTypeOf } from './content-type.js';
 import { esc, href, page } from './html.js';
 import { previewParquet } from './parquet.js';
 import type { Rendered } from './routes.js';
@@ -14,7 +14,9 @@ export async function artifactListing(store: SqliteStore, runId: string, path: s
     const link = href(`/runs/${encodeURIComponent(runId)}/artifacts`, { path: f.path });
     return `<tr><td><a href="${esc(link)}">${esc(f.path)}${f.isDir ? '/' : ''}</a></td><td class="num">${f.isDir ? '' : esc(f.fileSize ?? '')}</td></tr>`;
   });
-  return `<table id="artifacts"><tr><th>Path</th><th>Bytes</th></tr>${rows.join('')}</table>`;
+  const zip = href('/get-artifact-archive', { run_id: runId, path });
+  return `<table id="artifacts"><tr><th>Path</th><th>Bytes</th></tr>${rows.join('')}</table>
+    <p><a id="download-folder" href="${esc(zip)}">download ${path ? esc(path) : 'all artifacts'} as .zip</a></p>`;
 }
 
 export async function artifactPage(store: SqliteStore, runId: string, path: string): Promise<string> {
@@ -60,7 +62,7 @@ export async function artifactPage(store: SqliteStore, runId: string, path: stri
     default:
       view = `<p>${bytes.length} bytes of ${esc(contentTypeOf(path))}.</p>`;
   }
-  return page(path, crumbs, `<h1>${esc(path)}</h1>${up}<p><a href="${esc(raw)}" download>download</a></p>${view}`);
+  return page(path, crumbs, `<h1>${esc(path)}</h1>${up}<p><a id="download" href="${esc(href('/get-artifact', { run_id: runId, path, download: '1' }))}" download="${esc(path.split('/').at(-1))}">download</a></p>${view}`);
 }
 
 async function isDirectory(store: SqliteStore, runId: string, path: string): Promise<boolean> {
@@ -70,8 +72,8 @@ async function isDirectory(store: SqliteStore, runId: string, path: string): Pro
   return entry.isDir;
 }
 
-export async function rawArtifact(store: SqliteStore, runId: string, path: string): Promise<Rendered> {
+export async function rawArtifact(store: SqliteStore, runId: string, path: string, download = false): Promise<Rendered> {
   // Artifacts are user data: never let one run script in the tracker's origin.
-  const headers = { 'Content-Security-Policy': 'sandbox' };
+  const headers = { 'Content-Security-Policy': 'sandbox', 'Content-Disposition': contentDispositionOf(path, download ? 'attachment' : 'inline') };
   return { status: 200, contentType: contentTypeOf(path), body: await store.readArtifact(runId, path), headers };
 }

@@ -1,56 +1,10 @@
 import { InvalidParameterError, type Run, type SqliteStore } from '@difflab/tracking';
-import { esc, formatDuration, formatNumber, href, page, scriptJson } from './html.js';
-
-export type XAxis = 'step' | 'wall' | 'relative';
-const X_AXES: Record<XAxis, string> = { step: 'step', wall: 'wall time', relative: 'time since run start (s)' };
-
-interface Point {
-  run: string;
-  metric: string;
-  step: number;
-  wall: number;
-  relative: number;
-  value: number | null;
-}
-
-/** Lines beyond this many points are thinned: the page embeds its data, and a chart cannot show more. */
-const MAX_POINTS_PER_LINE = 2000;
-
-/** Every k-th point, always keeping the last one. */
-function thin<T>(items: T[], max: number): T[] {
-  if (items.length <= max) return items;
-  const stride = Math.ceil(items.length / max);
-  const out = items.filter((_, i) => i % stride === 0);
-  if ((items.length - 1) % stride !== 0) out.push(items[items.length - 1]!);
-  return out;
-}
-
-/** Unique, readable series names: the run name, plus the id prefix when two runs share a name. */
-function seriesNames(runs: Run[]): Map<string, string> {
-  const counts = new Map<string, number>();
-  for (const r of runs) counts.set(r.info.runName, (counts.get(r.info.runName) ?? 0) + 1);
-  return new Map(runs.map((r) => [r.info.runId, counts.get(r.info.runName)! > 1 ? `${r.info.runName} (${r.info.runId.slice(0, 7)})` : r.info.runName]));
-}
-
-/** A Vega-Lite spec: one panel per metric (own y scale), one line per run. */
-export function chartSpec(points: Point[], x: XAxis, logY: boolean): object {
-  return {
-    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    data: { values: points },
-    facet: { row: { field: 'metric', type: 'nominal', title: null, header: { labelOrient: 'top', labelAngle: 0, labelAnchor: 'start', labelFontSize: 13, labelFontWeight: 'bold' } } },
-    spec: {
-      width: 640,
-      height: 240,
-      mark: { type: 'line', point: points.length <= 400, tooltip: true },
-      encoding: {
-        x: { field: x, type: x === 'wall' ? 'temporal' : 'quantitative', title: X_AXES[x] },
-        y: { field: 'value', type: 'quantitative', title: null, scale: logY ? { type: 'log' } : { zero: false } },
-        color: { field: 'run', type: 'nominal', title: 'run' },
-      },
-    },
-    resolve: { scale: { y: 'independent' } },
-  };
-}
+import { chartBlock, CHART_SCRIPTS, parseSmoothing, smoothingSlider } from './chart-html.js';
+import { chartSpec, X_AXES, type XAxis } from './chart-spec.js';
+import { esc, formatDuration, formatNumber, href, page } from './html.js';
+import { MAX_POINTS_PER_LINE, metricPoints, parseXAxis, seriesNames } from './metric-points.js';
+import { gridRowLabels, sampleGridsBlock } from './sample-grid-html.js';
+import { sampleGrids } from './sample-grids.js';
 
 function diffRows(runs: Run[], values: (r: Run) => Record<string, string>, showAll: boolean): { rows: string; hidden: number } {
   const keys = [...new Set(runs.flatMap((r) => Object.keys(values(r))))].sort();
@@ -71,37 +25,42 @@ function diffRows(runs: Run[], values: (r: Run) => Record<string, string>, showA
   return { rows, hidden };
 }
 
-export async function comparePage(store: SqliteStore, q: URLSearchParams): Promise<string> {
+interface CompareState {
+  runIds: string[];
+  runs: Run[];
+  available: string[];
+  metrics: string[];
+  x: XAxis;
+  logY: boolean;
+}
+
+async function compareState(store: SqliteStore, q: URLSearchParams): Promise<CompareState> {
   const runIds = [...new Set(q.getAll('run').flatMap((v) => v.split(',')).filter(Boolean))];
-  if (runIds.length === 0) throw new InvalidParameterError('select at least one run to compare (?run=<id>&run=<id>)');
+  if (runIds.length === 0) throw new InvalidParameterError('No runs selected: tick one or more runs in the runs table, then press Compare (or open /compare?run=<id>&run=<id>).');
   const runs = await Promise.all(runIds.map((id) => store.getRun(id)));
-  const names = seriesNames(runs);
   const available = [...new Set(runs.flatMap((r) => r.data.metrics.map((m) => m.key)))].sort();
   const requested = q.getAll('metric').filter((m) => available.includes(m));
   const metrics = requested.length > 0 ? requested : available.includes('loss') ? ['loss'] : available.slice(0, 1);
-  const xParam = q.get('x') ?? 'step';
-  if (!(xParam in X_AXES)) throw new InvalidParameterError(`x must be one of ${Object.keys(X_AXES).join(', ')}, got '${xParam}'`);
-  const x = xParam as XAxis;
-  const logY = q.get('y') === 'log';
+  return { runIds, runs, available, metrics, x: parseXAxis(q.get('x')), logY: q.get('y') === 'log' };
+}
+
+/** `/compare.json`: the chart's points again, for the page's live update while a run is RUNNING. */
+export async function compareData(store: SqliteStore, q: URLSearchParams): Promise<object> {
+  const st = await compareState(store, q);
+  const { points } = await metricPoints(store, st.runs, st.metrics, st.logY);
+  return { points, running: st.runs.some((r) => r.info.status === 'RUNNING') };
+}
+
+export async function comparePage(store: SqliteStore, q: URLSearchParams): Promise<string> {
+  const { runIds, runs, available, metrics, x, logY } = await compareState(store, q);
+  const names = seriesNames(runs);
   const showAll = q.get('params') === 'all';
+  const smoothing = parseSmoothing(q.get('smooth'));
+  const { points, thinned } = await metricPoints(store, runs, metrics, logY);
+  const query = { run: runIds, metric: metrics, x, y: logY ? 'log' : undefined, params: showAll ? 'all' : undefined, smooth: smoothing > 0 ? String(smoothing) : undefined };
+  const self = (overrides: Record<string, string | string[] | undefined>) => href('/compare', { ...query, ...overrides });
+  const running = runs.some((r) => r.info.status === 'RUNNING');
 
-  const points: Point[] = [];
-  let thinned = false;
-  for (const run of runs) {
-    for (const metric of metrics) {
-      const history = await store.getMetricHistory(run.info.runId, metric);
-      const kept = thin(history, MAX_POINTS_PER_LINE);
-      thinned ||= kept.length < history.length;
-      for (const m of kept) {
-        // JSON has no NaN/Infinity; Vega-Lite leaves a gap at a null value.
-        const value = Number.isFinite(m.value) && !(logY && m.value <= 0) ? m.value : null;
-        points.push({ run: names.get(run.info.runId)!, metric, step: m.step, wall: m.timestamp, relative: (m.timestamp - run.info.startTime) / 1000, value });
-      }
-    }
-  }
-
-  const self = (overrides: Record<string, string | string[] | undefined>) =>
-    href('/compare', { run: runIds, metric: metrics, x, y: logY ? 'log' : undefined, params: showAll ? 'all' : undefined, ...overrides });
   const metricBoxes = available
     .map((m) => `<label><input type="checkbox" name="metric" value="${esc(m)}"${metrics.includes(m) ? ' checked' : ''}> ${esc(m)}</label>`)
     .join(' ');
@@ -109,11 +68,7 @@ export async function comparePage(store: SqliteStore, q: URLSearchParams): Promi
   const header = `<tr><th></th>${runs.map((r) => `<th><a href="/runs/${esc(r.info.runId)}">${esc(names.get(r.info.runId))}</a></th>`).join('')}</tr>`;
   const params = diffRows(runs, (r) => r.data.params, showAll);
   const latest = diffRows(runs, (r) => Object.fromEntries(r.data.metrics.map((m) => [m.key, formatNumber(m.value)])), true);
-  const info = diffRows(
-    runs,
-    (r) => ({ status: r.info.status, duration: formatDuration(r.info.startTime, r.info.endTime), run_id: r.info.runId }),
-    true,
-  );
+  const info = diffRows(runs, (r) => ({ status: r.info.status, duration: formatDuration(r.info.startTime, r.info.endTime), run_id: r.info.runId }), true);
   const experimentIds = [...new Set(runs.map((r) => r.info.experimentId))];
   const crumbs: [string, string?][] = [['Experiments', '/']];
   if (experimentIds.length === 1) {
@@ -121,8 +76,12 @@ export async function comparePage(store: SqliteStore, q: URLSearchParams): Promi
     crumbs.push([e.name, `/experiments/${encodeURIComponent(e.experimentId)}`]);
   }
   crumbs.push(['Compare']);
+  const sampleStep = q.get('sample_step');
+  const grids = await Promise.all(
+    runs.map(async (r) => ({ title: names.get(r.info.runId)!, titleHref: `/runs/${encodeURIComponent(r.info.runId)}`, grids: await sampleGrids(store, r.info.runId), rowLabels: gridRowLabels(r.data.params) })),
+  );
+  const spec = chartSpec(points, runs.map((r) => names.get(r.info.runId)!), { x, logY, columns: 1 });
 
-  const vega = ['vega.min.js', 'vega-lite.min.js', 'vega-embed.min.js'].map((f) => `<script src="/static/${f}"></script>`).join('');
   return page(
     `Compare ${runs.length} runs`,
     crumbs,
@@ -130,31 +89,28 @@ export async function comparePage(store: SqliteStore, q: URLSearchParams): Promi
     <form class="inline" method="get" action="/compare" id="chart-form">
       ${runIds.map((id) => `<input type="hidden" name="run" value="${esc(id)}">`).join('')}
       ${showAll ? '<input type="hidden" name="params" value="all">' : ''}
+      <input type="hidden" name="smooth" value="${smoothing > 0 ? smoothing : ''}">
       <span>Metrics:</span> ${metricBoxes || '<span class="muted">none logged</span>'}
       <label>x-axis <select name="x">${xOptions}</select></label>
       <label><input type="checkbox" name="y" value="log"${logY ? ' checked' : ''}> log y</label>
       <button type="submit">Update</button>
+      ${smoothingSlider(smoothing)}
     </form>
-    <div id="chart" data-points="${points.length}"></div>
+    ${chartBlock('chart', spec, points.length, running ? href('/compare.json', { run: runIds, metric: metrics, x, y: logY ? 'log' : undefined }) : undefined)}
     ${thinned ? `<p class="muted">Lines with more than ${MAX_POINTS_PER_LINE} points show every k-th point (and the last).</p>` : ''}
-    <div id="chart-error" class="error" hidden></div>
-    <script type="application/json" id="chart-spec">${scriptJson(chartSpec(points, x, logY))}</script>
-    <script>
-      vegaEmbed('#chart', JSON.parse(document.getElementById('chart-spec').textContent), { renderer: 'svg', actions: false })
-        .then(() => document.getElementById('chart').setAttribute('data-rendered', 'true'))
-        .catch((e) => { const el = document.getElementById('chart-error'); el.hidden = false; el.textContent = String(e); });
-    </script>
+    <h2 id="samples">Samples</h2>
+    ${sampleGridsBlock(grids, sampleStep === null ? null : Number(sampleStep))}
     <h2 id="diff">Params</h2>
     <p class="muted">${
       showAll
         ? `<a href="${esc(self({ params: undefined }))}#diff">differences only</a>`
         : `${params.hidden} identical param${params.hidden === 1 ? '' : 's'} hidden${params.hidden > 0 ? ` · <a href="${esc(self({ params: 'all' }))}#diff">show all</a>` : ''}`
     }</p>
-    <table id="param-diff">${header}${params.rows}</table>
+    <div class="table-scroll"><table id="param-diff">${header}${params.rows}</table></div>
     <h2>Latest metrics</h2>
-    <table id="metric-diff">${header}${latest.rows}</table>
+    <div class="table-scroll"><table id="metric-diff">${header}${latest.rows}</table></div>
     <h2>Runs</h2>
-    <table id="info-diff">${header}${info.rows}</table>`,
-    vega,
+    <div class="table-scroll"><table id="info-diff">${header}${info.rows}</table></div>`,
+    CHART_SCRIPTS,
   );
 }

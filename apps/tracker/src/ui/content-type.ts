@@ -29,3 +29,14 @@ export function artifactKindOf(path: string): ArtifactKind {
   if (TYPES[ext]?.startsWith('text/') || ext === '.json') return 'text';
   return 'binary';
 }
+
+/**
+ * `Content-Disposition` naming the file by its artifact basename, so a download is saved as
+ * `step-0000500.png` rather than after the URL (`get-artifact`). `inline` keeps images and text
+ * viewable in the browser; the ASCII `filename` is a fallback for the RFC 5987 `filename*`.
+ */
+export function contentDispositionOf(path: string, disposition: 'inline' | 'attachment' = 'inline'): string {
+  const name = path.split('/').filter(Boolean).at(-1) ?? 'artifact';
+  const ascii = name.replace(/[^\x20-\x7e]|["\\]/g, '_');
+  return `${disposition}; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
+}

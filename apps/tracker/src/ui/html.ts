@@ -51,14 +51,35 @@ nav.crumbs { color: #c9d1dc; }
 nav.crumbs a { color: #c9d1dc; font-weight: 400; }
 main { padding: 12px 16px; }
 table { border-collapse: collapse; margin: 8px 0 16px; }
+/* Wide tables scroll inside the page, so the page itself never grows wider than the window. */
+.table-scroll { max-width: 100%; overflow-x: auto; margin: 8px 0 16px; }
+.table-scroll > table { margin: 0; }
+main { max-width: 100vw; box-sizing: border-box; }
+p.back { margin: 12px 0; }
+.chart-box { width: 100%; }
+.grids { display: flex; flex-wrap: wrap; gap: 16px; align-items: flex-start; }
+figure.grid { margin: 0; }
+figure.grid figcaption { margin-bottom: 4px; }
+.grid-body { display: flex; gap: 4px; }
+img.sample-grid { height: 360px; image-rendering: pixelated; border: 1px solid #d5dbe3; }
+ol.grid-rows { list-style: none; margin: 0; padding: 0; height: 362px; display: flex; flex-direction: column; font-size: 12px; color: #4a5563; text-align: right; }
+ol.grid-rows li { flex: 1; display: flex; align-items: center; justify-content: flex-end; }
+.run-top { display: flex; gap: 32px; align-items: flex-start; flex-wrap: wrap; }
+.inline { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; }
 th, td { border: 1px solid #d5dbe3; padding: 3px 8px; text-align: left; vertical-align: top; white-space: nowrap; }
 th { background: #f1f4f8; }
 th a { color: inherit; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.differs td { background: #fff4d6; }
+td.best { background: #dcf3e2; font-weight: 600; }
+details#columns { margin: 8px 0; }
+.column-chooser fieldset { display: inline-block; vertical-align: top; max-height: 14em; overflow-y: auto; margin: 4px; }
+.column-chooser label { display: block; white-space: nowrap; }
+progress { width: 80px; vertical-align: middle; }
 .error { background: #fde8e8; border: 1px solid #e0a0a0; padding: 6px 10px; margin: 8px 0; }
 .muted { color: #6b7685; }
-form.inline { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 8px 0; }
+form.run-top { display: flex; gap: 32px; align-items: flex-start; flex-wrap: wrap; }
+.inline { display: flex; gap: 8px; align-items: center; flex-wrap: wrap; margin: 8px 0; }
 input[type=text] { width: 40em; font: inherit; padding: 3px 6px; }
 pre { background: #f6f8fa; padding: 8px; overflow: auto; max-height: 70vh; }
 img.artifact { min-width: 384px; max-width: 100%; image-rendering: pixelated; border: 1px solid #d5dbe3; }

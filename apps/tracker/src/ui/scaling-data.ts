@@ -30,6 +30,17 @@ export interface ScalingData {
 const MAX_RUNS = 5000;
 export const DEFAULT_SCALING_METRIC = 'heldout_loss';
 
+/**
+ * Metrics the trainer logs about the run's state and speed rather than its result: plotted
+ * against compute they say nothing about scaling, so the metric menu leaves them out.
+ */
+const NOT_RESULTS = new Map([
+  ['lr', 'the learning-rate schedule'],
+  ['wall_time', 'elapsed time'],
+  ['examples_per_sec', 'throughput'],
+  ['grad_norm', 'an optimiser diagnostic'],
+]);
+
 /** A run of a sweep: `difflab sweep` tags every run with its budget and size. */
 const isSweepRun = (r: Run) => r.data.tags.budget !== undefined && r.data.tags.size !== undefined;
 
@@ -47,11 +58,15 @@ export async function scalingData(store: SqliteStore, experimentId: string, metr
   await store.getExperiment(experimentId);
   const page = await store.searchRuns({ experimentIds: [experimentId], orderBy: ['attributes.start_time DESC'], maxResults: MAX_RUNS });
   const sweepRuns = page.items.filter(isSweepRun);
-  const metrics = [...new Set(sweepRuns.flatMap((r) => r.data.metrics.map((m) => m.key)))].sort();
+  const logged = [...new Set(sweepRuns.flatMap((r) => r.data.metrics.map((m) => m.key)))].sort();
+  const metrics = logged.filter((m) => !NOT_RESULTS.has(m));
   if (sweepRuns.length === 0) {
     throw new InvalidParameterError(`experiment ${experimentId} has no sweep runs (runs tagged budget and size, as \`difflab sweep\` trains them)`);
   }
-  const metric = metricParam || (metrics.includes(DEFAULT_SCALING_METRIC) ? DEFAULT_SCALING_METRIC : metrics[0]!);
+  const metric = metricParam || (metrics.includes(DEFAULT_SCALING_METRIC) ? DEFAULT_SCALING_METRIC : (metrics[0] ?? logged[0]!));
+  if (NOT_RESULTS.has(metric)) {
+    throw new InvalidParameterError(`'${metric}' is ${NOT_RESULTS.get(metric)}, not a result of training: it has no meaning against compute; choose one of: ${metrics.join(', ') || '(none)'}`);
+  }
   if (!metrics.includes(metric)) {
     throw new InvalidParameterError(`metric '${metric}' is not logged by this experiment's sweep runs; choose one of: ${metrics.join(', ') || '(none)'}`);
   }

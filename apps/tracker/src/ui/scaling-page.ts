@@ -4,10 +4,29 @@ import { scalingData, type ScalingData } from './scaling-data.js';
 
 const FRONTIER = 'frontier (best per budget)';
 
-/** A Vega-Lite spec: metric vs compute on log-log axes, one line per model size, and the frontier dashed in black. */
+/**
+ * Log axes hugging the data: Vega's `nice` would round a log domain out to whole decades (two empty
+ * decades on a sweep spanning one), so the domain is the data's range widened by a tenth of its span on each
+ * side, and labels are short exponents ("2e+13", not "20,000,000,000,000").
+ */
+function logScale(values: number[]): object {
+  if (values.length === 0) return { type: 'log' };
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  // Pad by a tenth of the data's span in log space, at least 2 % (values that barely differ).
+  const pad = Math.max(Math.log(hi / lo) * 0.1, Math.log(1.02));
+  return { type: 'log', nice: false, domain: [lo / Math.exp(pad), hi * Math.exp(pad)] };
+}
+
+/**
+ * A Vega-Lite spec: metric vs compute on log-log axes, one line per model size, and the frontier
+ * (best run of each budget) as a wide grey dashed band drawn underneath, so a size whose line
+ * coincides with the frontier stays visible on top of it.
+ */
 export function scalingSpec(d: ScalingData): object {
-  const x = { field: 'compute', type: 'quantitative', scale: { type: 'log' }, title: 'training compute (FLOPs)' };
-  const y = { field: 'value', type: 'quantitative', scale: { type: 'log' }, title: d.metric };
+  const axis = { format: '.1~e', labelOverlap: 'greedy', tickCount: 6 };
+  const x = { field: 'compute', type: 'quantitative', scale: logScale(d.points.map((p) => p.compute)), axis, title: 'training compute (FLOPs)' };
+  const y = { field: 'value', type: 'quantitative', scale: logScale(d.points.map((p) => p.value)), axis: { labelOverlap: 'greedy', tickCount: 6 }, title: d.metric };
   const tooltip = [
     { field: 'runName', title: 'run' },
     { field: 'size' },
@@ -22,14 +41,14 @@ export function scalingSpec(d: ScalingData): object {
     height: 400,
     layer: [
       {
+        data: { values: d.frontier.map((p) => ({ ...p, series: FRONTIER })) },
+        mark: { type: 'line', strokeDash: [10, 5], strokeWidth: 8, color: '#000', opacity: 0.22, point: { color: '#000', opacity: 0.35, shape: 'diamond', size: 260, filled: false, strokeWidth: 2 }, tooltip: true },
+        encoding: { x, y, detail: { field: 'series' }, tooltip },
+      },
+      {
         data: { values: d.points },
         mark: { type: 'line', point: true, tooltip: true },
         encoding: { x, y, color: { field: 'size', type: 'nominal', title: 'size', sort: null }, tooltip },
-      },
-      {
-        data: { values: d.frontier.map((p) => ({ ...p, series: FRONTIER })) },
-        mark: { type: 'line', strokeDash: [6, 4], color: 'black', point: { color: 'black', shape: 'diamond', size: 80 }, tooltip: true },
-        encoding: { x, y, detail: { field: 'series' }, tooltip },
       },
     ],
   };
@@ -58,7 +77,7 @@ export async function scalingPage(store: SqliteStore, experimentId: string, q: U
       <button type="submit">Update</button>
       <a href="${esc(href(`${self}/scaling.json`, { metric: d.metric }))}">data (JSON)</a>
     </form>
-    <p class="muted">${d.points.length} runs; compute = flops_train_per_example · train.batchSize · step of the run's last ${esc(d.metric)}. One line per model size; dashed: the best run of each budget.</p>
+    <p class="muted">${d.points.length} runs; compute = flops_train_per_example · train.batchSize · step of the run's last ${esc(d.metric)}. One line per model size; the wide grey dashed band underneath joins the best run of each budget (the frontier).</p>
     <div id="chart" data-points="${d.points.length}"></div>
     <div id="chart-error" class="error" hidden></div>
     <script type="application/json" id="chart-spec">${scriptJson(scalingSpec(d))}</script>

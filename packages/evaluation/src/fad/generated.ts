@@ -31,7 +31,7 @@ export async function fadOfRun(runDir: string, ref: SpectrogramFadReference, opt
     if (model.inputSize !== height || model.inputSize !== width || model.inChannels !== 1) {
       throw new EvalError(`${runDir}: the model makes ${model.inputSize}×${model.inputSize}×${model.inChannels} images; spectrogram FAD needs ${height}×${width}×1 (a UNet-SpokenDigits-* preset)`);
     }
-    const sampler = makeSampler(run.config.sample, scheduleFor(run.config.diffusion));
+    const sampler = makeSampler(run.config.sample, scheduleFor(run.config.diffusion), model.numClasses);
     const rng = new Rng(EVAL_SAMPLE_SEED);
     const size = height * width;
     const images = new Float32Array(opts.count * size);
@@ -39,8 +39,8 @@ export async function fadOfRun(runDir: string, ref: SpectrogramFadReference, opt
       const b = Math.min(opts.batchSize, opts.count - at);
       // A digit-conditional model is sampled with every digit in turn, guided as the run's grids are.
       const labels = Int32Array.from({ length: b }, (_, j) => (model.numClasses === null ? 0 : (at + j) % model.numClasses));
-      const guidance = model.numClasses === null ? {} : { guidanceScale: run.config.sample.cfgScale, nullClass: model.numClasses };
-      const x = sample((xt, t, y) => model.forward(xt, t, y), sampler, { shape: [b, height, width, 1], labels, rng, ...guidance });
+      const nullClass = model.numClasses === null ? {} : { nullClass: model.numClasses };
+      const x = sample((xt, t, y) => model.forward(xt, t, y), sampler, { shape: [b, height, width, 1], labels, rng, ...nullClass });
       images.set(tf.tidy(() => tf.clipByValue(x, -1, 1).dataSync() as Float32Array), at * size);
       x.dispose();
     }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@difflab/core-tensor';
 import { ModelConfigError, ModelInputError } from '../errors.js';
+import { respaceSchedule, type SpacedSchedule } from './respace.js';
 import type { NoiseSchedule } from './schedule.js';
 
 /**
@@ -9,10 +10,30 @@ import type { NoiseSchedule } from './schedule.js';
  */
 export type DenoiseFn = (x: tf.Tensor4D, t: tf.Tensor1D, y: tf.Tensor1D) => tf.Tensor4D;
 
+/**
+ * Everything that defines a sampler, as a config file or run params hold it (diffusers' `from_config`).
+ * The coefficients come from the model's schedule, respaced to `steps` timesteps.
+ */
+export interface SamplerConfig {
+  kind: 'ddim' | 'ddpm';
+  /** Model evaluations (the respaced schedule's length). */
+  steps: number;
+  /** DDIM only: 0 = deterministic, 1 = DDPM-like noise. Default 0. */
+  eta?: number;
+  /** Clip the predicted x_0 to [−1, 1] (pixel-space data); off for latents as in DiT. Default false. */
+  clipDenoised?: boolean;
+  /** Classifier-free guidance scale s; 1 = none (the default, and the only value for unconditional models). */
+  guidanceScale?: number;
+}
+
+export const SAMPLER_KINDS = ['ddim', 'ddpm'] as const;
+
 /** A reverse-process stepper, swappable without touching the model (as diffusers schedulers). */
 export interface Sampler {
   /** Timesteps at which the model is evaluated, noisiest first. */
   readonly timesteps: readonly number[];
+  /** The config it was built from; `sample` takes its guidance scale from here unless told otherwise. */
+  readonly config?: Readonly<SamplerConfig>;
   /** From x at timesteps[index] and the model output there, the sample at the next timestep (or x_0 after the last). */
   step(modelOutput: tf.Tensor4D, index: number, x: tf.Tensor4D, rng: Rng): tf.Tensor4D;
 }
@@ -64,57 +85,39 @@ function checkIndex(sampler: Sampler, index: number): void {
  */
 export class DDPMSampler implements Sampler {
   readonly timesteps: readonly number[];
-  private readonly used: number[];
-  private readonly betas: Float64Array;
-  private readonly alphaBar: Float64Array;
-  private readonly postVar: Float64Array;
-  private readonly postLogVar: Float64Array;
-  private readonly coef1: Float64Array;
-  private readonly coef2: Float64Array;
+  readonly config: Readonly<SamplerConfig>;
+  /** The base schedule respaced to the used timesteps; index k = 0 is the last step. */
+  readonly spaced: SpacedSchedule;
   private readonly clip: boolean;
 
-  constructor(schedule: NoiseSchedule, opts: SamplerOptions = {}) {
-    this.used = spacedTimesteps(schedule.numTimesteps, opts.steps ?? schedule.numTimesteps);
-    this.timesteps = [...this.used].reverse();
+  constructor(schedule: NoiseSchedule, opts: SamplerOptions & { guidanceScale?: number } = {}) {
+    const steps = opts.steps ?? schedule.numTimesteps;
+    this.spaced = respaceSchedule(schedule, spacedTimesteps(schedule.numTimesteps, steps));
+    this.timesteps = [...this.spaced.timestepMap].reverse();
     this.clip = opts.clipDenoised ?? false;
-    const k = this.used.length;
-    this.betas = new Float64Array(k);
-    this.alphaBar = new Float64Array(k);
-    this.postVar = new Float64Array(k);
-    this.coef1 = new Float64Array(k);
-    this.coef2 = new Float64Array(k);
-    for (let i = 0; i < k; i++) {
-      const ac = schedule.alphasCumprod[this.used[i]!]!;
-      const acPrev = i === 0 ? 1 : schedule.alphasCumprod[this.used[i - 1]!]!;
-      const beta = 1 - ac / acPrev;
-      this.betas[i] = beta;
-      this.alphaBar[i] = ac;
-      this.postVar[i] = (beta * (1 - acPrev)) / (1 - ac);
-      this.coef1[i] = (beta * Math.sqrt(acPrev)) / (1 - ac);
-      this.coef2[i] = ((1 - acPrev) * Math.sqrt(1 - beta)) / (1 - ac);
-    }
-    this.postLogVar = this.postVar.map((v, i) => Math.log(i === 0 ? this.postVar[1]! : v));
+    this.config = { kind: 'ddpm', steps, clipDenoised: this.clip, guidanceScale: opts.guidanceScale ?? 1 };
   }
 
   /** Mean and log-variance of p(x_{t−1} | x_t) at respaced index k (k = 0 is the last step). */
   posterior(modelOutput: tf.Tensor4D, k: number, x: tf.Tensor4D): { mean: tf.Tensor; logVariance: tf.Tensor } {
+    const s = this.spaced;
     return tf.tidy(() => {
       const { eps, v } = splitOutput(modelOutput, x.shape[3]);
-      const x0 = predictX0(x, eps, this.alphaBar[k]!, this.clip);
-      const mean = tf.add(tf.mul(x0, this.coef1[k]!), tf.mul(x, this.coef2[k]!));
+      const x0 = predictX0(x, eps, s.alphasCumprod[k]!, this.clip);
+      const mean = tf.add(tf.mul(x0, s.posteriorMeanCoef1[k]!), tf.mul(x, s.posteriorMeanCoef2[k]!));
       const logVariance = v
         ? tf.add(
-            tf.mul(tf.div(tf.add(v, 1), 2), Math.log(this.betas[k]!)),
-            tf.mul(tf.div(tf.sub(1, v), 2), this.postLogVar[k]!),
+            tf.mul(tf.div(tf.add(v, 1), 2), Math.log(s.betas[k]!)),
+            tf.mul(tf.div(tf.sub(1, v), 2), s.posteriorLogVarianceClipped[k]!),
           )
-        : tf.fill(mean.shape, this.postLogVar[k]!);
+        : tf.fill(mean.shape, s.posteriorLogVarianceClipped[k]!);
       return { mean, logVariance };
     });
   }
 
   step(modelOutput: tf.Tensor4D, index: number, x: tf.Tensor4D, rng: Rng): tf.Tensor4D {
     checkIndex(this, index);
-    const k = this.used.length - 1 - index;
+    const k = this.spaced.numTimesteps - 1 - index;
     return tf.tidy(() => {
       const { mean, logVariance } = this.posterior(modelOutput, k, x);
       if (k === 0) return mean as tf.Tensor4D;
@@ -131,16 +134,23 @@ export interface DDIMOptions extends SamplerOptions {
 /** DDIM (Song et al.): x_{t'} = √ᾱ_{t'}·x̂_0 + √(1−ᾱ_{t'}−σ²)·ε̂ + σ·z, with ᾱ = 1 after the last step. */
 export class DDIMSampler implements Sampler {
   readonly timesteps: readonly number[];
+  readonly config: Readonly<SamplerConfig>;
+  /** The base schedule respaced to the used timesteps. */
+  readonly spaced: SpacedSchedule;
+  /** ᾱ at timesteps[i], noisiest first. */
   private readonly alphaBar: number[];
   private readonly eta: number;
   private readonly clip: boolean;
 
-  constructor(schedule: NoiseSchedule, opts: DDIMOptions = {}) {
+  constructor(schedule: NoiseSchedule, opts: DDIMOptions & { guidanceScale?: number } = {}) {
     this.eta = opts.eta ?? 0;
     if (!(this.eta >= 0)) throw new ModelConfigError(`DDIM eta must be ≥ 0, got ${opts.eta}`);
     this.clip = opts.clipDenoised ?? false;
-    this.timesteps = spacedTimesteps(schedule.numTimesteps, opts.steps ?? 50).reverse();
-    this.alphaBar = this.timesteps.map((t) => schedule.alphasCumprod[t]!);
+    const steps = opts.steps ?? 50;
+    this.spaced = respaceSchedule(schedule, spacedTimesteps(schedule.numTimesteps, steps));
+    this.timesteps = [...this.spaced.timestepMap].reverse();
+    this.alphaBar = Array.from(this.spaced.alphasCumprod).reverse();
+    this.config = { kind: 'ddim', steps, eta: this.eta, clipDenoised: this.clip, guidanceScale: opts.guidanceScale ?? 1 };
   }
 
   step(modelOutput: tf.Tensor4D, index: number, x: tf.Tensor4D, rng: Rng): tf.Tensor4D {
@@ -182,13 +192,33 @@ export function withGuidance(model: DenoiseFn, scale: number, nullClass: number)
     });
 }
 
+/** The one way to build a sampler from its config, respaced from the model's schedule. */
+export function createSampler(schedule: NoiseSchedule, config: SamplerConfig): Sampler {
+  const guidanceScale = config.guidanceScale ?? 1;
+  if (!(guidanceScale >= 0) || !Number.isFinite(guidanceScale)) {
+    throw new ModelConfigError(`sampler guidanceScale must be a finite number ≥ 0, got ${config.guidanceScale}`);
+  }
+  const common = { steps: config.steps, clipDenoised: config.clipDenoised ?? false, guidanceScale };
+  switch (config.kind) {
+    case 'ddim':
+      return new DDIMSampler(schedule, { ...common, eta: config.eta ?? 0 });
+    case 'ddpm':
+      if (config.eta !== undefined) {
+        throw new ModelConfigError(`sampler eta applies to ddim only; ddpm is always ancestral (remove eta or use kind 'ddim')`);
+      }
+      return new DDPMSampler(schedule, common);
+    default:
+      throw new ModelConfigError(`sampler kind must be one of ${SAMPLER_KINDS.join(', ')}, got '${(config as { kind: unknown }).kind}'`);
+  }
+}
+
 export interface SampleOptions {
   /** NHWC shape of the batch to generate. */
   shape: [number, number, number, number];
   /** One class label per example. */
   labels: ArrayLike<number>;
   rng: Rng;
-  /** Classifier-free guidance scale s; 1 (default) = plain conditional sampling. */
+  /** Classifier-free guidance scale s; default the sampler's config.guidanceScale, else 1 (plain conditional sampling). */
   guidanceScale?: number;
   /** The null-class label (DiT: numClasses); required when guidanceScale ≠ 1. */
   nullClass?: number;
@@ -203,7 +233,7 @@ export function sample(model: DenoiseFn, sampler: Sampler, opts: SampleOptions):
   if (opts.labels.length !== b) {
     throw new ModelInputError(`sample: ${opts.labels.length} labels for a batch of ${b}`);
   }
-  const scale = opts.guidanceScale ?? 1;
+  const scale = opts.guidanceScale ?? sampler.config?.guidanceScale ?? 1;
   let fn = model;
   if (scale !== 1) {
     if (opts.nullClass === undefined) {

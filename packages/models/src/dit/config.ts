@@ -11,6 +11,17 @@ export type DiTBlock = 'in-context' | 'cross-attention' | 'adaLN' | 'adaLN-Zero'
 
 export const DIT_BLOCKS: readonly DiTBlock[] = ['in-context', 'cross-attention', 'adaLN', 'adaLN-Zero'];
 
+/**
+ * The MLP of each block: DiT's `fc1 → GELU(tanh) → fc2`, or LightningDiT's SwiGLU
+ * `w3(silu(w1·x) ⊙ w2·x)` at (about) equal parameters, hidden width `swigluHidden` (see ditShape).
+ */
+export type DiTMlp = 'gelu' | 'swiglu';
+export const DIT_MLPS: readonly DiTMlp[] = ['gelu', 'swiglu'];
+
+/** The normalisation in each block and the final layer: LayerNorm, or RMSNorm (no centring, no bias). */
+export type DiTNorm = 'layernorm' | 'rmsnorm';
+export const DIT_NORMS: readonly DiTNorm[] = ['layernorm', 'rmsnorm'];
+
 export interface DiTConfig {
   /** Spatial side of the (latent) input; square inputs only. */
   inputSize: number;
@@ -27,6 +38,14 @@ export interface DiTConfig {
   /** Output 2·inChannels channels: ε and the interpolation v of the variance (improved DDPM). */
   learnSigma: boolean;
   block: DiTBlock;
+  // Architecture options of LightningDiT (Yao et al. 2025). Optional so that every existing config,
+  // its parameter names, initialisation and forward pass stay exactly as they were when they are absent.
+  /** Block MLP; default 'gelu' (DiT). */
+  mlp?: DiTMlp;
+  /** Block and final-layer normalisation; default 'layernorm' (DiT). */
+  norm?: DiTNorm;
+  /** 2-D axial rotary position embedding on self-attention queries and keys (EVA-02 layout); default false. */
+  rope?: boolean;
 }
 
 const SIZES = {
@@ -132,6 +151,24 @@ export function validateDiTConfig(config: DiTConfig): void {
   if (!DIT_BLOCKS.includes(config.block)) {
     throw new ModelConfigError(`DiTConfig.block must be one of ${DIT_BLOCKS.join(', ')}, got '${String(config.block)}'`);
   }
+  if (config.mlp !== undefined && !DIT_MLPS.includes(config.mlp)) {
+    throw new ModelConfigError(`DiTConfig.mlp must be one of ${DIT_MLPS.join(', ')}, got '${String(config.mlp)}'`);
+  }
+  if (config.norm !== undefined && !DIT_NORMS.includes(config.norm)) {
+    throw new ModelConfigError(`DiTConfig.norm must be one of ${DIT_NORMS.join(', ')}, got '${String(config.norm)}'`);
+  }
+  if (config.rope !== undefined && typeof config.rope !== 'boolean') {
+    throw new ModelConfigError(`DiTConfig.rope must be true or false, got ${String(config.rope)}`);
+  }
+  if (config.rope && (config.hiddenSize / config.numHeads) % 4 !== 0) {
+    throw new ModelConfigError(
+      `DiTConfig.rope needs a head width (hiddenSize / numHeads = ${config.hiddenSize / config.numHeads}) divisible by 4: ` +
+        'half of each head rotates by row and half by column, in channel pairs',
+    );
+  }
+  if (config.mlp === 'swiglu' && ditShape(config).swigluHidden < 1) {
+    throw new ModelConfigError(`DiTConfig.mlp 'swiglu' needs floor(2/3 · mlpRatio · hiddenSize) ≥ 1; raise mlpRatio`);
+  }
 }
 
 /** Derived sizes used by the model and the counters. */
@@ -143,6 +180,13 @@ export function ditShape(config: DiTConfig) {
     patchDim: config.patchSize * config.patchSize * config.inChannels,
     outChannels: config.learnSigma ? 2 * config.inChannels : config.inChannels,
     mlpHidden: Math.round(config.hiddenSize * config.mlpRatio),
+    /**
+     * SwiGLU hidden width: LightningDiT's `int(2/3 · mlp_hidden_dim)`, i.e. the floor, without LLaMA's
+     * further rounding up to a multiple of `multiple_of` (256), which would break the equal-parameter
+     * match at small widths. Three d×h matrices then hold 3dh ≤ 2dm weights, equal when 3 divides 2m
+     * (every named config). Evaluated as Python does (2/3 first, in float64) so widths agree with LightningDiT's.
+     */
+    swigluHidden: Math.trunc((2 / 3) * Math.round(config.hiddenSize * config.mlpRatio)),
     /** Rows of the label table: one extra (null) class when label dropout is used for CFG. */
     labelRows: config.numClasses + (config.classDropoutProb > 0 ? 1 : 0),
   };

@@ -2,10 +2,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '@difflab/core-tensor';
 import { ModelConfigError, ModelInputError } from '../errors.js';
 import { geluTanh } from '../ops/gelu.js';
-import { type DiTConfig, TIMESTEP_FREQ_DIM, ditShape, validateDiTConfig } from './config.js';
+import { type DiTConfig, type DiTNorm, TIMESTEP_FREQ_DIM, ditShape, validateDiTConfig } from './config.js';
 import { sincosPosEmbed2d, timestepFrequencies } from './embeddings.js';
 import { gatedResidual, layerNormComposed, layerNormModulate, selfAttentionCore } from './fused.js';
 import { patchify, unpatchify } from './patchify.js';
+import { rmsNorm, rmsNormModulate } from './rmsnorm.js';
+import { applyRotary, qkvRotaryTables } from './rope.js';
+import { type Dense, swigluMlp } from './swiglu.js';
 
 export interface DiTForwardOptions {
   /** Label dropout for classifier-free guidance training: each label becomes the null class with probability classDropoutProb. */
@@ -66,6 +69,12 @@ class Init {
     this.add(`${name}.bias`, new Float32Array(dim), [dim]);
   }
 
+  /** An affine norm where DiT has one: LayerNorm (weight, bias) or RMSNorm (weight only, as torch.nn.RMSNorm). */
+  affineNorm(name: string, dim: number, kind: DiTNorm): void {
+    if (kind === 'rmsnorm') this.add(`${name}.weight`, new Float32Array(dim).fill(1), [dim]);
+    else this.layerNorm(name, dim);
+  }
+
   table(name: string, rows: number, dim: number): void {
     this.add(name, this.rng.normalArray(rows * dim, 0, 0.02), [rows, dim]);
   }
@@ -74,6 +83,7 @@ class Init {
 function initParams(config: DiTConfig, rng: Rng): Record<string, tf.Variable> {
   const d = config.hiddenSize;
   const s = ditShape(config);
+  const norm = config.norm ?? 'layernorm';
   const init = new Init(rng);
   init.linear('x_embedder.proj', s.patchDim, d);
   init.linear('t_embedder.mlp.0', TIMESTEP_FREQ_DIM, d, 'normal');
@@ -83,25 +93,32 @@ function initParams(config: DiTConfig, rng: Rng): Record<string, tf.Variable> {
   for (let i = 0; i < config.depth; i++) {
     const p = `blocks.${i}`;
     const affine = config.block === 'in-context' || config.block === 'cross-attention';
-    if (affine) init.layerNorm(`${p}.norm1`, d);
+    if (affine) init.affineNorm(`${p}.norm1`, d, norm);
     init.linear(`${p}.attn.qkv`, d, 3 * d);
     init.linear(`${p}.attn.proj`, d, d);
-    if (affine) init.layerNorm(`${p}.norm2`, d);
+    if (affine) init.affineNorm(`${p}.norm2`, d, norm);
     if (config.block === 'cross-attention') {
       init.linear(`${p}.cross_attn.q`, d, d);
       init.linear(`${p}.cross_attn.kv`, d, 2 * d);
       init.linear(`${p}.cross_attn.proj`, d, d);
-      init.layerNorm(`${p}.norm3`, d);
+      init.affineNorm(`${p}.norm3`, d, norm);
     }
-    init.linear(`${p}.mlp.fc1`, d, s.mlpHidden);
-    init.linear(`${p}.mlp.fc2`, s.mlpHidden, d);
+    if (config.mlp === 'swiglu') {
+      // LightningDiT's SwiGLUFFN names: w1 (activated), w2 (gate), w3 (out); xavier like every linear.
+      init.linear(`${p}.mlp.w1`, d, s.swigluHidden);
+      init.linear(`${p}.mlp.w2`, d, s.swigluHidden);
+      init.linear(`${p}.mlp.w3`, s.swigluHidden, d);
+    } else {
+      init.linear(`${p}.mlp.fc1`, d, s.mlpHidden);
+      init.linear(`${p}.mlp.fc2`, s.mlpHidden, d);
+    }
     if (config.block === 'adaLN-Zero') init.linear(`${p}.adaLN_modulation.1`, d, 6 * d, zeroMod);
     if (config.block === 'adaLN') init.linear(`${p}.adaLN_modulation.1`, d, 4 * d, zeroMod);
   }
   if (config.block === 'adaLN' || config.block === 'adaLN-Zero') {
     init.linear('final_layer.adaLN_modulation.1', d, 2 * d, zeroMod);
   } else {
-    init.layerNorm('final_layer.norm_final', d);
+    init.affineNorm('final_layer.norm_final', d, norm);
   }
   init.linear('final_layer.linear', d, config.patchSize * config.patchSize * s.outChannels, zeroMod);
   return init.params;
@@ -116,7 +133,11 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
   const heads = cfg.numHeads;
   const headDim = d / heads;
   const params = initParams(cfg, rng);
+  // RoPE keeps the absolute sin-cos embedding, as LightningDiT does: the ladder adds RoPE on top of it.
   const posEmbed = tf.tensor2d(Float32Array.from(sincosPosEmbed2d(d, s.gridSize)), [s.numPatches, d]);
+  const rotary = cfg.rope ? qkvRotaryTables(d, heads, s.gridSize, cfg.block === 'in-context' ? 2 : 0) : null;
+  const ropeCos = rotary ? tf.tensor2d(rotary.cos, [rotary.tokens, rotary.pairs]) : null;
+  const ropeSin = rotary ? tf.tensor2d(rotary.sin, [rotary.tokens, rotary.pairs]) : null;
 
   const w = (name: string): tf.Variable => {
     const v = params[name];
@@ -133,13 +154,26 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
     return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
   };
 
-  const layerNorm = (x: tf.Tensor, affine: string): tf.Tensor =>
-    tf.add(tf.mul(layerNormComposed(x, LN_EPS), w(`${affine}.weight`)), w(`${affine}.bias`));
+  /** The in-context and cross-attention designs' affine norm: LayerNorm·weight + bias, or RMSNorm·weight. */
+  const affineNorm = (x: tf.Tensor, affine: string): tf.Tensor =>
+    cfg.norm === 'rmsnorm'
+      ? tf.mul(rmsNorm(x, LN_EPS), w(`${affine}.weight`))
+      : tf.add(tf.mul(layerNormComposed(x, LN_EPS), w(`${affine}.weight`)), w(`${affine}.bias`));
 
-  /** DiT's modulate(norm(x), shift, scale), fused (see fused.ts). */
-  const normModulate = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor => layerNormModulate(x, shift, scale, LN_EPS);
+  /** DiT's modulate(norm(x), shift, scale): LayerNorm fused (see fused.ts), or RMSNorm composed. */
+  const normModulate = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor =>
+    cfg.norm === 'rmsnorm' ? rmsNormModulate(x, shift, scale, LN_EPS) : layerNormModulate(x, shift, scale, LN_EPS);
 
-  const mlp = (x: tf.Tensor, p: string): tf.Tensor => linear(geluTanh(linear(x, `${p}.mlp.fc1`)), `${p}.mlp.fc2`);
+  const dense = (name: string): Dense => ({ weight: w(`${name}.weight`), bias: w(`${name}.bias`) });
+
+  /** GELU MLP fc2(gelu(fc1 x)), or SwiGLU w3(silu(w1 x) ⊙ w2 x). */
+  const mlp = (x: tf.Tensor, p: string): tf.Tensor =>
+    cfg.mlp === 'swiglu'
+      ? swigluMlp(x, dense(`${p}.mlp.w1`), dense(`${p}.mlp.w2`), dense(`${p}.mlp.w3`))
+      : linear(geluTanh(linear(x, `${p}.mlp.fc1`)), `${p}.mlp.fc2`);
+
+  /** q and k of the fused qkv [B, T, 3d] rotated by RoPE when enabled, so the attention kernels stay unchanged. */
+  const rotate = (qkv: tf.Tensor): tf.Tensor => (ropeCos && ropeSin ? applyRotary(qkv, ropeCos, ropeSin) : qkv);
 
   /** Multi-head attention of q [B, H, Nq, hd] over k, v [B, H, Nk, hd] (cross-attention), merged to [B, Nq, d]. */
   const attend = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, b: number, nq: number): tf.Tensor => {
@@ -149,7 +183,7 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
   };
 
   const selfAttention = (x: tf.Tensor, p: string): tf.Tensor =>
-    linear(selfAttentionCore(linear(x, `${p}.attn.qkv`), heads), `${p}.attn.proj`);
+    linear(selfAttentionCore(rotate(linear(x, `${p}.attn.qkv`)), heads), `${p}.attn.proj`);
 
   const crossAttention = (x: tf.Tensor, cond: tf.Tensor, p: string): tf.Tensor => {
     const [b, n] = x.shape as [number, number, number];
@@ -221,17 +255,17 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
         if (cfg.block === 'in-context') h = tf.concat([h, cond], 1);
         for (let i = 0; i < cfg.depth; i++) {
           const p = `blocks.${i}`;
-          h = tf.add(h, selfAttention(layerNorm(h, `${p}.norm1`), p));
+          h = tf.add(h, selfAttention(affineNorm(h, `${p}.norm1`), p));
           if (cfg.block === 'cross-attention') {
-            h = tf.add(h, crossAttention(layerNorm(h, `${p}.norm2`), cond, p));
-            h = tf.add(h, mlp(layerNorm(h, `${p}.norm3`), p));
+            h = tf.add(h, crossAttention(affineNorm(h, `${p}.norm2`), cond, p));
+            h = tf.add(h, mlp(affineNorm(h, `${p}.norm3`), p));
           } else {
-            h = tf.add(h, mlp(layerNorm(h, `${p}.norm2`), p));
+            h = tf.add(h, mlp(affineNorm(h, `${p}.norm2`), p));
           }
           opts.onBlock?.(i, (cfg.block === 'in-context' ? tf.slice(h, [0, 0, 0], [b, n, d]) : h) as tf.Tensor3D);
         }
         if (cfg.block === 'in-context') h = tf.slice(h, [0, 0, 0], [b, n, d]);
-        out = linear(layerNorm(h, 'final_layer.norm_final'), 'final_layer.linear');
+        out = linear(affineNorm(h, 'final_layer.norm_final'), 'final_layer.linear');
       }
       return unpatchify(out, b, s.gridSize, cfg.patchSize, s.outChannels);
     });
@@ -244,6 +278,8 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
     dispose() {
       for (const v of Object.values(params)) v.dispose();
       posEmbed.dispose();
+      ropeCos?.dispose();
+      ropeSin?.dispose();
     },
   };
 }

@@ -1,0 +1,6 @@
+export { defineStudy, stageOrder, StudyDefinitionError, type Study, type Stage, type StageCode, type StageContext, type FanOut, type Unit, type PresetInfo, type StudyOption, type PresetRef, type PerPreset, resolvePerPreset } from './study.js';
+export { listPresets, presetDir } from './presets.js';
+export { findStudies, loadStudy, STUDIES_DIR, STUDY_FILE, type StudyLocation } from './discover.js';
+export { runStudy, StudyRunError, type RunStudyOptions } from './run.js';
+export { taggedTracker } from './tagged-tracker.js';
+export { canonicalJson, fingerprint } from './fingerprint.js';
