@@ -1,5 +1,5 @@
 import { ModelConfigError } from '../errors.js';
-import type { NoiseSchedule } from './schedule.js';
+import { withPosterior, type NoiseSchedule } from './schedule.js';
 
 /**
  * A schedule restricted to some of its base schedule's timesteps (DiT/ADM's `SpacedDiffusion`).
@@ -24,34 +24,12 @@ export function respaceSchedule(base: NoiseSchedule, used: readonly number[]): S
     }
   });
   const betas = new Float64Array(k);
-  const alphas = new Float64Array(k);
   const ac = new Float64Array(k);
   const acPrev = new Float64Array(k);
-  const postVar = new Float64Array(k);
-  const c1 = new Float64Array(k);
-  const c2 = new Float64Array(k);
   for (let i = 0; i < k; i++) {
     ac[i] = base.alphasCumprod[used[i]!]!;
     acPrev[i] = i === 0 ? 1 : base.alphasCumprod[used[i - 1]!]!;
-    const beta = 1 - ac[i]! / acPrev[i]!;
-    betas[i] = beta;
-    alphas[i] = 1 - beta;
-    postVar[i] = (beta * (1 - acPrev[i]!)) / (1 - ac[i]!);
-    c1[i] = (beta * Math.sqrt(acPrev[i]!)) / (1 - ac[i]!);
-    c2[i] = ((1 - acPrev[i]!) * Math.sqrt(1 - beta)) / (1 - ac[i]!);
+    betas[i] = 1 - ac[i]! / acPrev[i]!;
   }
-  // β̃ of the first kept step is 0 when it is t = 0; its log uses the next one, as the base schedule does.
-  const logVar = postVar.map((v, i) => Math.log(i === 0 ? postVar[1]! : v));
-  return {
-    numTimesteps: k,
-    timestepMap: [...used],
-    betas,
-    alphas,
-    alphasCumprod: ac,
-    alphasCumprodPrev: acPrev,
-    posteriorVariance: postVar,
-    posteriorLogVarianceClipped: logVar,
-    posteriorMeanCoef1: c1,
-    posteriorMeanCoef2: c2,
-  };
+  return { ...withPosterior(betas, ac, acPrev), timestepMap: [...used] };
 }

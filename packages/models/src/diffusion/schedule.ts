@@ -30,25 +30,36 @@ export function scheduleFromBetas(betas: ArrayLike<number>): NoiseSchedule {
   for (let i = 0; i < T; i++) {
     if (!(b[i]! > 0 && b[i]! <= 1)) throw new ModelConfigError(`schedule beta[${i}] = ${b[i]} must be in (0, 1]`);
   }
-  const alphas = b.map((x) => 1 - x);
   const ac = new Float64Array(T);
   const acPrev = new Float64Array(T);
-  const postVar = new Float64Array(T);
-  const c1 = new Float64Array(T);
-  const c2 = new Float64Array(T);
   let prod = 1;
   for (let i = 0; i < T; i++) {
     acPrev[i] = prod;
-    prod *= alphas[i]!;
+    prod *= 1 - b[i]!;
     ac[i] = prod;
-    postVar[i] = (b[i]! * (1 - acPrev[i]!)) / (1 - ac[i]!);
-    c1[i] = (b[i]! * Math.sqrt(acPrev[i]!)) / (1 - ac[i]!);
+  }
+  return withPosterior(b, ac, acPrev);
+}
+
+/**
+ * A schedule from β_t, ᾱ_t and ᾱ_{t−1}: the posterior q(x_{t−1} | x_t, x_0) terms. Shared by
+ * scheduleFromBetas and respaceSchedule, which get ᾱ differently (a product, or copied from a base).
+ */
+export function withPosterior(betas: Float64Array, ac: Float64Array, acPrev: Float64Array): NoiseSchedule {
+  const T = betas.length;
+  const alphas = betas.map((x) => 1 - x);
+  const postVar = new Float64Array(T);
+  const c1 = new Float64Array(T);
+  const c2 = new Float64Array(T);
+  for (let i = 0; i < T; i++) {
+    postVar[i] = (betas[i]! * (1 - acPrev[i]!)) / (1 - ac[i]!);
+    c1[i] = (betas[i]! * Math.sqrt(acPrev[i]!)) / (1 - ac[i]!);
     c2[i] = ((1 - acPrev[i]!) * Math.sqrt(alphas[i]!)) / (1 - ac[i]!);
   }
   const logVar = postVar.map((v, i) => Math.log(i === 0 ? postVar[1]! : v));
   return {
     numTimesteps: T,
-    betas: b,
+    betas,
     alphas,
     alphasCumprod: ac,
     alphasCumprodPrev: acPrev,
