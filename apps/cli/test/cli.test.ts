@@ -26,6 +26,15 @@ describe('difflab CLI', () => {
     const r = await difflab('trian');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("unknown command 'trian'");
+    expect(r.stderr).toContain("Run 'difflab --help'");
+  });
+
+  it('suggests the command a typo or a prefix probably meant, and nothing for an unrelated word', async () => {
+    const [typo, prefix, far] = await Promise.all([difflab('trian'), difflab('tra'), difflab('xyzzy')]);
+    expect(typo.stderr).toContain("Did you mean 'train'?");
+    expect(prefix.stderr).toContain("Did you mean 'tracker' or 'train'?");
+    expect(far.code).toBe(2);
+    expect(far.stderr).not.toContain('Did you mean');
   });
 
   it('model-info prints the paper-table size of DiT-XL/2 as JSON', async () => {

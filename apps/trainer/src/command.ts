@@ -1,28 +1,41 @@
 import { parseArgs } from 'node:util';
 import { basename, join, resolve } from 'node:path';
-import { openTracker } from '@difflab/tracking';
-import { loadTrainConfig, TrackerSink } from '@difflab/runs';
+import { openTracker, type RunHandle } from '@difflab/tracking';
+import { ConfigError, formatNumber, loadTrainConfigWithOverrides, TrackerSink } from '@difflab/runs';
 import { NonFiniteLossError, train, type TrainResult } from '@difflab/training';
+import { checkResumeConfig } from './resume-check.js';
+import { trackerLocation, watchRuns } from './tracker-report.js';
 
 export const summary = 'train a class-conditional DiT on Fashion-MNIST from a JSON config';
 
-const usage = `usage: difflab train <config.json> [--out DIR] [--resume] [--no-track] [--tag KEY=VALUE]…
+const usage = `usage: difflab train <config.json> [--set KEY=VALUE]… [--out DIR] [--resume]
+                     [--run-name NAME] [--experiment NAME] [--no-track] [--tag KEY=VALUE]…
 
-  --out DIR     run directory (default runs/<config name>)
-  --resume      continue the run in --out from its latest checkpoint (bit-exact)
-  --no-track    do not log to the tracker (default: MLFLOW_TRACKING_URI, else .difflab/tracking)
-  --tag K=V     tag the tracker run (repeatable), e.g. --tag sweep=dit-scaling --tag budget=1e13
+  --set K=V          override one config field by its dotted path (repeatable), validated like the
+                     file: --set train.lr=3e-4 --set model.depth=4 --set sample.sampler=ddpm
+                     (V is parsed as JSON when it is JSON, else taken as text)
+  --out DIR          run directory (default runs/<config name>)
+  --resume           continue the run in --out from its latest checkpoint (bit-exact); give the same
+                     --set overrides as at the start, or the run's own DIR/config.json
+  --run-name NAME    tracker run name (default: the run directory's name)
+  --experiment NAME  tracker experiment (default: the config's name)
+  --no-track         do not log to the tracker (default: MLFLOW_TRACKING_URI, else $DIFFLAB_TRACKING_DIR,
+                     else .difflab/tracking at the workspace root)
+  --tag K=V          tag the tracker run (repeatable), e.g. --tag sweep=dit-scaling --tag budget=1e13
 
-Writes DIR/config.json, checkpoints/, metrics.parquet, samples/*.png and eval.json.
-Ctrl-C writes a checkpoint and stops; --resume continues from it.`;
+Writes DIR/config.json (with the overrides applied), checkpoints/, metrics.parquet, samples/*.png
+and eval.json. Ctrl-C writes a checkpoint and stops; --resume continues from it.`;
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
     options: {
+      set: { type: 'string', multiple: true },
       out: { type: 'string' },
       resume: { type: 'boolean', default: false },
+      'run-name': { type: 'string' },
+      experiment: { type: 'string' },
       'no-track': { type: 'boolean', default: false },
       tag: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
@@ -36,9 +49,20 @@ export async function run(args: string[]): Promise<number> {
     console.error(usage);
     return 2;
   }
+  const configPath = positionals[0]!;
+  const sets = values.set ?? [];
   const tags = parseTags(values.tag ?? []);
-  const cfg = loadTrainConfig(positionals[0]!);
+  for (const flag of ['run-name', 'experiment'] as const) {
+    if (values[flag] !== undefined && values[flag].trim() === '') throw new ConfigError(`--${flag} needs a non-empty name`);
+  }
+  const cfg = loadTrainConfigWithOverrides(configPath, sets);
   const runDir = resolve(values.out ?? join('runs', cfg.name));
+  if (values.resume) checkResumeConfig(runDir, cfg, configPath, sets);
+  // The overrides are already in the config (config.json, config hash, params); the tag keeps what was typed.
+  if (sets.length > 0) tags['difflab.overrides'] = JSON.stringify(sets);
+  const experiment = values.experiment ?? cfg.name;
+  const runName = values['run-name'] ?? basename(runDir);
+
   const controller = new AbortController();
   const onSignal = () => {
     if (controller.signal.aborted) process.exit(130);
@@ -47,8 +71,15 @@ export async function run(args: string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const tracker = values['no-track'] ? undefined : openTracker();
-  const sinks = tracker ? [new TrackerSink(tracker, cfg.name, basename(runDir), runDir, tags)] : [];
+  const location = values['no-track'] ? undefined : trackerLocation();
+  let trackerRun: RunHandle | undefined;
+  const tracker = location
+    ? watchRuns(openTracker(), (r) => {
+        trackerRun = r;
+        console.error(`difflab: tracking run ${r.runId} (experiment '${experiment}', name '${runName}') in ${location.store}`);
+      })
+    : undefined;
+  const sinks = tracker ? [new TrackerSink(tracker, experiment, runName, runDir, tags)] : [];
   let result: TrainResult;
   try {
     result = await train(cfg, { runDir, resume: values.resume, signal: controller.signal, sinks });
@@ -63,23 +94,35 @@ export async function run(args: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     await tracker?.close();
   }
+  const trackerLines =
+    location && trackerRun
+      ? [
+          `  tracker store  ${trackerRun.spooled ? `${location.store} unreachable; spooled locally, push with: npx difflab tracker sync` : location.store}`,
+          `  tracker run    ${trackerRun.runId}  (experiment '${experiment}', name '${runName}')`,
+          `  open it        ${location.open(trackerRun.runId, trackerRun.experimentId)}`,
+        ]
+      : [];
   if (result.status === 'KILLED') {
-    console.error(`difflab: stopped at step ${result.step}; resume with: difflab train ${positionals[0]} --out ${runDir} --resume`);
+    const again = [configPath, ...sets.flatMap((s) => ['--set', s]), '--out', runDir, '--resume'];
+    console.error([`difflab: stopped at step ${result.step}; resume with: difflab train ${again.map(shellWord).join(' ')}`, ...trackerLines].join('\n'));
     return 130;
   }
   console.log(
     [
-      `run finished: ${result.step} steps, final train loss ${result.finalLoss.toFixed(4)}, held-out loss ${result.heldOutLoss?.toFixed(4)}`,
+      `run finished: ${result.step} steps, final train loss ${formatNumber(result.finalLoss)}, held-out loss ${result.heldOutLoss === undefined ? 'n/a' : formatNumber(result.heldOutLoss)}`,
       `  run directory  ${runDir}`,
       `  samples        ${result.samplePath}`,
       `  metrics        ${join(runDir, 'metrics.parquet')}`,
       `  evaluation     ${join(runDir, 'eval.json')}`,
-      tracker ? `  tracker        ${tracker.kind === 'local' ? 'npx difflab tracker  (then open the URL it prints)' : process.env.MLFLOW_TRACKING_URI}` : '',
-    ]
-      .filter(Boolean)
-      .join('\n'),
+      ...trackerLines,
+    ].join('\n'),
   );
   return 0;
+}
+
+/** Quotes a word for a shell only when it needs it, so the printed resume command pastes as is. */
+function shellWord(word: string): string {
+  return /^[\w./=:+@%,-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 function parseTags(specs: string[]): Record<string, string> {

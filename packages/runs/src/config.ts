@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { loadConfigFile, parseConfig } from './config-file.js';
+import { ConfigError, loadConfigFile, parseConfig } from './config-file.js';
 import { modelConfigSchema, type ModelConfigInput } from './model-config.js';
 
 export { ConfigError } from './config-file.js';
@@ -138,4 +138,88 @@ export function parseTrainConfig(raw: unknown, source = 'config'): TrainConfig {
 
 export function loadTrainConfig(path: string): TrainConfig {
   return loadConfigFile(trainConfigSchema, path, 'training config');
+}
+
+/** One `--set key=value` of the command line: a dotted path into the config and the value to put there. */
+export interface ConfigOverride {
+  /** Dotted path, e.g. `train.lr`. */
+  key: string;
+  value: unknown;
+  /** As the user wrote it, for messages and for recording with the run. */
+  spec: string;
+}
+
+// Path segments that would write through to Object.prototype instead of into the config.
+const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);
+
+/**
+ * Parses `key=value` specs. The value is JSON when it parses as JSON (`3e-4`, `true`, `[1,2]`, `"7"`),
+ * else the raw text, so `--set model.preset=DiT-FMNIST-S/4` needs no shell-escaped quotes.
+ */
+export function parseOverrides(specs: readonly string[]): ConfigOverride[] {
+  return specs.map((spec) => {
+    const eq = spec.indexOf('=');
+    const key = eq < 0 ? '' : spec.slice(0, eq);
+    const segments = key.split('.');
+    if (eq <= 0 || segments.some((s) => s === '')) {
+      throw new ConfigError(`--set ${spec}: expected KEY=VALUE with a dotted KEY, e.g. --set train.lr=3e-4`);
+    }
+    const bad = segments.find((s) => FORBIDDEN_SEGMENTS.has(s));
+    if (bad) throw new ConfigError(`--set ${spec}: '${bad}' is not a config field`);
+    const text = spec.slice(eq + 1);
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // Not JSON: keep it as a string (zod names the field if a string is not allowed there).
+    }
+    return { key, value, spec };
+  });
+}
+
+/** A copy of `raw` with each override written at its dotted path (intermediate objects created as needed). */
+export function applyOverrides(raw: unknown, overrides: readonly ConfigOverride[], source = 'config'): unknown {
+  if (overrides.length === 0) return raw;
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`--set needs a JSON object in ${source}, which holds ${Array.isArray(raw) ? 'an array' : typeof raw}`);
+  }
+  const root = structuredClone(raw) as Record<string, unknown>;
+  for (const { key, value, spec } of overrides) {
+    const segments = key.split('.');
+    let node = root;
+    for (const [i, segment] of segments.slice(0, -1).entries()) {
+      const next = node[segment];
+      if (next === undefined) node[segment] = {};
+      else if (typeof next !== 'object' || next === null || Array.isArray(next)) {
+        const at = segments.slice(0, i + 1).join('.');
+        throw new ConfigError(`--set ${spec}: ${at} in ${source} is ${JSON.stringify(next)}, not an object, so it has no field '${segments[i + 1]}'`);
+      }
+      node = node[segment] as Record<string, unknown>;
+    }
+    node[segments.at(-1)!] = value;
+  }
+  return root;
+}
+
+/**
+ * Reads a training config and applies `--set` overrides before validating, so an override is checked
+ * exactly as the same value in the file would be. A bad field set by an override is marked with the
+ * `--set` that put it there.
+ */
+export function loadTrainConfigWithOverrides(path: string, specs: readonly string[]): TrainConfig {
+  const overrides = parseOverrides(specs);
+  if (overrides.length === 0) return loadTrainConfig(path);
+  // The one loader reads and JSON-parses (with its messages); the schema check comes after the overrides.
+  const raw = applyOverrides(loadConfigFile(z.unknown(), path, 'training config'), overrides, path);
+  const result = trainConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const field = issue.path.join('.');
+    // An unknown key is reported at its parent; match the override against the key's own path.
+    const paths = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...issue.path, k].join('.')) : [field];
+    const from = overrides.filter((o) => paths.some((p) => o.key === p || o.key.startsWith(`${p}.`) || p.startsWith(`${o.key}.`)));
+    const why = from.length > 0 ? `  (from --set ${from.map((o) => o.spec).join(', --set ')})` : '';
+    return `  ${field || '(top level)'}: ${issue.message}${why}`;
+  });
+  throw new ConfigError(`invalid training config ${path} with ${overrides.map((o) => `--set ${o.spec}`).join(' ')}:\n${lines.join('\n')}`);
 }

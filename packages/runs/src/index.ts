@@ -1,5 +1,15 @@
 export { ConfigError, formatIssues, loadConfigFile, parseConfig } from './config-file.js';
-export { loadTrainConfig, parseTrainConfig, trainConfigSchema, type TrainConfig, type TrainConfigInput } from './config.js';
+export {
+  applyOverrides,
+  loadTrainConfig,
+  loadTrainConfigWithOverrides,
+  parseOverrides,
+  parseTrainConfig,
+  trainConfigSchema,
+  type ConfigOverride,
+  type TrainConfig,
+  type TrainConfigInput,
+} from './config.js';
 export { createDenoiser, parseModelConfig, resolveModelConfig, type Denoiser, type ResolvedUNet } from './model.js';
 export { ditModelSchema, modelConfigSchema, pruningSpecSchema, unetModelSchema, UNET_PRESETS, type DiTModelConfig, type ModelConfig, type ModelConfigInput, type UNetModelConfig } from './model-config.js';
 export { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, type Checkpoint, type TrainerState } from './checkpoint.js';
@@ -7,7 +17,7 @@ export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';
 export { encodeImageGrid, writeImageGrid } from './image-grid.js';
 export { withWeights, writeClassGrid } from './sample-grid.js';
 export { MetricsTable } from './metrics-table.js';
-export { Progress } from './progress.js';
+export { formatDuration, formatNumber, Progress, startPhase, type Phase } from './progress.js';
 export { type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';
 export { TrackerSink } from './tracker-sink.js';
 export { makeSampler, samplerConfigFor, scheduleFor } from './diffusion-setup.js';

@@ -7,3 +7,8 @@ export class FitError extends Error {
 export class FitInputError extends FitError {
   override name = 'FitInputError';
 }
+
+/** isoFLOP: fewer than 2 compute budgets with a fittable profile; the command adds which columns would work. */
+export class TooFewBudgetsError extends FitError {
+  override name = 'TooFewBudgetsError';
+}

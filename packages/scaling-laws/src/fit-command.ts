@@ -1,11 +1,12 @@
 import { parseArgs } from 'node:util';
 import type { BootstrapOptions } from './bootstrap.js';
-import { FitInputError } from './errors.js';
+import { isoflopComputeCandidates, numericColumns } from './column-hints.js';
+import { FitInputError, TooFewBudgetsError } from './errors.js';
 import { runIsoflopFit } from './isoflop.js';
 import { runParametricFit } from './parametric.js';
 import { isoflopPlotSpec, nOptPlotSpec, parametricPlotSpec, powerPlotSpec, writePlot } from './plots.js';
 import { runPowerFit } from './power.js';
-import { toJson, toMarkdown, writeTables, type FitSummary } from './report.js';
+import { displayPath, toJson, toMarkdown, writeTables, type FitSummary } from './report.js';
 import { positiveColumn, readRunTable } from './table.js';
 
 export const FIT_SUMMARY = 'fit scaling laws (power, isoflop, parametric) with bootstrap intervals';
@@ -102,7 +103,16 @@ export async function runFitCommand(args: string[], log: (s: string) => void = c
   } else if (kind === 'isoflop') {
     const n = col(o['n-col']!, '--n-col');
     const c = col(o['c-col']!, '--c-col');
-    const r = runIsoflopFit(n, c, y, dOptional(), { ...boot, predictC });
+    let r: ReturnType<typeof runIsoflopFit>;
+    try {
+      r = runIsoflopFit(n, c, y, dOptional(), { ...boot, predictC });
+    } catch (err) {
+      if (!(err instanceof TooFewBudgetsError)) throw err;
+      // Studies record this message in a committed fit.md: the table is named relative to the cwd.
+      const better = isoflopComputeCandidates(table, n, y, [o['c-col']!, o['n-col']!, o['y-col']]);
+      const fix = better.length > 0 ? `use --c-col ${better.join(' or --c-col ')}` : 'no column of the table groups the runs into 2 budgets of ≥ 3 model sizes each';
+      throw new TooFewBudgetsError(`${err.message} (--c-col ${o['c-col']}); ${fix}. Numeric columns of ${displayPath(process.cwd(), o.in)}: ${numericColumns(table).join(', ') || 'none'}`);
+    }
     summary = r;
     plots.push(['isoflop_curves', isoflopPlotSpec(r, n, y, o['y-col'])], ['n_opt_vs_compute', nOptPlotSpec(r, predictC)]);
   } else {
@@ -131,7 +141,8 @@ export async function runFitCommand(args: string[], log: (s: string) => void = c
     plots.push(['fitted_vs_observed', parametricPlotSpec(r, n, d, y)]);
   }
 
-  log(o.json ? toJson(summary) : toMarkdown(summary, o.in));
+  // Paths in the output are relative (to the cwd here, to the output directory in fit.md): no machine's layout in committed files.
+  log(o.json ? toJson(summary) : toMarkdown(summary, displayPath(process.cwd(), o.in)));
   if (o.out) {
     const files = await writeTables(o.out, summary, o.in);
     for (const [name, spec] of plots) files.push(...(await writePlot(o.out, name, spec)));

@@ -1,5 +1,5 @@
 import { bootstrapDraws, percentileEstimate, type BootstrapInfo, type BootstrapOptions, type Estimate } from './bootstrap.js';
-import { FitError } from './errors.js';
+import { FitError, TooFewBudgetsError } from './errors.js';
 import { fmt } from './power.js';
 import { fitLine, fitParabola, type Parabola } from './stats.js';
 
@@ -48,6 +48,27 @@ export function fitProfile(rows: ArrayLike<number>, n: ArrayLike<number>, c: Arr
   if (!(p.a > 0)) throw new FitError(`budget C=${fmt(C)}: the parabola in log N opens downwards (no minimum); add runs on both sides of the optimum`);
   const xo = -p.b / (2 * p.a);
   return { C, rows: idx, parabola: p, nOpt: Math.exp(xo), yOpt: p.c - (p.b * p.b) / (4 * p.a) };
+}
+
+/** The budgets (row groups) whose isoFLOP profile fits; `onSkip` hears why each other one does not. */
+export function usableBudgets(
+  groups: readonly number[][],
+  n: ArrayLike<number>,
+  c: ArrayLike<number>,
+  y: ArrayLike<number>,
+  onSkip: (why: string) => void = () => {},
+): number[][] {
+  const usable: number[][] = [];
+  for (const g of groups) {
+    try {
+      fitProfile(g, n, c, y);
+      usable.push(g);
+    } catch (err) {
+      if (!(err instanceof FitError)) throw err;
+      onSkip(err.message);
+    }
+  }
+  return usable;
 }
 
 /** Fits the budgets in `groups` (every one must succeed) and the log-log line of N_opt against C. */
@@ -101,15 +122,15 @@ export function runIsoflopFit(
   } else {
     notes.push('no data column: D_opt uses C = 6·N·D');
   }
-  const usable: number[][] = [];
-  for (const g of groupBudgets(c)) {
-    try {
-      fitProfile(g, n, c, y);
-      usable.push(g);
-    } catch (err) {
-      if (!(err instanceof FitError)) throw err;
-      notes.push(`skipped ${err.message}`);
-    }
+  const groups = groupBudgets(c);
+  const usable = usableBudgets(groups, n, c, y, (why) => notes.push(`skipped ${why}`));
+  if (usable.length < 2) {
+    // Most often the compute column is not one: every run its own "budget" of one size.
+    const skipped = groups.length - usable.length;
+    throw new TooFewBudgetsError(
+      `N_opt ∝ C^a needs at least 2 usable budgets, got ${usable.length}: the compute column has ${groups.length} distinct value(s)` +
+        (skipped > 0 ? `, ${skipped} skipped (each budget needs ≥ 3 model sizes and a parabola that opens upwards)` : ''),
+    );
   }
   const law = fitIsoflopLaw(usable, n, c, y, k);
   for (const p of law.profiles) {

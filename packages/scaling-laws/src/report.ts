@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { join, relative, resolve, sep } from 'node:path';
 import { writeFileAtomic } from '@difflab/core-tensor';
 import { tableFromColumns, writeParquet } from '@difflab/data';
 import type { BootstrapInfo, Estimate } from './bootstrap.js';
@@ -39,6 +39,11 @@ export function toJson(s: FitSummary): string {
   return JSON.stringify({ fit: s.fit, estimates: s.estimates, predictions: s.predictions, bootstrap: s.bootstrap, notes: s.notes }, null, 2);
 }
 
+/** `path` relative to the directory `from`, '/'-separated, so a written file names no machine-specific absolute path. */
+export function displayPath(from: string, path: string): string {
+  return relative(resolve(from), resolve(path)).split(sep).join('/') || '.';
+}
+
 /** fit.md and fit.parquet (columns fit, kind, quantity, estimate, ci_low, ci_high, level) in dir. */
 export async function writeTables(dir: string, s: FitSummary, source: string): Promise<string[]> {
   const all = [...s.estimates.map((e) => ({ e, kind: 'estimate' })), ...s.predictions.map((e) => ({ e, kind: 'prediction' }))];
@@ -53,7 +58,8 @@ export async function writeTables(dir: string, s: FitSummary, source: string): P
   });
   const md = join(dir, 'fit.md');
   const pq = join(dir, 'fit.parquet');
-  await writeFileAtomic(md, toMarkdown(s, source));
+  // fit.md is committed with the study's results: name the runs table relative to it.
+  await writeFileAtomic(md, toMarkdown(s, displayPath(dir, source)));
   await writeParquet(pq, table);
   return [md, pq];
 }

@@ -1,9 +1,11 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readParquet, tableToRows } from '@difflab/data';
+import { TooFewBudgetsError } from '../src/errors.js';
 import { runFitCommand } from '../src/fit-command.js';
+import { displayPath } from '../src/report.js';
 import { TRUTH, isoflopRuns } from './synthetic.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'slf-cli-'));
@@ -40,6 +42,30 @@ describe('difflab fit', () => {
       expect(readFileSync(join(outDir, `${name}.png`)).subarray(1, 4).toString()).toBe('PNG');
     }
     expect(r.err).toMatch(/wrote .*fit\.md/);
+  });
+
+  it('fit.md names the runs table relative to itself and printed Markdown relative to the cwd, never by an absolute path', async () => {
+    const outDir = join(dir, 'rel', 'iso');
+    const r = await run(['isoflop', '--in', csv, '--n-col', 'params', '--c-col', 'flops', '--y-col', 'loss', '--bootstrap', '20', '--out', outDir]);
+    expect(r.code).toBe(0);
+    const md = readFileSync(join(outDir, 'fit.md'), 'utf8');
+    expect(md).toContain('Runs: `../../runs.csv`');
+    expect(md).not.toContain(dir);
+    expect(r.out).toContain(`Runs: \`${relative(process.cwd(), csv).split(sep).join('/')}\``);
+    expect(displayPath('/a/b', '/a/c/t.csv')).toBe('../c/t.csv');
+    expect(displayPath('/a', '/a')).toBe('.');
+  });
+
+  it('isoflop with a --c-col that gives no budgets names the column that would work and the numeric columns', async () => {
+    const withText = join(dir, 'runs-text.csv');
+    writeFileSync(withText, ['name,params,tokens,flops,loss', ...runs.n.map((n, i) => `r${i},${n},${runs.d[i]},${runs.c[i]},${runs.y[i]}`)].join('\n'));
+    const bad = run(['isoflop', '--in', withText, '--n-col', 'params', '--c-col', 'tokens', '--y-col', 'loss', '--bootstrap', '10']);
+    await expect(bad).rejects.toThrow(TooFewBudgetsError);
+    await expect(bad).rejects.toThrow(/needs at least 2 usable budgets, got 0: the compute column has \d+ distinct value\(s\).*\(--c-col tokens\); use --c-col flops\. Numeric columns of .*runs-text\.csv: params, tokens, flops, loss$/s);
+    // No column groups the runs into budgets: say so rather than suggest one that fails too.
+    const noBudgets = join(dir, 'no-budgets.csv');
+    writeFileSync(noBudgets, ['params,tokens,loss', ...runs.n.map((n, i) => `${n},${runs.d[i]},${runs.y[i]}`)].join('\n'));
+    await expect(run(['isoflop', '--in', noBudgets, '--n-col', 'params', '--c-col', 'tokens', '--y-col', 'loss'])).rejects.toThrow(/no column of the table groups the runs/);
   });
 
   it('power prints a Markdown table and draws loss vs compute', async () => {

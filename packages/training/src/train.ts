@@ -15,6 +15,7 @@ import {
   heldOutLoss,
   MetricsTable,
   Progress,
+  startPhase,
   type RunSink,
   type RunStatus,
   withWeights,
@@ -100,7 +101,9 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const sinks = opts.sinks ?? [];
   const backend = await initBackend();
   const schedule = scheduleFor(cfg.diffusion);
+  const loading = startPhase(`loading ${cfg.data.dataset}`, opts.progressStream);
   const data = await datasetFor(cfg.data);
+  loading.done(data.train.n + data.test.n, 'images');
   const imageSize = data.train.height;
 
   const hash = configHash(cfg);
@@ -249,8 +252,11 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   async function writeSamples(atStep: number): Promise<string> {
     const path = join(runDir, 'samples', `step-${String(atStep).padStart(7, '0')}.png`);
     const run = () => writeClassGrid(path, model, schedule, cfg.sample);
+    const images = (model.numClasses ?? 10) * cfg.sample.perClass;
+    const sampling = startPhase(`sampling the grid at step ${atStep} (${images} images, ${cfg.sample.sampler} ${cfg.sample.steps} steps)`, opts.progressStream);
     if (cfg.sample.useEma) withWeights(model, ema.weights, run);
     else run();
+    sampling.done(images, 'images');
     for (const s of sinks) await s.artifact(path, 'sample-grid');
     return path;
   }
@@ -258,7 +264,10 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const samplePath = await writeSamples(step);
   const heldoutOpts = { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples };
   const measure = () => heldOutLoss((x, t, y) => model.forward(x, t, y), data.test, schedule, heldoutOpts).mean;
+  const heldCount = Math.min(heldoutOpts.examples, data.test.n);
+  const heldPhase = startPhase(`held-out loss on ${heldCount} test images`, opts.progressStream);
   const held = cfg.sample.useEma ? withWeights(model, ema.weights, measure) : measure();
+  heldPhase.done(heldCount, 'examples');
   for (const s of sinks) s.metrics(step, { heldout_loss: held }, Date.now());
   const evalPath = join(runDir, 'eval.json');
   const examplesSeen = step * cfg.train.batchSize;
