@@ -2,6 +2,7 @@ import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { basename, dirname, join } from 'node:path';
 import type { Command } from './command.js';
+import { quotedChoices, suggestions } from './did-you-mean.js';
 
 // Each file in ./commands is one top-level command (`difflab <file-name> ...`), so a new
 // command is one new file and no edit here.
@@ -26,33 +27,6 @@ async function printHelp(): Promise<void> {
   console.log(lines.join('\n'));
 }
 
-/** Edit distance (insertions, deletions, substitutions) between two short words. */
-function levenshtein(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = row;
-  }
-  return prev[b.length]!;
-}
-
-/**
- * Commands a mistyped `word` probably meant: those it begins (`tra` → train, tracker), else the
- * nearest within 2 edits, and fewer edits than the word has letters (`trian` → train). Nothing when
- * no command is that close, so a wrong word is not answered with an unrelated command.
- */
-function suggestions(word: string, names: readonly string[]): string[] {
-  const w = word.toLowerCase();
-  const prefixed = w.length >= 2 ? names.filter((n) => n.startsWith(w)) : [];
-  if (prefixed.length > 0) return prefixed;
-  const scored = names.map((n) => ({ n, d: levenshtein(w, n) })).filter((s) => s.d <= 2 && s.d < w.length);
-  const best = Math.min(...scored.map((s) => s.d));
-  return scored.filter((s) => s.d === best).map((s) => s.n);
-}
-
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
@@ -62,7 +36,7 @@ async function main(argv: string[]): Promise<number> {
   const names = commandNames();
   if (!names.includes(name)) {
     const guesses = suggestions(name, names);
-    const hint = guesses.length > 0 ? ` Did you mean ${guesses.map((g) => `'${g}'`).join(' or ')}?` : '';
+    const hint = guesses.length > 0 ? ` Did you mean ${quotedChoices(guesses)}?` : '';
     console.error(`difflab: unknown command '${name}'.${hint} Run 'difflab --help' for the list.`);
     return 2;
   }

@@ -46,6 +46,21 @@ describe('difflab CLI', () => {
     expect(info.gflops).toBeCloseTo(118.64, 1);
   });
 
+  it('model-info counts the architecture switches given with --set (SwiGLU at equal parameters)', async () => {
+    const gelu = JSON.parse((await difflab('model-info', 'DiT-FMNIST-S/4', '--json')).stdout);
+    const r = await difflab('model-info', 'DiT-FMNIST-S/4', '--set', 'mlp=swiglu', '--set', 'norm=rmsnorm', '--set', 'rope=true', '--json');
+    expect(r.code).toBe(0);
+    const info = JSON.parse(r.stdout);
+    expect(info.config).toMatchObject({ mlp: 'swiglu', norm: 'rmsnorm', rope: true });
+    // Per block, d = 192: GELU MLP d·4d + 4d + 4d·d + d; SwiGLU with h = ⌊2/3·4d⌋ = 512: two d×h gates + h×d out.
+    const d = 192, h = 512;
+    const perBlock = 3 * d * h + 2 * h + d - (2 * d * 4 * d + 4 * d + d);
+    expect(info.params - gelu.params).toBe(6 * perBlock);
+    const bad = await difflab('model-info', 'DiT-FMNIST-S/4', '--set', 'mlp=relu');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/model\.mlp/);
+  });
+
   it('model-info names the valid configs when given an unknown one', async () => {
     const r = await difflab('model-info', 'DiT-XXL/2');
     expect(r.code).toBe(1);

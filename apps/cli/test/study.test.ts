@@ -31,9 +31,24 @@ describe('difflab study', () => {
   });
 
   it('names the unknown study, stage or preset and lists the valid ones', async () => {
-    expect((await difflab(repo, {}, 'study', 'nope', 'all', '--preset', 'smoke')).stderr).toMatch(/no study 'nope'; studies: .*unet-pruning/);
+    expect((await difflab(repo, {}, 'study', 'nope', 'all', '--preset', 'smoke')).stderr).toMatch(/unknown study 'nope'; known: .*unet-pruning/);
     expect((await difflab(repo, {}, 'study', 'example', 'fit', '--preset', 'smoke', '--no-track')).stderr).toMatch(/no stage 'fit'; stages: snr, table, all/);
     expect((await difflab(repo, {}, 'study', 'example', 'snr', '--preset', 'huge', '--no-track')).stderr).toMatch(/no preset 'huge'; presets: smoke/);
+  });
+
+  it('suggests the study, stage or preset a typo probably meant', async () => {
+    const [studyTypo, stageTypo, presetTypo, pruneTypo] = await Promise.all([
+      difflab(repo, {}, 'study', 'unet-prunnig', 'all', '--preset', 'smoke'),
+      difflab(repo, {}, 'study', 'example', 'snrr', '--preset', 'smoke', '--no-track'),
+      difflab(repo, {}, 'study', 'example', 'snr', '--preset', 'smok', '--no-track'),
+      difflab(repo, {}, 'prune', 'baselin', '--preset', 'smoke', '--no-track'),
+    ]);
+    expect(studyTypo.code).toBe(2);
+    expect(studyTypo.stderr).toMatch(/unknown study 'unet-prunnig'; did you mean 'unet-pruning'\? known: .*dit-scaling.*unet-pruning/);
+    expect(stageTypo.stderr).toContain("study 'example' has no stage 'snrr'; did you mean 'snr'? stages: snr, table, all");
+    expect(presetTypo.stderr).toContain("study 'example' has no preset 'smok'; did you mean 'smoke'? presets: smoke");
+    expect(pruneTypo.stderr).toContain("has no stage 'baselin'; did you mean 'baseline'?");
+    for (const r of [stageTypo, presetTypo, pruneTypo]) expect(r.code).toBe(1);
   });
 
   it('prune is an alias of `study unet-pruning`', async () => {

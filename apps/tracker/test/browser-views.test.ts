@@ -5,7 +5,7 @@ import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fashionMnistClassNames } from '@difflab/data';
 import { GRID_STEPS, lossAt, manyRuns, STEPS } from './fixtures/many-runs.js';
-import { launchChromium, serveFreshStore, trackerOnlyPage, waitForChart, type Served } from './helpers.js';
+import { affineFit, launchChromium, serveFreshStore, trackerOnlyPage, waitForChart, type Served } from './helpers.js';
 
 const OUT = fileURLToPath(new URL('../test-output/', import.meta.url));
 const WIDTH = 1400;
@@ -39,6 +39,13 @@ async function openPage(width = WIDTH): Promise<Page> {
 const pageWidth = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth);
 const lineMarks = (page: Page) => page.locator('#chart svg path[aria-roledescription="line mark"]');
 const compareUrl = (ids: string[], extra = '') => `${served.server.url}/compare?${ids.map((id) => `run=${id}`).join('&')}${extra}`;
+
+/** The x pixel of each vertex of an SVG path drawn with M/L commands. */
+function xs(d: string): number[] {
+  return [...d.matchAll(/[ML](-?[\d.e-]+),(-?[\d.e-]+)/g)].map((m) => Number(m[1]));
+}
+/** The aria-label of each x axis, which names its scale ("X-axis titled 'step' for a linear scale …"). */
+const xAxes = (page: Page) => page.locator('#chart svg g[aria-label^="X-axis"]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
 
 /** The y pixel of each vertex of an SVG path drawn with M/L commands. */
 function ys(d: string): number[] {
@@ -86,6 +93,42 @@ describe('compare page with 12 runs (Chromium, 1400 px)', () => {
     expect(totalVariation(ys(faint.d))).toBeCloseTo(totalVariation(raw), 0);
     // The noise (±0.05 around a decreasing curve) is what the EMA removes.
     expect(totalVariation(ys(smoothed.d))).toBeLessThan(totalVariation(raw) / 3);
+    await page.close();
+  });
+
+  it('toggles a log x axis in place, keeps it in the URL, and has none for wall-clock time', async () => {
+    const page = await openPage();
+    await page.goto(compareUrl(runIds.slice(0, 1)));
+    await waitForChart(page);
+    expect(await page.locator('#chart').getAttribute('data-log-x')).toBe('false');
+    expect((await xAxes(page))[0]).toMatch(/for a linear scale/);
+    // Linear: the pixel x of the 500 vertices is affine in the step.
+    const linear = xs((await lineMarks(page).first().getAttribute('d'))!);
+    expect(linear).toHaveLength(STEPS);
+    expect(affineFit(linear.map((_, step) => step), linear).maxResidual).toBeLessThan(0.5);
+
+    await page.evaluate(() => ((window as unknown as { loadedOnce: boolean }).loadedOnce = true));
+    await page.check('#log-x');
+    await expect.poll(() => page.locator('#chart').getAttribute('data-log-x')).toBe('true');
+    expect((await xAxes(page))[0]).toMatch(/for a log scale/);
+    // Log: affine in log(step); step 0 has no place on the axis and is left out.
+    const log = xs((await lineMarks(page).first().getAttribute('d'))!);
+    expect(log).toHaveLength(STEPS - 1);
+    expect(affineFit(log.map((_, i) => Math.log(i + 1)), log).maxResidual).toBeLessThan(0.5);
+    expect(await page.evaluate(() => (window as unknown as { loadedOnce?: boolean }).loadedOnce)).toBe(true);
+    expect(page.url()).toContain('xscale=log');
+
+    // The link restores it; Update keeps it; on a wall-clock axis the toggle is off.
+    await page.reload();
+    await waitForChart(page);
+    expect(await page.locator('#log-x').isChecked()).toBe(true);
+    expect((await xAxes(page))[0]).toMatch(/for a log scale/);
+    await page.selectOption('select[name=x]', 'wall');
+    await Promise.all([page.waitForURL(/x=wall/), page.click('#chart-form button[type=submit]')]);
+    await waitForChart(page);
+    expect(await page.locator('#log-x').isDisabled()).toBe(true);
+    expect(await page.locator('#chart').getAttribute('data-log-x')).toBe('false');
+    expect((await xAxes(page))[0]).toMatch(/for a time scale/);
     await page.close();
   });
 

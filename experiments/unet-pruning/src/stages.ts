@@ -116,7 +116,7 @@ export async function scoreStage(l: StudyLayout, opts: StageOptions = {}): Promi
   const unet = await loadBaselineUNet(l, cfg);
   try {
     const { sampleSize: n, inChannels: c } = unet.config;
-    const sampler = makeSampler({ ...cfg.sample, steps: s.ldPruner.samplerSteps }, scheduleFor(cfg.diffusion));
+    const sampler = makeSampler({ ...cfg.sample, steps: s.ldPruner.samplerSteps }, cfg.diffusion);
     const noise = new Rng(s.ldPruner.seed).normalTensor([s.ldPruner.noises, n, n, c]) as tf.Tensor4D;
     let ranking: LdPrunerRanking;
     try {

@@ -2,14 +2,15 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend, tf } from '@difflab/core-tensor';
-import { extractorStats, frechetDistance, FmnistFeatureNet, type FeatureNetReport } from '@difflab/metrics';
+import { extractFeatures, frechetDistance, gaussianStats, precisionRecall, FmnistFeatureNet, type FeatureMatrix, type FeatureNetReport } from '@difflab/metrics';
 import type { Tracker } from '@difflab/tracking';
-import { writeImageGrid } from '@difflab/runs';
+import { formatDuration, writeImageGrid } from '@difflab/runs';
 import { EvalError } from './errors.js';
 import { writeEvalTable, type EvalMetricRow } from './eval-table.js';
 import { generateSamples, type GeneratedSamples } from './generate.js';
 import { fmnistReferenceStats, referenceStatsPath, sha256File } from './reference.js';
-import { loadRun, type WeightsKind } from '@difflab/runs';
+import { imageBatches, realSample } from './real-sample.js';
+import { loadRun, samplerConfigFor, type TrainConfig, type WeightsKind } from '@difflab/runs';
 import { logEvaluation, type TrackedEval } from './track.js';
 
 /** The artifact of `nx run fmnist-featurenet:train`, found from this file so any working directory works. */
@@ -37,8 +38,18 @@ export interface EvalResult {
   weights: WeightsKind;
   featureNet: string;
   featureNetSha256: string;
+  /** Samples scored (= the real images of the floor and of precision/recall). */
+  n: number;
   /** FID-FMNIST of the samples against the reference. */
   fid: number;
+  /**
+   * FID-FMNIST of n real training images (class-balanced as the samples) against the same reference:
+   * what a perfect generator scores at this n, since FID is biased upwards at small n.
+   */
+  fidFloor: number;
+  /** Improved precision and recall (Kynkäänniemi et al. 2019, k = 3) of the samples against the same n real images. */
+  precision: number;
+  recall: number;
   /** Fraction of conditional samples the feature network classifies as their label; null for unconditional models. */
   classAccuracy: number | null;
   /** From the feature network's report.json when present: real train-vs-test FID and its test accuracy. */
@@ -54,6 +65,8 @@ const FMNIST_TRAIN = 60_000;
 const FMNIST_TEST = 10_000;
 /** The PNG shows at most this many samples per class: enough to judge, small enough to open. */
 const GRID_COLUMNS = 10;
+/** Neighbourhood size of precision and recall: the paper's default. */
+const PR_K = 3;
 
 /**
  * Scores a training run's latest checkpoint: generates samples with the run's own sampler
@@ -78,10 +91,18 @@ export async function evaluate(runDirArg: string, opts: EvaluateOptions = {}): P
   await initBackend();
   const run = await loadRun(runDir, weightsKind);
 
-  log(`sampling ${perClass} images per class from step ${run.step} (${weightsKind} weights, ${run.config.sample.sampler} ${run.config.sample.steps} steps, guidance ${run.config.sample.cfgScale})`);
+  const timed = <T>(label: string, f: () => T): T => {
+    const t0 = performance.now();
+    log(`${label}…`);
+    const out = f();
+    log(`${label}: done in ${formatDuration((performance.now() - t0) / 1000)}`);
+    return out;
+  };
   let samples: GeneratedSamples;
   try {
-    samples = generateSamples(run.config, run.weights, perClass, batchSize);
+    samples = timed(`sampling ${perClass} images per class from step ${run.step} (${weightsKind} weights, ${samplerLabel(run.config)})`, () =>
+      generateSamples(run.config, run.weights, perClass, batchSize),
+    );
   } finally {
     tf.dispose(Object.values(run.weights));
   }
@@ -92,15 +113,28 @@ export async function evaluate(runDirArg: string, opts: EvaluateOptions = {}): P
     const statsPath = referenceStatsPath(featureNet, featureNetSha256, opts.referenceImages);
     const reference = await fmnistReferenceStats(net, statsPath, opts.referenceImages, 500);
     log(`reference statistics ${reference.reused ? 'reused from' : 'computed into'} ${statsPath}`);
-    const fid = frechetDistance(reference.stats, await extractorStats(net, sampleBatches(samples, batchSize)));
+    const real = realSample(samples.count / 10);
+    const generatedFeatures = await extractFeatures(net, imageBatches(samples.images, samples.count, batchSize));
+    const realFeatures = await extractFeatures(net, imageBatches(real.images, real.count, batchSize));
+    const fid = frechetDistance(reference.stats, statsOf(generatedFeatures));
+    const fidFloor = frechetDistance(reference.stats, statsOf(realFeatures));
+    const { precision, recall } = timed(`precision and recall (k = ${PR_K}, ${samples.count} vs ${real.count} images)`, () =>
+      precisionRecall(realFeatures, generatedFeatures, { k: PR_K }),
+    );
     const classAccuracy = samples.labels === null ? null : classAgreement(net, samples, samples.labels, batchSize);
     const realDataFloor = readFloor(featureNet);
 
     const evalDir = join(runDir, 'eval');
     mkdirSync(evalDir, { recursive: true });
     const common = { weights: weightsKind, step: run.step, feature_net_sha256: featureNetSha256 } as const;
-    const rows: EvalMetricRow[] = [{ name: 'fid_fmnist', value: fid, n_samples: samples.count, ...common }];
-    if (classAccuracy !== null) rows.push({ name: 'class_accuracy', value: classAccuracy, n_samples: samples.count, ...common });
+    const n = samples.count;
+    const rows: EvalMetricRow[] = [
+      { name: 'fid_fmnist', value: fid, n_samples: n, ...common },
+      { name: 'precision', value: precision, n_samples: n, ...common },
+      { name: 'recall', value: recall, n_samples: n, ...common },
+      { name: 'fid_fmnist_floor', value: fidFloor, n_samples: n, ...common, weights: 'real-data' },
+    ];
+    if (classAccuracy !== null) rows.push({ name: 'class_accuracy', value: classAccuracy, n_samples: n, ...common });
     if (realDataFloor) {
       const real = { ...common, weights: 'real-data' } as const;
       rows.push({ name: 'fid_fmnist_train_vs_test', value: realDataFloor.fidTrainVsTest, n_samples: FMNIST_TRAIN, ...real });
@@ -111,7 +145,7 @@ export async function evaluate(runDirArg: string, opts: EvaluateOptions = {}): P
     const samplesPath = join(evalDir, 'samples.png');
     writeSampleGrid(samplesPath, samples, perClass);
 
-    const metrics: Record<string, number> = { fid_fmnist: fid };
+    const metrics: Record<string, number> = { fid_fmnist: fid, fid_fmnist_floor: fidFloor, precision, recall };
     if (classAccuracy !== null) metrics.class_accuracy = classAccuracy;
     const tracked = opts.tracker
       ? await logEvaluation(opts.tracker, { runDir, experimentName: run.config.name, step: run.step, metrics, tablePath })
@@ -122,7 +156,11 @@ export async function evaluate(runDirArg: string, opts: EvaluateOptions = {}): P
       weights: weightsKind,
       featureNet,
       featureNetSha256,
+      n,
       fid,
+      fidFloor,
+      precision,
+      recall,
       classAccuracy,
       realDataFloor,
       reference: { path: reference.path, reused: reference.reused, images: reference.stats.count ?? null },
@@ -136,17 +174,19 @@ export async function evaluate(runDirArg: string, opts: EvaluateOptions = {}): P
   }
 }
 
-function* sampleBatches(s: GeneratedSamples, batchSize: number): Generator<tf.Tensor4D> {
-  for (let at = 0; at < s.count; at += batchSize) {
-    const b = Math.min(batchSize, s.count - at);
-    yield tf.tensor4d(s.images.subarray(at * 784, (at + b) * 784), [b, 28, 28, 1]);
-  }
+function statsOf(f: FeatureMatrix) {
+  return gaussianStats(f.data, f.rows, f.dim);
+}
+
+function samplerLabel(cfg: TrainConfig): string {
+  const c = samplerConfigFor(cfg.sample, cfg.diffusion, 10);
+  return `${c.kind} ${c.steps} steps, guidance ${cfg.sample.cfgScale}`;
 }
 
 function classAgreement(net: FmnistFeatureNet, s: GeneratedSamples, labels: Int32Array, batchSize: number): number {
   let hits = 0;
   let at = 0;
-  for (const images of sampleBatches(s, batchSize)) {
+  for (const images of imageBatches(s.images, s.count, batchSize)) {
     const predicted = net.classify(images);
     images.dispose();
     for (let i = 0; i < predicted.length; i++) if (predicted[i] === labels[at + i]) hits++;

@@ -1,6 +1,6 @@
 import { Rng, tf } from '@difflab/core-tensor';
 import { sample } from '@difflab/models';
-import { createDenoiser, makeSampler, scheduleFor, type TrainConfig } from '@difflab/runs';
+import { createDenoiser, makeSampler, type TrainConfig } from '@difflab/runs';
 import { EvalError } from './errors.js';
 
 /** Fixed seed of the evaluation noise: every run and checkpoint is scored on the same x_T draws. */
@@ -41,7 +41,7 @@ export function generateSamples(cfg: TrainConfig, weights: Record<string, tf.Ten
     const count = classes * perClass;
     const labels = Int32Array.from({ length: count }, (_, i) => (model.numClasses === null ? 0 : Math.floor(i / perClass)));
     const images = new Float32Array(count * IMAGE_SIZE * IMAGE_SIZE);
-    const sampler = makeSampler(cfg.sample, scheduleFor(cfg.diffusion), model.numClasses);
+    const sampler = makeSampler(cfg.sample, cfg.diffusion, model.numClasses);
     const rng = new Rng(EVAL_SAMPLE_SEED);
     for (let at = 0; at < count; at += batchSize) {
       const b = Math.min(batchSize, count - at);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '@difflab/core-tensor';
 import { loadFashionMnist, readParquet, tableToRows } from '@difflab/data';
-import { FmnistFeatureNet, frechetDistance, gaussianStats } from '@difflab/metrics';
+import { FmnistFeatureNet, frechetDistance, gaussianStats, precisionRecall } from '@difflab/metrics';
 import { openTracker } from '@difflab/tracking';
 import { parseTrainConfig, TrackerSink } from '@difflab/runs';
 import { train } from '@difflab/training';
@@ -36,11 +36,23 @@ function snapshot(dir: string): string[] {
 const REFERENCE = 150;
 
 /** Feature extraction outside the evaluator: one batch, images scaled from bytes directly. */
-function features(net: FmnistFeatureNet, images: Float32Array, n: number) {
+function featureMatrix(net: FmnistFeatureNet, images: Float32Array, n: number) {
   const f = tf.tidy(() => net.extract(tf.tensor4d(images, [n, 28, 28, 1])));
   const data = f.dataSync();
   f.dispose();
-  return gaussianStats(data, n, net.dim);
+  return { rows: n, dim: net.dim, data };
+}
+function features(net: FmnistFeatureNet, images: Float32Array, n: number) {
+  const f = featureMatrix(net, images, n);
+  return gaussianStats(f.data, n, net.dim);
+}
+
+/** The first `perClass` training images of each class, found by a plain scan (class-major). */
+function firstPerClass(perClass: number): Float32Array {
+  const train = loadFashionMnist().train;
+  const byClass: number[][] = Array.from({ length: 10 }, () => []);
+  for (let i = 0; i < train.count; i++) if (byClass[train.labels[i]!]!.length < perClass) byClass[train.labels[i]!]!.push(i);
+  return Float32Array.from(byClass.flat().flatMap((i) => Array.from(train.images.subarray(i * 784, (i + 1) * 784), (v) => v / 255)));
 }
 
 describe('evaluate', () => {
@@ -80,6 +92,14 @@ describe('evaluate', () => {
     expect(Array.from(labels)).toEqual(Array.from({ length: 20 }, (_, i) => Math.floor(i / PER_CLASS)));
     const hits = Array.from(predicted).filter((p, i) => p === labels[i]).length;
     expect(first.classAccuracy).toBe(hits / first.samples.count);
+
+    // The floor: as many real training images per class, against the same reference; precision/recall against them.
+    const real20 = firstPerClass(PER_CLASS);
+    const floor = frechetDistance(features(net, real, REFERENCE), features(net, real20, 20));
+    expect(first.n).toBe(20);
+    expect(Math.abs(first.fidFloor - floor)).toBeLessThan(1e-6 * floor);
+    const pr = precisionRecall(featureMatrix(net, real20, 20), featureMatrix(net, first.samples.images, 20), { k: 3 });
+    expect([first.precision, first.recall]).toEqual([pr.precision, pr.recall]);
     net.dispose();
 
     expect(Math.min(...first.samples.images)).toBeGreaterThanOrEqual(0);
@@ -101,6 +121,9 @@ describe('evaluate', () => {
     expect(sha).toMatch(/^[0-9a-f]{64}$/);
     expect(rows).toEqual([
       { name: 'fid_fmnist', value: first.fid, n_samples: 20, weights: 'ema', step: 4, feature_net_sha256: sha },
+      { name: 'precision', value: first.precision, n_samples: 20, weights: 'ema', step: 4, feature_net_sha256: sha },
+      { name: 'recall', value: first.recall, n_samples: 20, weights: 'ema', step: 4, feature_net_sha256: sha },
+      { name: 'fid_fmnist_floor', value: first.fidFloor, n_samples: 20, weights: 'real-data', step: 4, feature_net_sha256: sha },
       { name: 'class_accuracy', value: first.classAccuracy, n_samples: 20, weights: 'ema', step: 4, feature_net_sha256: sha },
       { name: 'fid_fmnist_train_vs_test', value: 0.42, n_samples: 60000, weights: 'real-data', step: 4, feature_net_sha256: sha },
       { name: 'class_accuracy_real_test', value: 0.911, n_samples: 10000, weights: 'real-data', step: 4, feature_net_sha256: sha },

@@ -2,7 +2,7 @@ export { MetricInputError, MetricFileError } from './errors.js';
 export { StreamingMoments, gaussianStats, type GaussianStats } from './fid/moments.js';
 export { frechetDistance, type FrechetOptions } from './fid/frechet.js';
 export { saveStats, loadStats } from './fid/stats-file.js';
-export { writeNpz, type FloatArray } from './io/npz-write.js';
+export { writeNpz, writeNpy, encodeNpy, type FloatArray, type NumericArray } from './io/npz-write.js';
 export { l2NormalizeRows, gram, type FeatureMatrix } from './features.js';
 export { hsicBiased, hsicUnbiased } from './alignment/hsic.js';
 export { cka, cknna, type CkaOptions, type CknnaOptions } from './alignment/cka.js';
@@ -33,3 +33,14 @@ export {
 export { FmnistFeatureNet, FMNIST_FEATURE_DIM, trainFmnistFeatureNet, fmnistAccuracy, type TrainFeatureNetOptions } from './extractors/fmnist-net.js';
 export { runFeatureNetTraining, readFeatureNetConfig, type FeatureNetConfig, type FeatureNetReport } from './extractors/fmnist-train.js';
 export * from './audio/index.js';
+export {
+  readFeatureFile,
+  readLabelFile,
+  featureFileFormat,
+  sniffFeatureFile,
+  type FeatureFile,
+  type FeatureFileFormat,
+  type FeatureFileOptions,
+  type LabelFile,
+  type LabelFileOptions,
+} from './io/feature-file.js';

@@ -28,12 +28,19 @@ export {
 export {
   type DDIMOptions,
   type DenoiseFn,
+  type DiffusionProcess,
+  type Evaluate,
+  type FlowSamplerKind,
+  type Prediction,
   type SampleOptions,
   type Sampler,
   type SamplerConfig,
+  type SamplerKind,
   type SamplerOptions,
   DDIMSampler,
   DDPMSampler,
+  FlowSampler,
+  PROCESS_SAMPLERS,
   SAMPLER_KINDS,
   createSampler,
   sample,
@@ -41,6 +48,7 @@ export {
   withGuidance,
 } from './diffusion/samplers.js';
 export { type SpacedSchedule, respaceSchedule } from './diffusion/respace.js';
+export { FLOW_TIME_SCALE, flowInterpolate } from './diffusion/flow.js';
 export {
   type BatchNormOptions,
   type GroupNormOptions,

@@ -9,8 +9,10 @@ import {
   ModelInputError,
   addNoise,
   createDiT,
+  createSampler,
   cosineSchedule,
   linearSchedule,
+  type NoiseSchedule,
   sample,
   spacedTimesteps,
   withGuidance,
@@ -245,8 +247,56 @@ describe('samplers', () => {
 
   it('rejects a model output with the wrong channel count', () => {
     const sampler = new DDPMSampler(lin);
-    expect(() => sampler.step(tf.zeros([1, 2, 2, 3]) as tf.Tensor4D, 0, tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, new Rng(0))).toThrow(
+    expect(() => sampler.step(() => tf.zeros([1, 2, 2, 3]) as tf.Tensor4D, 0, tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, new Rng(0))).toThrow(
       /3 channels; expected 1/,
     );
+  });
+});
+
+describe('v-prediction', () => {
+  /**
+   * An ε̂ model as the v̂ model with the same x̂_0: v̂ = √ᾱ·ε̂ − √(1−ᾱ)·x̂_0, x̂_0 = (x − √(1−ᾱ)·ε̂)/√ᾱ, at the base
+   * schedule's ᾱ of the network timestep it is called with (so a respaced sampler must convert at that ᾱ too).
+   */
+  function asV(eps: DenoiseFn, schedule: NoiseSchedule): DenoiseFn {
+    return (x, t, y) =>
+      tf.tidy(() => {
+        const ac = schedule.alphasCumprod[t.dataSync()[0]!]!;
+        const e = eps(x, t, y);
+        const x0 = tf.div(tf.sub(x, tf.mul(e, Math.sqrt(1 - ac))), Math.sqrt(ac));
+        return tf.sub(tf.mul(e, Math.sqrt(ac)), tf.mul(x0, Math.sqrt(1 - ac))) as tf.Tensor4D;
+      });
+  }
+
+  const cos = cosineSchedule(1000);
+  const x0 = new Rng(7).normalTensor([3, 2, 2, 1]) as tf.Tensor4D;
+  for (const [name, schedule, eps, config] of [
+    ['DDIM η=0, 20 steps, Gaussian-optimal ε̂', lin, gaussianOptimal(1.5, 0.25), { kind: 'ddim', steps: 20 }],
+    ['DDIM η=0.5, 10 steps, clipped, cosine', cos, oracle(x0, cos), { kind: 'ddim', steps: 10, eta: 0.5, clipDenoised: true }],
+    ['DDPM, respaced to 50 steps, Gaussian-optimal ε̂', lin, gaussianOptimal(1.5, 0.25), { kind: 'ddpm', steps: 50 }],
+    ['DDPM, 1000 steps, cosine', cos, oracle(x0, cos), { kind: 'ddpm', steps: 1000 }],
+  ] as const) {
+    it(`${name}: the v-model samples as the equivalent ε-model`, async () => {
+      const run = (model: DenoiseFn, prediction: 'epsilon' | 'v') =>
+        sample(model, createSampler({ kind: 'ddpm', schedule, prediction }, config), { shape: [3, 2, 2, 1], labels: [0, 1, 2], rng: new Rng(2) });
+      const a = run(eps, 'epsilon');
+      const b = run(asV(eps, schedule), 'v');
+      const av = await a.data();
+      const bv = await b.data();
+      // float32 round-off only (the two conversions round differently; seen ≤ 4e-7): a wrong ᾱ is off by O(1)
+      av.forEach((v, i) => expect(Math.abs(v - bv[i]!)).toBeLessThan(1e-5));
+      tf.dispose([a, b]);
+    });
+  }
+
+  it('refuses variance channels with v-prediction', () => {
+    const twoC: DenoiseFn = (x) => tf.concat([x, x], 3) as tf.Tensor4D;
+    for (const kind of ['ddpm', 'ddim'] as const) {
+      const sampler = createSampler({ kind: 'ddpm', schedule: lin, prediction: 'v' }, { kind, steps: 4 });
+      expect(() => sample(twoC, sampler, { shape: [1, 2, 2, 1], labels: [0], rng: new Rng(0) })).toThrow(ModelInputError);
+      expect(() => sample(twoC, sampler, { shape: [1, 2, 2, 1], labels: [0], rng: new Rng(0) })).toThrow(
+        /a v-prediction model outputs 1 channels, got 2; learned variances \(2 channels\) go with ε-prediction only/,
+      );
+    }
   });
 });

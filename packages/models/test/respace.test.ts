@@ -61,32 +61,33 @@ describe('respaceSchedule', () => {
 
 describe('createSampler', () => {
   const lin = linearSchedule();
+  const proc = { kind: 'ddpm', schedule: lin } as const;
   const model: DenoiseFn = (x, _t, y) => tf.tidy(() => tf.add(tf.mul(x, 0.1), tf.reshape(tf.cast(y, 'float32'), [-1, 1, 1, 1])) as tf.Tensor4D);
   const run = (sampler: ReturnType<typeof createSampler>, opts: { guidanceScale?: number } = {}) =>
     sample(model, sampler, { shape: [2, 2, 2, 1], labels: [0, 1], rng: new Rng(4), nullClass: 3, ...opts }).dataSync();
 
   it('builds the same samplers as the constructors, and records its config', () => {
-    const ddim = createSampler(lin, { kind: 'ddim', steps: 7, eta: 0.5, clipDenoised: true });
+    const ddim = createSampler(proc, { kind: 'ddim', steps: 7, eta: 0.5, clipDenoised: true });
     expect(run(ddim)).toEqual(run(new DDIMSampler(lin, { steps: 7, eta: 0.5, clipDenoised: true })));
     expect(ddim.config).toEqual({ kind: 'ddim', steps: 7, eta: 0.5, clipDenoised: true, guidanceScale: 1 });
-    const ddpm = createSampler(lin, { kind: 'ddpm', steps: 5 });
+    const ddpm = createSampler(proc, { kind: 'ddpm', steps: 5 });
     expect(run(ddpm)).toEqual(run(new DDPMSampler(lin, { steps: 5 })));
     expect(ddpm.timesteps).toEqual([999, 749, 500, 250, 0]);
   });
 
   it("applies its guidance scale unless the call gives one", () => {
-    const guided = createSampler(lin, { kind: 'ddim', steps: 4, guidanceScale: 3 });
-    const plain = createSampler(lin, { kind: 'ddim', steps: 4 });
+    const guided = createSampler(proc, { kind: 'ddim', steps: 4, guidanceScale: 3 });
+    const plain = createSampler(proc, { kind: 'ddim', steps: 4 });
     expect(run(guided)).toEqual(run(plain, { guidanceScale: 3 }));
     expect(run(guided)).not.toEqual(run(plain));
     expect(run(guided, { guidanceScale: 1 })).toEqual(run(plain));
   });
 
   it('names the bad setting', () => {
-    expect(() => createSampler(lin, { kind: 'ddpm', steps: 4, eta: 0 })).toThrow(/eta applies to ddim only/);
-    expect(() => createSampler(lin, { kind: 'euler', steps: 4 } as unknown as SamplerConfig)).toThrow(/kind must be one of ddim, ddpm, got 'euler'/);
-    expect(() => createSampler(lin, { kind: 'ddim', steps: 1 })).toThrow(/steps must be an integer in \[2, 1000\]/);
-    expect(() => createSampler(lin, { kind: 'ddim', steps: 4, guidanceScale: -1 })).toThrow(/guidanceScale must be a finite number ≥ 0/);
-    expect(() => createSampler(lin, { kind: 'ddim', steps: 4, eta: -1 })).toThrow(/eta must be ≥ 0/);
+    expect(() => createSampler(proc, { kind: 'ddpm', steps: 4, eta: 0 })).toThrow(/eta applies to ddim only/);
+    expect(() => createSampler(proc, { kind: 'euler', steps: 4 } as unknown as SamplerConfig)).toThrow(/kind must be one of ddim, ddpm, got 'euler'/);
+    expect(() => createSampler(proc, { kind: 'ddim', steps: 1 })).toThrow(/steps must be an integer in \[2, 1000\]/);
+    expect(() => createSampler(proc, { kind: 'ddim', steps: 4, guidanceScale: -1 })).toThrow(/guidanceScale must be a finite number ≥ 0/);
+    expect(() => createSampler(proc, { kind: 'ddim', steps: 4, eta: -1 })).toThrow(/eta must be ≥ 0/);
   });
 });

@@ -9,7 +9,7 @@ export { pruningSpecSchema } from './model-config.js';
  * A training config as the user writes it. Every field has a default except where a choice
  * matters for the result, so a config file names what the experiment is about.
  */
-export const trainConfigSchema = z
+const trainConfigObject = z
   .object({
     name: z.string().regex(/^[\w.-]+$/, 'use letters, digits, ".", "_" or "-"').default('dit'),
     seed: z.number().int().nonnegative().default(0),
@@ -55,11 +55,19 @@ export const trainConfigSchema = z
       .optional(),
     diffusion: z
       .object({
+        /**
+         * 'ddpm': the discrete variance-preserving process x_t = √ᾱ_t·x + √(1−ᾱ_t)·ε over `timesteps` steps of
+         * `schedule`. 'flow': rectified flow, x_t = (1−t)·x + t·ε with continuous t ∈ [0, 1], the model
+         * predicting the velocity ε − x (SiT, LightningDiT); schedule and timesteps do not apply.
+         */
+        process: z.enum(['ddpm', 'flow']).default('ddpm'),
+        /** ddpm only: what the model outputs, ε (DDPM, DiT) or v = √ᾱ·ε − √(1−ᾱ)·x (Salimans & Ho). Default 'epsilon'. */
+        prediction: z.enum(['epsilon', 'v']).optional(),
         schedule: z.enum(['linear', 'cosine']).default('linear'),
         timesteps: z.number().int().min(2).default(1000),
       })
       .strict()
-      .default({ schedule: 'linear', timesteps: 1000 }),
+      .default({ process: 'ddpm', schedule: 'linear', timesteps: 1000 }),
     train: z
       .object({
         steps: z.number().int().positive(),
@@ -89,6 +97,15 @@ export const trainConfigSchema = z
          * variance channels of a model.learnSigma model. Default 1 (DiT) with learnSigma, else 0; needs learnSigma when > 0.
          */
         vlbWeight: z.number().nonnegative().optional(),
+        /**
+         * flow only: how training draws t. 'uniform' on [0, 1], or 'logit-normal': t = sigmoid(n), n ~ N(timeMean, timeStd²)
+         * (SD3, LightningDiT), which spends the steps on intermediate noise levels. Default 'uniform'.
+         */
+        timeSampling: z.enum(['uniform', 'logit-normal']).optional(),
+        timeMean: z.number().optional(),
+        timeStd: z.number().positive().optional(),
+        /** flow only: weight of FasterDiT's velocity-direction term 1 − cos(v̂, v) added to the MSE (LightningDiT uses 1). Default 0. */
+        velocityDirectionWeight: z.number().nonnegative().optional(),
       })
       .strict(),
     checkpoint: z
@@ -110,7 +127,12 @@ export const trainConfigSchema = z
       .object({
         /** Write a grid every this many steps (and always at the end); 0 = only at the end. */
         every: z.number().int().nonnegative().default(0),
-        sampler: z.enum(['ddim', 'ddpm']).default('ddim'),
+        /**
+         * ddpm process: 'ddim' (default) or 'ddpm' (ancestral). flow process: 'euler' (default) or 'heun' (ODE),
+         * or 'sde' (Euler–Maruyama on the reverse SDE with the same marginals).
+         */
+        sampler: z.enum(['ddim', 'ddpm', 'euler', 'heun', 'sde']).optional(),
+        /** Model evaluations per image without guidance (heun: two per step but the last, so steps counts evaluations too). */
         steps: z.number().int().positive().default(50),
         cfgScale: z.number().nonnegative().default(2),
         /** DDIM's η (0 = deterministic); ddim only. */
@@ -122,9 +144,38 @@ export const trainConfigSchema = z
         useEma: z.boolean().default(true),
       })
       .strict()
-      .default({ every: 0, sampler: 'ddim', steps: 50, cfgScale: 2, perClass: 8, useEma: true }),
+      .default({ every: 0, steps: 50, cfgScale: 2, perClass: 8, useEma: true }),
   })
   .strict();
+
+export const trainConfigSchema = trainConfigObject.superRefine(checkProcessFields);
+
+const DDPM_SAMPLERS = ['ddim', 'ddpm'];
+const FLOW_SAMPLERS = ['euler', 'heun', 'sde'];
+
+/** Fields that belong to one diffusion process are refused under the other, naming the field and the fix. */
+function checkProcessFields(cfg: z.output<typeof trainConfigObject>, ctx: z.RefinementCtx): void {
+  const flow = cfg.diffusion.process === 'flow';
+  const refuse = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (flow) {
+    if (cfg.diffusion.prediction !== undefined) refuse(['diffusion', 'prediction'], "a flow model always predicts the velocity ε − x; remove diffusion.prediction or set diffusion.process: 'ddpm'");
+    if (cfg.train.vlbWeight !== undefined) refuse(['train', 'vlbWeight'], "L_vlb belongs to the ddpm process; remove train.vlbWeight or set diffusion.process: 'ddpm'");
+    if (cfg.sample.sampler !== undefined && !FLOW_SAMPLERS.includes(cfg.sample.sampler)) refuse(['sample', 'sampler'], `'${cfg.sample.sampler}' samples the ddpm process; a flow model uses ${FLOW_SAMPLERS.join(', ')}`);
+    if ('learnSigma' in cfg.model && cfg.model.learnSigma) refuse(['model', 'learnSigma'], "learned variances belong to the ddpm process; remove model.learnSigma or set diffusion.process: 'ddpm'");
+    if (cfg.sample.clipDenoised) refuse(['sample', 'clipDenoised'], 'a flow sampler has no x̂_0 step to clip; remove sample.clipDenoised');
+    if (cfg.sample.eta !== undefined) refuse(['sample', 'eta'], "eta is DDIM's; a flow model's stochastic sampler is sample.sampler: 'sde'");
+  } else {
+    for (const field of ['timeSampling', 'timeMean', 'timeStd', 'velocityDirectionWeight'] as const) {
+      if (cfg.train[field] !== undefined) refuse(['train', field], `applies to diffusion.process 'flow' only; remove it or set diffusion.process: 'flow'`);
+    }
+    if (cfg.sample.sampler !== undefined && !DDPM_SAMPLERS.includes(cfg.sample.sampler)) refuse(['sample', 'sampler'], `'${cfg.sample.sampler}' samples a flow model; the ddpm process uses ${DDPM_SAMPLERS.join(', ')} (or set diffusion.process: 'flow')`);
+  }
+  if (cfg.train.timeSampling !== 'logit-normal') {
+    for (const field of ['timeMean', 'timeStd'] as const) {
+      if (cfg.train[field] !== undefined) refuse(['train', field], "parametrises train.timeSampling: 'logit-normal' only; remove it or set that");
+    }
+  }
+}
 
 export type TrainConfig = z.output<typeof trainConfigSchema>;
 export type { DiTModelConfig, ModelConfig, ModelConfigInput, UNetModelConfig } from './model-config.js';

@@ -20,7 +20,7 @@ export { MetricsTable } from './metrics-table.js';
 export { formatDuration, formatNumber, Progress, startPhase, type Phase } from './progress.js';
 export { type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';
 export { TrackerSink } from './tracker-sink.js';
-export { makeSampler, samplerConfigFor, scheduleFor } from './diffusion-setup.js';
+export { makeSampler, processFor, samplerConfigFor, scheduleFor } from './diffusion-setup.js';
 export { datasetFor, scaleUint8Split, FloatBatchIterator, sequentialFloatBatches, type FloatImageSplit, type FloatBatch, type TrainingData } from './dataset.js';
 export { initialWeights, loadSourceRun, loadTeacher, type SourceRun, type Teacher } from './init.js';
 export { loadRun, RunDirError, type LoadedRun, type WeightsKind } from './run-dir.js';

@@ -32,6 +32,12 @@ const ditFields = {
   /** Predict the variance too (2C output channels), trained by L_vlb with weight train.vlbWeight. */
   learnSigma: z.boolean().optional(),
   block: z.enum(['adaLN-Zero', 'adaLN', 'cross-attention', 'in-context']).optional(),
+  /** MLP of each block: DiT's GELU MLP, or SwiGLU at equal parameters (LightningDiT). Default 'gelu'. */
+  mlp: z.enum(['gelu', 'swiglu']).optional(),
+  /** Block and final-layer normalisation; default 'layernorm' (DiT). */
+  norm: z.enum(['layernorm', 'rmsnorm']).optional(),
+  /** 2-D rotary position embedding on queries and keys (LightningDiT); default off. */
+  rope: z.boolean().optional(),
 };
 
 const unetFields = {

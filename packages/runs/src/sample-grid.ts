@@ -1,5 +1,5 @@
 import { Rng, tf } from '@difflab/core-tensor';
-import { type NoiseSchedule, sample } from '@difflab/models';
+import { sample } from '@difflab/models';
 import { makeSampler } from './diffusion-setup.js';
 import type { Denoiser } from './model.js';
 import type { TrainConfig } from './config.js';
@@ -12,11 +12,11 @@ const SAMPLE_SEED = 1234;
  * Samples `perClass` images of every class (one class per grid row) with the run's sampler
  * (classifier-free guidance at sample.cfgScale) and writes them as a PNG grid; an unconditional model fills 10 rows without guidance.
  */
-export function writeClassGrid(path: string, model: Denoiser, schedule: NoiseSchedule, cfg: TrainConfig['sample']): void {
+export function writeClassGrid(path: string, model: Denoiser, diffusion: TrainConfig['diffusion'], cfg: TrainConfig['sample']): void {
   const { numClasses, inputSize, inChannels } = model;
   const rows = numClasses ?? 10;
   const labels = Array.from({ length: rows * cfg.perClass }, (_, i) => (numClasses === null ? 0 : Math.floor(i / cfg.perClass)));
-  const x = sample((xt, t, y) => model.forward(xt, t, y), makeSampler(cfg, schedule, numClasses), {
+  const x = sample((xt, t, y) => model.forward(xt, t, y), makeSampler(cfg, diffusion, numClasses), {
     shape: [labels.length, inputSize, inputSize, inChannels],
     labels,
     rng: new Rng(SAMPLE_SEED),

@@ -15,9 +15,34 @@ describe('training config', () => {
   it('fills defaults for everything not about the experiment', () => {
     const c = parseTrainConfig(minimal);
     expect(c.seed).toBe(0);
-    expect(c.diffusion).toEqual({ schedule: 'linear', timesteps: 1000 });
+    expect(c.diffusion).toEqual({ process: 'ddpm', schedule: 'linear', timesteps: 1000 });
     expect(c.train.gradClip).toBe(1);
-    expect(c.sample.sampler).toBe('ddim');
+    // The sampler follows the process when not given (samplerConfigFor: ddim for ddpm, euler for flow).
+    expect(c.sample.sampler).toBeUndefined();
+  });
+
+  it('refuses fields of the other diffusion process, naming the field and the fix', () => {
+    const flow = (extra: Record<string, unknown>) => () =>
+      parseTrainConfig({ ...minimal, diffusion: { process: 'flow', ...(extra.diffusion as object) }, train: { ...minimal.train, ...(extra.train as object) }, sample: extra.sample ?? {} });
+    expect(flow({ diffusion: { prediction: 'v' } })).toThrow(/diffusion\.prediction: a flow model always predicts the velocity/);
+    expect(flow({ train: { vlbWeight: 1 } })).toThrow(/train\.vlbWeight: L_vlb belongs to the ddpm process/);
+    expect(flow({ sample: { sampler: 'ddim' } })).toThrow(/sample\.sampler: 'ddim' samples the ddpm process; a flow model uses euler, heun, sde/);
+    expect(flow({ sample: { eta: 0.5 } })).toThrow(/sample\.eta: eta is DDIM's/);
+    expect(flow({ sample: { clipDenoised: true } })).toThrow(/sample\.clipDenoised/);
+    expect(() => parseTrainConfig({ ...minimal, model: { preset: 'DiT-FMNIST-S/4', learnSigma: true }, diffusion: { process: 'flow' } })).toThrow(/model\.learnSigma: learned variances belong to the ddpm process/);
+    const ddpm = (train: object, sample: object = {}) => () => parseTrainConfig({ ...minimal, train: { ...minimal.train, ...train }, sample });
+    expect(ddpm({ timeSampling: 'logit-normal' })).toThrow(/train\.timeSampling: applies to diffusion\.process 'flow' only/);
+    expect(ddpm({ velocityDirectionWeight: 1 })).toThrow(/train\.velocityDirectionWeight: applies to diffusion\.process 'flow' only/);
+    expect(ddpm({}, { sampler: 'heun' })).toThrow(/sample\.sampler: 'heun' samples a flow model; the ddpm process uses ddim, ddpm/);
+    expect(flow({ train: { timeMean: 0.5 } })).toThrow(/train\.timeMean: parametrises train\.timeSampling: 'logit-normal' only/);
+    const ok = flow({ train: { timeSampling: 'logit-normal', timeMean: 0, timeStd: 1, velocityDirectionWeight: 1 }, sample: { sampler: 'heun' } })();
+    expect([ok.diffusion.process, ok.train.timeSampling, ok.sample.sampler]).toEqual(['flow', 'logit-normal', 'heun']);
+  });
+
+  it('takes the DiT architecture switches as model overrides', () => {
+    const c = parseTrainConfig({ ...minimal, model: { preset: 'DiT-FMNIST-S/4', mlp: 'swiglu', norm: 'rmsnorm', rope: true } });
+    expect(c.model).toMatchObject({ mlp: 'swiglu', norm: 'rmsnorm', rope: true });
+    expect(() => parseTrainConfig({ ...minimal, model: { preset: 'DiT-FMNIST-S/4', mlp: 'relu' } })).toThrow(/model\.mlp/);
   });
 
   it('names every bad field by its path', () => {
@@ -78,10 +103,10 @@ describe('model section: a DiT or a U-Net', () => {
 describe('sample section → sampler config', () => {
   it('records kind, steps, η, clipping and guidance; no guidance for an unconditional model', () => {
     const c = parseTrainConfig({ ...minimal, sample: { sampler: 'ddim', steps: 20, cfgScale: 3, eta: 0.5 } });
-    expect(samplerConfigFor(c.sample, 10)).toEqual({ kind: 'ddim', steps: 20, eta: 0.5, clipDenoised: true, guidanceScale: 3 });
-    expect(samplerConfigFor(c.sample, null).guidanceScale).toBe(1);
+    expect(samplerConfigFor(c.sample, c.diffusion, 10)).toEqual({ kind: 'ddim', steps: 20, eta: 0.5, clipDenoised: true, guidanceScale: 3 });
+    expect(samplerConfigFor(c.sample, c.diffusion, null).guidanceScale).toBe(1);
     const ddpm = parseTrainConfig({ ...minimal, sample: { sampler: 'ddpm', clipDenoised: false } });
-    expect(samplerConfigFor(ddpm.sample, 10)).toEqual({ kind: 'ddpm', steps: 50, clipDenoised: false, guidanceScale: 2 });
+    expect(samplerConfigFor(ddpm.sample, ddpm.diffusion, 10)).toEqual({ kind: 'ddpm', steps: 50, clipDenoised: false, guidanceScale: 2 });
     expect(() => parseTrainConfig({ ...minimal, sample: { eta: -1 } })).toThrow(/sample\.eta: /);
   });
 });

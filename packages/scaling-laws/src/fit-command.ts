@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { startPhase } from '@difflab/runs';
 import type { BootstrapOptions } from './bootstrap.js';
 import { isoflopComputeCandidates, numericColumns } from './column-hints.js';
 import { FitInputError, TooFewBudgetsError } from './errors.js';
@@ -47,8 +48,35 @@ function numberOption(flag: string, s: string | undefined, fallback: number): nu
   return v;
 }
 
-/** `difflab fit …`; resolves to the exit code. */
-export async function runFitCommand(args: string[], log: (s: string) => void = console.log, info: (s: string) => void = console.error): Promise<number> {
+/**
+ * One long step of the command as the trainer shows its phases (packages/runs startPhase): a line when
+ * it starts and one with its time when it ends; a failed step ends its line so the error reads alone.
+ */
+async function phase<T>(out: NodeJS.WriteStream, label: string, work: () => T | Promise<T>, count?: (r: T) => [number, string]): Promise<T> {
+  const p = startPhase(label, out);
+  try {
+    const result = await work();
+    if (count) {
+      const [n, unit] = count(result);
+      p.done(n, unit);
+    } else p.done();
+    return result;
+  } catch (err) {
+    if (out.isTTY) out.write('\n');
+    throw err;
+  }
+}
+
+/**
+ * `difflab fit …`; resolves to the exit code. Results go to `log` (stdout), notes to `info`, and the
+ * progress of each phase (reading the runs, fitting, writing tables and plots) to `progress`.
+ */
+export async function runFitCommand(
+  args: string[],
+  log: (s: string) => void = console.log,
+  info: (s: string) => void = console.error,
+  progress: NodeJS.WriteStream = process.stderr,
+): Promise<number> {
   const { values: o, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -86,66 +114,75 @@ export async function runFitCommand(args: string[], log: (s: string) => void = c
     seed: numberOption('--seed', o.seed, 0),
   };
   const predictC = positiveNumbers('--predict-c', o['predict-c']);
-  const table = readRunTable(o.in);
+  const [inPath, yCol] = [o.in, o['y-col']];
+  const table = await phase(progress, `reading runs from ${displayPath(process.cwd(), inPath)}`, () => readRunTable(inPath), (t) => [t.rowCount, 'runs']);
   const col = (name: string, flag: string) => positiveColumn(table, name, flag);
   const y = col(o['y-col'], '--y-col');
   const dName = o['d-col'] ?? 'D';
   // D is optional for isoflop unless named explicitly.
   const dOptional = () => (o['d-col'] !== undefined || table.columns.includes(dName) ? col(dName, '--d-col') : null);
 
-  let summary: FitSummary;
+  let summary!: FitSummary;
   const plots: Array<[string, Parameters<typeof writePlot>[2]]> = [];
-  if (kind === 'power') {
-    const c = col(o['c-col']!, '--c-col');
-    const r = runPowerFit(c, y, { ...boot, predictC });
-    summary = r;
-    plots.push(['loss_vs_compute', powerPlotSpec(r, c, y, predictC, o['y-col'])]);
-  } else if (kind === 'isoflop') {
-    const n = col(o['n-col']!, '--n-col');
-    const c = col(o['c-col']!, '--c-col');
-    let r: ReturnType<typeof runIsoflopFit>;
-    try {
-      r = runIsoflopFit(n, c, y, dOptional(), { ...boot, predictC });
-    } catch (err) {
-      if (!(err instanceof TooFewBudgetsError)) throw err;
-      // Studies record this message in a committed fit.md: the table is named relative to the cwd.
-      const better = isoflopComputeCandidates(table, n, y, [o['c-col']!, o['n-col']!, o['y-col']]);
-      const fix = better.length > 0 ? `use --c-col ${better.join(' or --c-col ')}` : 'no column of the table groups the runs into 2 budgets of ≥ 3 model sizes each';
-      throw new TooFewBudgetsError(`${err.message} (--c-col ${o['c-col']}); ${fix}. Numeric columns of ${displayPath(process.cwd(), o.in)}: ${numericColumns(table).join(', ') || 'none'}`);
-    }
-    summary = r;
-    plots.push(['isoflop_curves', isoflopPlotSpec(r, n, y, o['y-col'])], ['n_opt_vs_compute', nOptPlotSpec(r, predictC)]);
-  } else {
-    const n = col(o['n-col']!, '--n-col');
-    const d = col(dName, '--d-col');
-    const pn = positiveNumbers('--predict-n', o['predict-n']);
-    const pd = positiveNumbers('--predict-d', o['predict-d']);
-    if (pn.length !== pd.length) throw new FitInputError(`--predict-n and --predict-d pair up in order; got ${pn.length} and ${pd.length} values`);
-    let k = 6;
-    if (table.columns.includes(o['c-col']!)) {
+  const resamples = boot.resamples ?? 0;
+  const fitting = `fitting ${kind}${resamples > 0 ? ` with ${resamples} bootstrap resamples` : ''}`;
+  await phase(progress, fitting, () => {
+    if (kind === 'power') {
       const c = col(o['c-col']!, '--c-col');
-      k = Math.exp(Array.from(c, (cc, i) => Math.log(cc / (n[i]! * d[i]!))).reduce((s, v) => s + v, 0) / c.length);
+      const r = runPowerFit(c, y, { ...boot, predictC });
+      summary = r;
+      plots.push(['loss_vs_compute', powerPlotSpec(r, c, y, predictC, yCol)]);
+    } else if (kind === 'isoflop') {
+      const n = col(o['n-col']!, '--n-col');
+      const c = col(o['c-col']!, '--c-col');
+      let r: ReturnType<typeof runIsoflopFit>;
+      try {
+        r = runIsoflopFit(n, c, y, dOptional(), { ...boot, predictC });
+      } catch (err) {
+        if (!(err instanceof TooFewBudgetsError)) throw err;
+        // Studies record this message in a committed fit.md: the table is named relative to the cwd.
+        const better = isoflopComputeCandidates(table, n, y, [o['c-col']!, o['n-col']!, yCol]);
+        const fix = better.length > 0 ? `use --c-col ${better.join(' or --c-col ')}` : 'no column of the table groups the runs into 2 budgets of ≥ 3 model sizes each';
+        throw new TooFewBudgetsError(`${err.message} (--c-col ${o['c-col']}); ${fix}. Numeric columns of ${displayPath(process.cwd(), inPath)}: ${numericColumns(table).join(', ') || 'none'}`);
+      }
+      summary = r;
+      plots.push(['isoflop_curves', isoflopPlotSpec(r, n, y, yCol)], ['n_opt_vs_compute', nOptPlotSpec(r, predictC)]);
+    } else {
+      const n = col(o['n-col']!, '--n-col');
+      const d = col(dName, '--d-col');
+      const pn = positiveNumbers('--predict-n', o['predict-n']);
+      const pd = positiveNumbers('--predict-d', o['predict-d']);
+      if (pn.length !== pd.length) throw new FitInputError(`--predict-n and --predict-d pair up in order; got ${pn.length} and ${pd.length} values`);
+      let k = 6;
+      if (table.columns.includes(o['c-col']!)) {
+        const c = col(o['c-col']!, '--c-col');
+        k = Math.exp(Array.from(c, (cc, i) => Math.log(cc / (n[i]! * d[i]!))).reduce((s, v) => s + v, 0) / c.length);
+      }
+      // The 4500-start grid takes seconds to minutes: show progress on a terminal only.
+      const t0 = performance.now();
+      const onProgress = progress.isTTY
+        ? (done: number, total: number) => {
+            if (done % 100 !== 0 && done !== total) return;
+            const rate = done / ((performance.now() - t0) / 1000);
+            const eta = (total - done) / rate;
+            progress.write(`\rL-BFGS starts ${done}/${total}, ${rate.toFixed(0)}/s, ETA ${eta.toFixed(0)} s ${done === total ? '\n' : ''}`);
+          }
+        : undefined;
+      const r = runParametricFit(n, d, y, { ...boot, delta: numberOption('--delta', o.delta, 1e-3), predictND: pn.map((v, i) => [v, pd[i]!]), predictC, k, onProgress });
+      summary = r;
+      plots.push(['fitted_vs_observed', parametricPlotSpec(r, n, d, y)]);
     }
-    // The 4500-start grid takes seconds to minutes: show progress on a terminal only.
-    const t0 = performance.now();
-    const onProgress = process.stderr.isTTY
-      ? (done: number, total: number) => {
-          if (done % 100 !== 0 && done !== total) return;
-          const rate = done / ((performance.now() - t0) / 1000);
-          const eta = (total - done) / rate;
-          process.stderr.write(`\rL-BFGS starts ${done}/${total}, ${rate.toFixed(0)}/s, ETA ${eta.toFixed(0)} s ${done === total ? '\n' : ''}`);
-        }
-      : undefined;
-    const r = runParametricFit(n, d, y, { ...boot, delta: numberOption('--delta', o.delta, 1e-3), predictND: pn.map((v, i) => [v, pd[i]!]), predictC, k, onProgress });
-    summary = r;
-    plots.push(['fitted_vs_observed', parametricPlotSpec(r, n, d, y)]);
-  }
+  });
 
   // Paths in the output are relative (to the cwd here, to the output directory in fit.md): no machine's layout in committed files.
   log(o.json ? toJson(summary) : toMarkdown(summary, displayPath(process.cwd(), o.in)));
   if (o.out) {
-    const files = await writeTables(o.out, summary, o.in);
-    for (const [name, spec] of plots) files.push(...(await writePlot(o.out, name, spec)));
+    const outDir = o.out;
+    const files = await phase(progress, `writing tables and plots to ${displayPath(process.cwd(), outDir)}`, async () => {
+      const written = await writeTables(outDir, summary, inPath);
+      for (const [name, spec] of plots) written.push(...(await writePlot(outDir, name, spec)));
+      return written;
+    });
     info(`wrote ${files.join(', ')}`);
   }
   return 0;

@@ -26,6 +26,7 @@ import {
   FloatBatchIterator,
   initialWeights,
   samplerConfigFor,
+  processFor,
 } from '@difflab/runs';
 import { flattenParams } from '@difflab/tracking';
 import { objectiveFor } from './objectives/index.js';
@@ -175,7 +176,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     ...(cfg.init ? { init_from: cfg.init.from } : {}),
     objective: objective.name,
     ...objective.params,
-    ...flattenParams({ sampler: samplerConfigFor(cfg.sample, model.numClasses) }),
+    ...flattenParams({ sampler: samplerConfigFor(cfg.sample, cfg.diffusion, model.numClasses) }),
   };
   await writeFileAtomic(join(runDir, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
   await writeFileAtomic(join(runDir, 'params.json'), `${JSON.stringify(params, null, 2)}\n`);
@@ -251,9 +252,9 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   async function writeSamples(atStep: number): Promise<string> {
     const path = join(runDir, 'samples', `step-${String(atStep).padStart(7, '0')}.png`);
-    const run = () => writeClassGrid(path, model, schedule, cfg.sample);
+    const run = () => writeClassGrid(path, model, cfg.diffusion, cfg.sample);
     const images = (model.numClasses ?? 10) * cfg.sample.perClass;
-    const sampling = startPhase(`sampling the grid at step ${atStep} (${images} images, ${cfg.sample.sampler} ${cfg.sample.steps} steps)`, opts.progressStream);
+    const sampling = startPhase(`sampling the grid at step ${atStep} (${images} images, ${samplerConfigFor(cfg.sample, cfg.diffusion).kind} ${cfg.sample.steps} steps)`, opts.progressStream);
     if (cfg.sample.useEma) withWeights(model, ema.weights, run);
     else run();
     sampling.done(images, 'images');
@@ -263,7 +264,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   const samplePath = await writeSamples(step);
   const heldoutOpts = { ...DEFAULT_HELDOUT, examples: cfg.eval.heldoutExamples };
-  const measure = () => heldOutLoss((x, t, y) => model.forward(x, t, y), data.test, schedule, heldoutOpts).mean;
+  const measure = () => heldOutLoss((x, t, y) => model.forward(x, t, y), data.test, processFor(cfg.diffusion), heldoutOpts).mean;
   const heldCount = Math.min(heldoutOpts.examples, data.test.n);
   const heldPhase = startPhase(`held-out loss on ${heldCount} test images`, opts.progressStream);
   const held = cfg.sample.useEma ? withWeights(model, ema.weights, measure) : measure();

@@ -227,8 +227,8 @@ describe('learnSigma: DiT hybrid loss L_simple + λ·L_vlb', () => {
 describe('objective choice', () => {
   it('names train.objective and the known objectives for an unknown one', async () => {
     const model = createDenoiser(tinyModel, new Rng(0));
-    await expect(objectiveFor(tinyConfig({}, { objective: 'flow' }), model)).rejects.toThrow(ConfigError);
-    await expect(objectiveFor(tinyConfig({}, { objective: 'flow' }), model)).rejects.toThrow(/train\.objective: unknown objective 'flow'; known: epsilon, distillation/);
+    await expect(objectiveFor(tinyConfig({}, { objective: 'score' }), model)).rejects.toThrow(ConfigError);
+    await expect(objectiveFor(tinyConfig({}, { objective: 'score' }), model)).rejects.toThrow(/train\.objective: unknown objective 'score'; known: epsilon, distillation, v-prediction, flow/);
     await expect(objectiveFor(tinyConfig({}, { objective: 'toString' }), model)).rejects.toThrow(/unknown objective 'toString'/);
     await expect(objectiveFor(tinyConfig({}, { objective: 'distillation' }), model)).rejects.toThrow(/'distillation' needs a distill section/);
     expect((await objectiveFor(tinyConfig(), model)).name).toBe('epsilon');

@@ -2,20 +2,23 @@ import { parseArgs } from 'node:util';
 import { evaluate, type EvalResult } from '@difflab/evaluation';
 import { openTracker } from '@difflab/tracking';
 
-export const summary = "evaluate a training run: FID-FMNIST and class accuracy of its samples";
+export const summary = "evaluate a training run: FID-FMNIST with its floor at N, class accuracy, precision and recall of its samples";
 
 const usage = `usage: difflab eval <runDir> [--feature-net PATH] [--samples-per-class N] [--weights ema|raw] [--no-track] [--json]
 
   --feature-net PATH     Fashion-MNIST feature network (default: the artifact of
                          npx nx run fmnist-featurenet:train)
-  --samples-per-class N  samples per class (default 100; unconditional models: 10·N images)
+  --samples-per-class N  samples per class (default 100, so N = 1,000 images)
   --weights ema|raw      checkpoint weights to sample with (default ema)
   --no-track             do not log to the tracker (default: the run found by its difflab.run_dir tag)
   --json                 print the result as JSON
 
 Samples the latest checkpoint with the run's sampler settings (fixed seed), then writes
 <runDir>/eval/metrics.parquet (name, value, n_samples, weights, step, feature_net_sha256) and
-<runDir>/eval/samples.png. Reference statistics of the test split are cached next to the
+<runDir>/eval/samples.png. FID is biased upwards at small N, so it is reported beside its floor:
+the FID of N real training images (as many per class) against the same reference. Precision and
+recall (Kynkäänniemi et al. 2019, k = 3) compare the samples with those N real images in the
+feature network's space: low recall is lost diversity. Reference statistics of the test split are cached next to the
 feature network, keyed by its hash.`;
 
 export async function run(args: string[]): Promise<number> {
@@ -59,14 +62,16 @@ export async function run(args: string[]): Promise<number> {
   }
   if (values.json) {
     const { samples, ...rest } = result;
-    console.log(JSON.stringify({ ...rest, nSamples: samples.count }, null, 2));
+    console.log(JSON.stringify(rest, null, 2));
     return 0;
   }
   const floor = result.realDataFloor;
   console.log(
     [
-      `step ${result.step} (${result.weights} weights), ${result.samples.count} samples`,
-      `  fid_fmnist      ${result.fid.toFixed(3)}${floor ? `   (real train vs test: ${floor.fidTrainVsTest.toFixed(3)})` : ''}`,
+      `step ${result.step} (${result.weights} weights), N = ${result.n} samples`,
+      `  fid_fmnist      ${result.fid.toFixed(3)}   (floor at N = ${result.n}: ${result.fidFloor.toFixed(3)}, ratio ${(result.fid / result.fidFloor).toFixed(2)}×${floor ? `; all 60,000 train vs test: ${floor.fidTrainVsTest.toFixed(3)}` : ''})`,
+      `  precision       ${result.precision.toFixed(4)}`,
+      `  recall          ${result.recall.toFixed(4)}`,
       result.classAccuracy === null ? '' : `  class_accuracy  ${result.classAccuracy.toFixed(4)}${floor ? `  (feature net on real test: ${floor.testAccuracy.toFixed(4)})` : ''}`,
       `  table           ${result.tablePath}`,
       `  samples         ${result.samplesPath}`,

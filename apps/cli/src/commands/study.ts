@@ -3,6 +3,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openTracker } from '@difflab/tracking';
 import { findStudies, listPresets, loadStudy, runStudy, stageOrder, type Study, type StudyLocation } from '@difflab/studies';
+import { didYouMean } from '../did-you-mean.js';
 
 export const summary = 'run a study (named stages per preset): difflab study <name> <stage|all> --preset P';
 
@@ -46,8 +47,31 @@ export const WORKSPACE_ROOT = findStudies(process.cwd()).length > 0 ? process.cw
 export async function findStudy(name: string): Promise<{ study: Study; loc: StudyLocation }> {
   const all = await studies(WORKSPACE_ROOT);
   const found = all.find((s) => s.study.name === name);
-  if (!found) throw new Error(`no study '${name}' in ${join(WORKSPACE_ROOT, 'experiments')}/*/study.ts; studies: ${all.map((s) => s.study.name).join(', ')}`);
+  if (!found) throw new Error(`${unknownStudy(name, all)} (studies are experiments/*/study.ts under ${WORKSPACE_ROOT})`);
   return found;
+}
+
+/** "unknown study 'unet-prunnig'; did you mean 'unet-pruning'? known: …" */
+function unknownStudy(name: string, all: { study: Study }[]): string {
+  const names = all.map((s) => s.study.name);
+  return `unknown study '${name}'; ${didYouMean(name, names)}known: ${names.join(', ') || '(none)'}`;
+}
+
+/**
+ * The stage and preset named on the command line, checked before anything runs so that a typo is
+ * answered with the name it probably meant (the study runner checks them again, without suggestions).
+ */
+function checkStageAndPreset(found: { study: Study; loc: StudyLocation }, stage: string, preset: string): void {
+  const { study } = found;
+  let presets: string[] | undefined;
+  try {
+    presets = listPresets(study, found.loc.dir).map((p) => p.name);
+  } catch {
+    // the runner reports why the presets cannot be listed
+  }
+  if (presets && !presets.includes(preset)) throw new Error(`study '${study.name}' has no preset '${preset}'; ${didYouMean(preset, presets)}presets: ${presets.join(', ') || '(none)'}`);
+  const stages = [...Object.keys(study.fanOut?.stages ?? {}), ...Object.keys(study.stages), 'all'];
+  if (!stages.includes(stage)) throw new Error(`study '${study.name}' has no stage '${stage}'; ${didYouMean(stage, stages)}stages: ${stages.join(', ')}`);
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -58,7 +82,7 @@ export async function run(args: string[]): Promise<number> {
   const usage = (list: typeof all) =>
     `usage: difflab study <name> <stage|all> --preset NAME [options]   (run from the workspace root)\n\n${COMMON}\n\nStudies (experiments/*/study.ts; Nx projects <study>-<preset>, targets = stages):\n\n${list.map((s) => describe(s.study, s.loc)).join('\n\n')}\n\nSee docs/studies.md.`;
   if (name !== undefined && !found) {
-    console.error(`difflab study: no study '${name}'; studies: ${all.map((s) => s.study.name).join(', ')}`);
+    console.error(`difflab study: ${unknownStudy(name, all)}`);
     return 2;
   }
   const extra = Object.fromEntries(Object.entries(found?.study.options ?? {}).map(([k, o]) => [k, { type: o.type }]));
@@ -83,6 +107,7 @@ export async function run(args: string[]): Promise<number> {
     return 2;
   }
   if (!values.preset) throw new Error(`study ${name}: --preset is required; presets: ${listPresets(found.study, found.loc.dir).map((p) => p.name).join(', ')}`);
+  checkStageAndPreset(found, positionals[1]!, values.preset);
   const options = Object.fromEntries(Object.keys(extra).map((k) => [k, (values as Record<string, string | boolean | undefined>)[k]]));
   const tracker = values['no-track'] ? undefined : openTracker();
   const t0 = performance.now();

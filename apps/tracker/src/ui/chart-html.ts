@@ -1,3 +1,4 @@
+import type { XAxis } from './chart-spec.js';
 import { esc, scriptJson } from './html.js';
 
 /** Vega from node_modules, then the tracker's chart script (client/metric-charts.js). */
@@ -15,6 +16,21 @@ export function smoothingSlider(weight: number): string {
     <input type="range" id="smoothing" min="0" max="0.99" step="0.01" value="${weight}">
     <output id="smoothing-value">${weight.toFixed(2)}</output></label>
     <span class="muted">click a run in the legend to highlight it (shift-click for more)</span>`;
+}
+
+/** `xscale=log` in the URL: a logarithmic x axis. */
+export function parseLogX(value: string | null): boolean {
+  return value === 'log';
+}
+
+/**
+ * The x-axis log-scale toggle. The browser script redraws every chart of the page when it changes
+ * and keeps it in the URL (`xscale=log`); a wall-clock (date) axis has no log scale, so it is off there.
+ */
+export function logXToggle(x: XAxis, logX: boolean): string {
+  const wall = x === 'wall';
+  const title = wall ? 'a wall-clock axis has no log scale: choose step or time since run start' : 'logarithmic x axis; points at x ≤ 0 (step 0) are left out';
+  return `<label title="${title}"><input type="checkbox" id="log-x" name="xscale" value="log"${logX && !wall ? ' checked' : ''}${wall ? ' disabled' : ''}> log x</label>`;
 }
 
 /** The chart element, its spec, and (while a run is RUNNING) the URL it polls for new points. */

@@ -1,5 +1,5 @@
 import { InvalidParameterError, type Run, type SqliteStore } from '@difflab/tracking';
-import { chartBlock, CHART_SCRIPTS, parseSmoothing, smoothingSlider } from './chart-html.js';
+import { chartBlock, CHART_SCRIPTS, logXToggle, parseLogX, parseSmoothing, smoothingSlider } from './chart-html.js';
 import { chartSpec, X_AXES, type XAxis } from './chart-spec.js';
 import { esc, formatDuration, formatNumber, href, page } from './html.js';
 import { MAX_POINTS_PER_LINE, metricPoints, parseXAxis, seriesNames } from './metric-points.js';
@@ -56,8 +56,9 @@ export async function comparePage(store: SqliteStore, q: URLSearchParams): Promi
   const names = seriesNames(runs);
   const showAll = q.get('params') === 'all';
   const smoothing = parseSmoothing(q.get('smooth'));
+  const logX = parseLogX(q.get('xscale'));
   const { points, thinned } = await metricPoints(store, runs, metrics, logY);
-  const query = { run: runIds, metric: metrics, x, y: logY ? 'log' : undefined, params: showAll ? 'all' : undefined, smooth: smoothing > 0 ? String(smoothing) : undefined };
+  const query = { run: runIds, metric: metrics, x, xscale: logX ? 'log' : undefined, y: logY ? 'log' : undefined, params: showAll ? 'all' : undefined, smooth: smoothing > 0 ? String(smoothing) : undefined };
   const self = (overrides: Record<string, string | string[] | undefined>) => href('/compare', { ...query, ...overrides });
   const running = runs.some((r) => r.info.status === 'RUNNING');
 
@@ -92,6 +93,7 @@ export async function comparePage(store: SqliteStore, q: URLSearchParams): Promi
       <input type="hidden" name="smooth" value="${smoothing > 0 ? smoothing : ''}">
       <span>Metrics:</span> ${metricBoxes || '<span class="muted">none logged</span>'}
       <label>x-axis <select name="x">${xOptions}</select></label>
+      ${logXToggle(x, logX)}
       <label><input type="checkbox" name="y" value="log"${logY ? ' checked' : ''}> log y</label>
       <button type="submit">Update</button>
       ${smoothingSlider(smoothing)}

@@ -1,6 +1,6 @@
 import type { SqliteStore } from '@difflab/tracking';
 import { artifactListing } from './artifacts-page.js';
-import { chartBlock, CHART_SCRIPTS, parseSmoothing, smoothingSlider } from './chart-html.js';
+import { chartBlock, CHART_SCRIPTS, logXToggle, parseLogX, parseSmoothing, smoothingSlider } from './chart-html.js';
 import { chartSpec } from './chart-spec.js';
 import { esc, formatDuration, formatNumber, formatTime, href, page } from './html.js';
 import { metricPoints, parseXAxis, seriesNames } from './metric-points.js';
@@ -54,6 +54,7 @@ export async function runPage(store: SqliteStore, runId: string, q: URLSearchPar
       <label>x-axis <select name="x" onchange="this.form.submit()">${(['step', 'wall', 'relative'] as const)
         .map((k) => `<option value="${k}"${k === x ? ' selected' : ''}>${k === 'wall' ? 'wall time' : k === 'relative' ? 'time since run start (s)' : 'step'}</option>`)
         .join('')}</select></label>
+      ${logXToggle(x, parseLogX(q.get('xscale')))}
       <input type="hidden" name="smooth" value="${smoothing > 0 ? smoothing : ''}">
       ${smoothingSlider(smoothing)}
     </form>

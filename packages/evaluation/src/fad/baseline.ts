@@ -103,7 +103,7 @@ export async function trainSpectrogramBaseline(config: UNetConfig, train: ImageS
 /** `count` samples in [−1, 1] from the model with deterministic DDIM (η = 0, x̂₀ clipped), from Rng(seed): NHWC row-major. */
 export function sampleSpectrograms(model: UNet, schedule: NoiseSchedule, count: number, opts: { steps: number; batchSize: number; seed: number }): Float32Array {
   const side = model.config.sampleSize;
-  const sampler = createSampler(schedule, { kind: 'ddim', steps: opts.steps, eta: 0, clipDenoised: true });
+  const sampler = createSampler({ kind: 'ddpm', schedule }, { kind: 'ddim', steps: opts.steps, eta: 0, clipDenoised: true });
   const rng = new Rng(opts.seed);
   const out = new Float32Array(count * side * side);
   for (let at = 0; at < count; at += opts.batchSize) {

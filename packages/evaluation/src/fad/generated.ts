@@ -1,6 +1,6 @@
 import { Rng, tf } from '@difflab/core-tensor';
 import { sample } from '@difflab/models';
-import { createDenoiser, makeSampler, scheduleFor } from '@difflab/runs';
+import { createDenoiser, makeSampler } from '@difflab/runs';
 import { EvalError } from '../errors.js';
 import { EVAL_SAMPLE_SEED } from '../generate.js';
 import { loadRun, type WeightsKind } from '@difflab/runs';
@@ -31,7 +31,7 @@ export async function fadOfRun(runDir: string, ref: SpectrogramFadReference, opt
     if (model.inputSize !== height || model.inputSize !== width || model.inChannels !== 1) {
       throw new EvalError(`${runDir}: the model makes ${model.inputSize}×${model.inputSize}×${model.inChannels} images; spectrogram FAD needs ${height}×${width}×1 (a UNet-SpokenDigits-* preset)`);
     }
-    const sampler = makeSampler(run.config.sample, scheduleFor(run.config.diffusion), model.numClasses);
+    const sampler = makeSampler(run.config.sample, run.config.diffusion, model.numClasses);
     const rng = new Rng(EVAL_SAMPLE_SEED);
     const size = height * width;
     const images = new Float32Array(opts.count * size);

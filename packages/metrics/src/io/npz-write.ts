@@ -7,8 +7,25 @@ export interface FloatArray {
   data: Float64Array | Float32Array;
 }
 
-function encodeNpy(arr: FloatArray): Uint8Array {
-  const descr = arr.data instanceof Float64Array ? '<f8' : '<f4';
+/** A C-ordered array of any dtype the writers store: floats, or integers such as class labels. */
+export interface NumericArray {
+  shape: number[];
+  data: Float64Array | Float32Array | Int32Array | BigInt64Array | Uint8Array;
+}
+
+function descrOf(data: NumericArray['data']): string {
+  if (data instanceof Float64Array) return '<f8';
+  if (data instanceof Float32Array) return '<f4';
+  if (data instanceof Int32Array) return '<i4';
+  if (data instanceof BigInt64Array) return '<i8';
+  return '|u1';
+}
+
+/** The bytes of a `.npy` file (format 1.0, what `np.save` writes for these dtypes). */
+export function encodeNpy(arr: NumericArray): Uint8Array {
+  const count = arr.shape.reduce((a, b) => a * b, 1);
+  if (count !== arr.data.length) throw new RangeError(`encodeNpy: shape (${arr.shape}) holds ${count} values, data has ${arr.data.length}`);
+  const descr = descrOf(arr.data);
   const shape = arr.shape.length === 1 ? `(${arr.shape[0]},)` : `(${arr.shape.join(', ')})`;
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
   // NumPy pads the header with spaces to a 64-byte boundary and ends it with a newline.
@@ -22,11 +39,16 @@ function encodeNpy(arr: FloatArray): Uint8Array {
   return out;
 }
 
+/** Writes one array as a `.npy` file (read it back with `readNpy` from @difflab/data or `np.load`), atomically. */
+export async function writeNpy(path: string, arr: NumericArray): Promise<void> {
+  await writeFileAtomic(path, encodeNpy(arr));
+}
+
 /**
  * Writes an uncompressed `.npz` (what `np.savez` produces; read it back with `readNpz` from
  * @difflab/data or `np.load`), atomically. Members must stay under 4 GiB (no ZIP64).
  */
-export async function writeNpz(path: string, arrays: Record<string, FloatArray>): Promise<void> {
+export async function writeNpz(path: string, arrays: Record<string, NumericArray>): Promise<void> {
   const parts: Uint8Array[] = [];
   const central: Uint8Array[] = [];
   let offset = 0;

@@ -1,7 +1,8 @@
 // Draws the tracker's metric charts. The page embeds a Vega-Lite spec (chart-spec.ts) with raw
 // values; this script smooths them (exponential moving average, debiased as TensorBoard does, so
-// the first points are not pulled toward 0), adds the raw lines faintly when smoothing, sizes the
-// panels to the window, and redraws on resize, on the smoothing slider and on live updates.
+// the first points are not pulled toward 0), adds the raw lines faintly when smoothing, sets a log
+// x axis when asked, sizes the panels to the window, and redraws on resize, on the smoothing slider,
+// on the log-x toggle and on live updates.
 (() => {
   /** Per (run, metric) line in step order: EMA with weight w, divided by 1 - w^n. */
   function smooth(points, weight) {
@@ -23,7 +24,16 @@
     return out;
   }
 
-  function specFor(base, points, weight, containerWidth) {
+  /** Log scale on a quantitative x axis (step, seconds since start) of every layer; x ≤ 0 has no place on it. */
+  function useLogX(spec) {
+    const x = spec.spec.layer[0].encoding.x;
+    if (x.type !== 'quantitative') return false;
+    for (const layer of spec.spec.layer) layer.encoding.x = { ...layer.encoding.x, scale: { type: 'log' } };
+    spec.spec.transform = [...(spec.spec.transform || []), { filter: `datum[${JSON.stringify(x.field)}] > 0` }];
+    return true;
+  }
+
+  function specFor(base, points, weight, containerWidth, logX) {
     const spec = structuredClone(base);
     spec.data = { values: smooth(points, weight) };
     const columns = spec.columns || 1;
@@ -38,18 +48,22 @@
         encoding: { ...line.encoding, y: { ...line.encoding.y, field: 'raw' }, opacity: { condition: { param: 'focus', value: 0.3 }, value: 0.05 } },
       });
     }
+    spec.logX = logX && useLogX(spec);
     return spec;
   }
 
   async function draw(chart) {
     const el = chart.el;
-    const spec = specFor(chart.base, chart.points, chart.weight(), el.parentElement.clientWidth);
+    const spec = specFor(chart.base, chart.points, chart.weight(), el.parentElement.clientWidth, chart.logX());
+    const logX = spec.logX;
+    delete spec.logX;
     try {
       const result = await vegaEmbed(el, spec, { renderer: 'svg', actions: false });
       chart.view?.finalize();
       chart.view = result.view;
       el.setAttribute('data-rendered', 'true');
       el.setAttribute('data-smoothing', String(chart.weight()));
+      el.setAttribute('data-log-x', String(logX));
     } catch (e) {
       const err = document.getElementById(el.id + '-error');
       if (err) { err.hidden = false; err.textContent = String(e); }
@@ -60,7 +74,8 @@
     const base = JSON.parse(document.getElementById(el.dataset.metricChart).textContent);
     const slider = document.getElementById('smoothing');
     const shown = document.getElementById('smoothing-value');
-    const chart = { el, base, points: base.data.values, weight: () => (slider ? Number(slider.value) : 0), view: undefined };
+    const logToggle = document.getElementById('log-x');
+    const chart = { el, base, points: base.data.values, weight: () => (slider ? Number(slider.value) : 0), logX: () => Boolean(logToggle && logToggle.checked && !logToggle.disabled), view: undefined };
     let timer;
     const redraw = () => { clearTimeout(timer); timer = setTimeout(() => draw(chart), 120); };
     slider?.addEventListener('input', () => {
@@ -71,6 +86,13 @@
       history.replaceState(null, '', url);
       for (const input of document.querySelectorAll('input[name=smooth]')) input.value = slider.value;
       redraw();
+    });
+    logToggle?.addEventListener('change', () => {
+      // Like the smoothing, the log axis is part of the view's state: the URL keeps it.
+      const url = new URL(location.href);
+      if (logToggle.checked) url.searchParams.set('xscale', 'log'); else url.searchParams.delete('xscale');
+      history.replaceState(null, '', url);
+      draw(chart);
     });
     window.addEventListener('resize', redraw);
     // Live update: while a shown run is RUNNING, fetch the chart's data again and redraw in place.
