@@ -21,6 +21,25 @@ export class OptimizerStateError extends Error {
 }
 
 /**
+ * What the fused update (update-step.ts) needs of an AdamW beyond its public API: the step count and
+ * the moment maps, which it updates in place or replaces. Module-internal (not exported by the package).
+ */
+export interface AdamWInternals {
+  step: number;
+  readonly m: Map<string, tf.Tensor>;
+  readonly v: Map<string, tf.Tensor>;
+  decays(name: string): boolean;
+  validate(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void;
+}
+
+let internalsOf: (o: AdamW) => AdamWInternals;
+
+/** @internal */
+export function adamwInternals(o: AdamW): AdamWInternals {
+  return internalsOf(o);
+}
+
+/**
  * AdamW exactly as torch.optim.AdamW (amsgrad off): p ← p·(1 − lr·wd), then Adam with bias
  * correction, eps added to sqrt(v̂). All parameters share one step count.
  */
@@ -32,8 +51,8 @@ export class AdamW {
   lr: number;
   private readonly decay: (name: string) => boolean;
   private t = 0;
-  private m = new Map<string, tf.Tensor>();
-  private v = new Map<string, tf.Tensor>();
+  private readonly m = new Map<string, tf.Tensor>();
+  private readonly v = new Map<string, tf.Tensor>();
 
   constructor(opts: AdamWOptions) {
     this.lr = opts.lr;
@@ -52,19 +71,24 @@ export class AdamW {
     check('weightDecay', this.weightDecay, this.weightDecay >= 0);
   }
 
+  static {
+    internalsOf = (o) => ({
+      get step() {
+        return o.t;
+      },
+      set step(t: number) {
+        o.t = t;
+      },
+      m: o.m,
+      v: o.v,
+      decays: (name) => o.decay(name),
+      validate: (params, grads) => o.validate(params, grads),
+    });
+  }
+
   /** Updates each parameter that has a gradient; parameters without one are left alone (as torch does for grad=None). */
   step(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>, lr: number = this.lr): void {
-    for (const [name, g] of Object.entries(grads)) {
-      const p = params[name];
-      if (!p) throw new OptimizerStateError(`AdamW.step: gradient '${name}' has no matching parameter`);
-      if (!tf.util.arraysEqual(p.shape, g.shape)) {
-        throw new OptimizerStateError(`AdamW.step: gradient '${name}' has shape [${g.shape}] but the parameter has [${p.shape}]`);
-      }
-      const m = this.m.get(name);
-      if (m && !tf.util.arraysEqual(m.shape, p.shape)) {
-        throw new OptimizerStateError(`AdamW.step: saved moments for '${name}' have shape [${m.shape}] but the parameter has [${p.shape}]`);
-      }
-    }
+    this.validate(params, grads);
     this.t += 1;
     const { beta1: b1, beta2: b2, eps } = this;
     const stepSize = lr / (1 - b1 ** this.t);
@@ -86,6 +110,21 @@ export class AdamW {
       v0?.dispose();
       this.m.set(name, m!);
       this.v.set(name, v!);
+    }
+  }
+
+  /** Throws OptimizerStateError, before anything changes, when a gradient has no parameter or a shape differs. */
+  private validate(params: Record<string, tf.Variable>, grads: Record<string, tf.Tensor>): void {
+    for (const [name, g] of Object.entries(grads)) {
+      const p = params[name];
+      if (!p) throw new OptimizerStateError(`AdamW.step: gradient '${name}' has no matching parameter`);
+      if (!tf.util.arraysEqual(p.shape, g.shape)) {
+        throw new OptimizerStateError(`AdamW.step: gradient '${name}' has shape [${g.shape}] but the parameter has [${p.shape}]`);
+      }
+      const m = this.m.get(name);
+      if (m && !tf.util.arraysEqual(m.shape, p.shape)) {
+        throw new OptimizerStateError(`AdamW.step: saved moments for '${name}' have shape [${m.shape}] but the parameter has [${p.shape}]`);
+      }
     }
   }
 

@@ -9,12 +9,29 @@ export class EmaStateError extends Error {
   override name = 'EmaStateError';
 }
 
+/** What the fused update (update-step.ts) needs of an Ema: the averages, updated in place or replaced. Module-internal. */
+export interface EmaInternals {
+  readonly w: Map<string, tf.Tensor>;
+  validate(params: Record<string, tf.Tensor>): void;
+}
+
+let internalsOf: (o: Ema) => EmaInternals;
+
+/** @internal */
+export function emaInternals(o: Ema): EmaInternals {
+  return internalsOf(o);
+}
+
 /**
  * Exponential moving average of weights, as DiT's update_ema: ema ← decay·ema + (1 − decay)·param.
  * Starts as a copy of the given weights (DiT copies the model, then trains with decay 0.9999).
  */
 export class Ema {
-  private w = new Map<string, tf.Tensor>();
+  private readonly w = new Map<string, tf.Tensor>();
+
+  static {
+    internalsOf = (o) => ({ w: o.w, validate: (params) => o.validate(params) });
+  }
 
   constructor(
     params: Record<string, tf.Tensor>,
@@ -25,12 +42,20 @@ export class Ema {
   }
 
   update(params: Record<string, tf.Tensor>, decay: number = this.decay): void {
+    this.validate(params);
+    for (const [k, p] of Object.entries(params)) {
+      const old = this.w.get(k)!;
+      this.w.set(k, tf.tidy(() => tf.add(tf.mul(old, decay), tf.mul(p, 1 - decay))));
+      old.dispose();
+    }
+  }
+
+  /** Throws EmaStateError, before anything changes, for a parameter not tracked or of another shape. */
+  private validate(params: Record<string, tf.Tensor>): void {
     for (const [k, p] of Object.entries(params)) {
       const old = this.w.get(k);
       if (!old) throw new EmaStateError(`Ema.update: parameter '${k}' is not tracked; track it when constructing the Ema`);
       if (!tf.util.arraysEqual(old.shape, p.shape)) throw new EmaStateError(`Ema.update: '${k}' has shape [${p.shape}] but the average has [${old.shape}]`);
-      this.w.set(k, tf.tidy(() => tf.add(tf.mul(old, decay), tf.mul(p, 1 - decay))));
-      old.dispose();
     }
   }
 

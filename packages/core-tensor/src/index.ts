@@ -6,6 +6,7 @@ export { registerResizeNearestGradFix } from './resize-nearest-grad.js';
 export { AdamW, OptimizerStateError, type AdamWOptions, type OptimizerState } from './adamw.js';
 export { clipByGlobalNorm } from './clip.js';
 export { Ema, EmaStateError, type EmaState } from './ema.js';
+export { clipAdamWEma, UpdateEngineError, type ClipAdamWEmaOptions, type ClipAdamWEmaResult, type UpdateEngine } from './update-step.js';
 export { withLeakGuard, expectNoTensorLeaks, TensorLeakError } from './leak-guard.js';
 export { forgetDisposedInScope } from './scope.js';
 export { writeFileAtomic } from './write-file-atomic.js';

@@ -72,7 +72,7 @@ describe('training config', () => {
 
 describe('model section: a DiT or a U-Net', () => {
   it("reads the repository's config files, inferring model.architecture from the preset", () => {
-    expect(loadTrainConfig(join(root, 'experiments/dit-fmnist/config.json')).model).toEqual({ architecture: 'dit', preset: 'DiT-FMNIST-S/4' });
+    expect(loadTrainConfig(join(root, 'experiments/dit-fmnist/config.json')).model).toMatchObject({ architecture: 'dit', preset: 'DiT-FMNIST-S/4' });
     const presets = join(root, 'experiments/unet-pruning/presets');
     const dirs = readdirSync(presets);
     expect(dirs.length).toBeGreaterThan(0);

@@ -1,4 +1,4 @@
-import { AdamW, Ema, type Rng, clipByGlobalNorm, forgetDisposedInScope, tf } from '@difflab/core-tensor';
+import { AdamW, Ema, type Rng, type UpdateEngine, clipAdamWEma, forgetDisposedInScope, tf } from '@difflab/core-tensor';
 import type { NoiseSchedule } from '@difflab/models';
 import type { Denoiser, FloatBatch, TrainConfig } from '@difflab/runs';
 import type { Objective } from './objective.js';
@@ -17,6 +17,11 @@ export interface Trainer {
   readonly gradClip: number;
   /** The variables that get gradients: every parameter except the frozen ones (model.zero). */
   readonly trainable: readonly tf.Variable[];
+  /**
+   * Where clipping, AdamW and the EMA run (core-tensor's clipAdamWEma): `auto` (default) is one fused
+   * native kernel on the native backend and the tfjs ops elsewhere; `tfjs` forces the reference ops.
+   */
+  readonly updateEngine?: UpdateEngine;
   /** Disposes the optimizer state and the EMA (the model and the objective belong to the caller). */
   dispose(): void;
 }
@@ -31,7 +36,13 @@ export interface StepResult {
   updated: boolean;
 }
 
-export function createTrainer(model: Denoiser, objective: Objective, schedule: NoiseSchedule, settings: OptimizerSettings): Trainer {
+export function createTrainer(
+  model: Denoiser,
+  objective: Objective,
+  schedule: NoiseSchedule,
+  settings: OptimizerSettings,
+  opts: { updateEngine?: UpdateEngine } = {},
+): Trainer {
   const optimizer = new AdamW({
     lr: settings.lr,
     beta1: settings.beta1,
@@ -45,7 +56,7 @@ export function createTrainer(model: Denoiser, objective: Objective, schedule: N
   const frozen = new Set(model.frozen);
   const trainable = Object.entries(model.params).filter(([k]) => !frozen.has(k)).map(([, v]) => v);
   return {
-    model, objective, schedule, optimizer, ema, gradClip: settings.gradClip, trainable,
+    model, objective, schedule, optimizer, ema, gradClip: settings.gradClip, trainable, updateEngine: opts.updateEngine ?? 'auto',
     dispose: () => {
       optimizer.dispose();
       ema.dispose();
@@ -57,13 +68,15 @@ export function createTrainer(model: Denoiser, objective: Objective, schedule: N
  * One optimizer step: the objective's loss on the batch, gradients, global-norm clipping, AdamW at
  * `lr`, then the EMA at `emaDecay`. Every random draw (timesteps, noise, label dropout) comes from `rng`.
  * A non-finite loss or gradient leaves the weights untouched and reports updated = false.
+ * Clipping, AdamW and the EMA are one call (core-tensor's clipAdamWEma: a single native kernel over all
+ * parameters on the native backend, bit-identical to clipByGlobalNorm + AdamW.step + Ema.update).
  */
 export function trainStep(trainer: Trainer, batch: FloatBatch, opts: { lr: number; emaDecay: number; rng: Rng }): StepResult {
   const { model, objective, optimizer, ema } = trainer;
   // tf.variableGrads keys gradients by tfjs variable name; the optimizer keys by parameter name.
   const paramNameOf = new Map(Object.entries(model.params).map(([k, v]) => [v.name, k]));
   const terms: Record<string, number> = {};
-  const { loss, gradNorm, grads } = tf.tidy(() => {
+  const { loss, grads } = tf.tidy(() => {
     const x = tf.tensor4d(batch.x, batch.shape);
     const y = tf.tensor1d(batch.y, 'int32');
     const { value, grads } = tf.variableGrads(() => {
@@ -73,16 +86,17 @@ export function trainStep(trainer: Trainer, batch: FloatBatch, opts: { lr: numbe
       return v.loss;
     }, [...trainer.trainable]);
     const named = Object.fromEntries(Object.entries(grads).map(([k, g]) => [paramNameOf.get(k)!, g]));
-    const clipped = clipByGlobalNorm(named, trainer.gradClip > 0 ? trainer.gradClip : Infinity);
-    return { loss: value.dataSync()[0]!, gradNorm: clipped.norm, grads: clipped.grads };
+    return { loss: value.dataSync()[0]!, grads: named };
   });
   // Outside the tidy: the optimizer's moments and the EMA must outlive this step.
-  const updated = Number.isFinite(loss) && Number.isFinite(gradNorm);
-  if (updated) {
-    optimizer.step(model.params, grads, opts.lr);
-    ema.update(model.params, opts.emaDecay);
-  }
+  const { norm, updated } = clipAdamWEma(model.params, grads, optimizer, ema, {
+    maxNorm: trainer.gradClip > 0 ? trainer.gradClip : Infinity,
+    lr: opts.lr,
+    emaDecay: opts.emaDecay,
+    apply: Number.isFinite(loss),
+    engine: trainer.updateEngine ?? 'auto',
+  });
   tf.dispose(Object.values(grads));
   forgetDisposedInScope();
-  return { loss, gradNorm, terms, updated };
+  return { loss, gradNorm: norm, terms, updated };
 }

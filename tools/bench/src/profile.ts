@@ -1,26 +1,47 @@
 import { initBackend, tf, type BackendName } from '@difflab/core-tensor';
-import { createDiTTrainer } from './train-step.js';
+import { gemmBench } from './gemm.js';
+import { benchModelSection, createDiTTrainer } from './train-step.js';
 
 export interface KernelProfile {
   backend: string;
   config: string;
   batch: number;
-  /** Wall time of one step outside the profiler. */
+  /** Median wall time of `timedSteps` steps outside the profiler, after two warm-up steps. */
   stepMs: number;
+  timedSteps: number;
+  /** Arithmetic of one training step: 2 FLOPs per multiply-add × 3 (forward, and the backward's two products) × forward MACs × batch. */
+  flops: number;
+  /**
+   * fp32 GFLOP/s of a 1024×1024 tf.matMul on the native backend measured in the same process (as the
+   * train-step benchmark's GEMM table does), or null on other backends. flops at this rate is the
+   * step's arithmetic time.
+   */
+  gemmGflops: number | null;
   /** Per kernel name: total ms (kernels inside fused and custom-gradient ops count there too), calls. */
   kernels: { name: string; ms: number; calls: number }[];
 }
 
-/** Where one DiT training step spends its kernel time on a backend (tf.profile). */
-export async function profileTrainStep(backend: BackendName, config: string, batch: number): Promise<KernelProfile> {
+/**
+ * Where one DiT training step spends its kernel time on a backend (tf.profile), its median step time,
+ * and that time against the step's arithmetic at the machine's GEMM rate. `config` is a DiT preset or a
+ * sweep size such as `w64-d2` (benchModelSection).
+ */
+export async function profileTrainStep(backend: BackendName, config: string, batch: number, timedSteps = 20): Promise<KernelProfile> {
+  const gemmGflops = backend === 'native' ? (await gemmBench([1024], 1, false, 0.5)).results[0]!.native : null;
   await initBackend({ backend, log: () => {} });
-  const trainer = createDiTTrainer({ preset: config }, batch);
+  const trainer = createDiTTrainer(benchModelSection(config), batch);
   try {
     trainer.step();
     trainer.step();
-    const start = performance.now();
-    trainer.step();
-    const stepMs = performance.now() - start;
+    const times: number[] = [];
+    for (let i = 0; i < timedSteps; i++) {
+      const start = performance.now();
+      trainer.step();
+      times.push(performance.now() - start);
+    }
+    times.sort((a, b) => a - b);
+    const stepMs = times[Math.floor(times.length / 2)]!;
+    const flops = 2 * 3 * trainer.macsPerExample * batch;
     const prof = await tf.profile(() => {
       trainer.step();
     });
@@ -32,7 +53,7 @@ export async function profileTrainStep(backend: BackendName, config: string, bat
       byName.set(k.name, e);
     }
     const kernels = [...byName].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
-    return { backend, config, batch, stepMs, kernels };
+    return { backend, config, batch, stepMs, timedSteps, flops, gemmGflops, kernels };
   } finally {
     trainer.dispose();
   }
@@ -43,7 +64,18 @@ const isWrapper = (name: string): boolean => name.endsWith('__op') || name === '
 export function formatProfile(p: KernelProfile, top = 25): string {
   // Fused ops (`…__op`) and custom-gradient ops (`unnamed scope`) wrap kernels that are listed too.
   const total = p.kernels.filter((k) => !isWrapper(k.name)).reduce((s, k) => s + k.ms, 0);
-  const lines = [`${p.config} batch ${p.batch} on ${p.backend}: ${p.stepMs.toFixed(0)} ms/step, kernels ${total.toFixed(0)} ms (the rest is JS dispatch and GC)`];
+  const lines = [
+    `${p.config} batch ${p.batch} on ${p.backend}: ${p.stepMs.toFixed(1)} ms/step (median of ${p.timedSteps}); one profiled step: kernels ${total.toFixed(0)} ms (the rest is JS dispatch and GC)`,
+  ];
+  const gflop = p.flops / 1e9;
+  if (p.gemmGflops) {
+    const arithmeticMs = (1000 * gflop) / p.gemmGflops;
+    lines.push(
+      `arithmetic: ${gflop.toFixed(2)} GFLOP per step (2 × 3 × forward MACs × batch) at the 1024² GEMM rate ${p.gemmGflops.toFixed(0)} GFLOP/s = ${arithmeticMs.toFixed(1)} ms; the step takes ${(p.stepMs / arithmeticMs).toFixed(1)}× that`,
+    );
+  } else {
+    lines.push(`arithmetic: ${gflop.toFixed(2)} GFLOP per step (2 × 3 × forward MACs × batch), ${(gflop / (p.stepMs / 1000)).toFixed(1)} GFLOP/s achieved`);
+  }
   lines.push(`  ${'kernel'.padEnd(22)} ${'ms'.padStart(9)} ${'%'.padStart(5)} ${'calls'.padStart(6)}`);
   for (const k of p.kernels.slice(0, top)) {
     lines.push(`  ${k.name.padEnd(22)} ${k.ms.toFixed(1).padStart(9)} ${((100 * k.ms) / total).toFixed(1).padStart(5)} ${String(k.calls).padStart(6)}`);

@@ -1,5 +1,5 @@
 import { Rng, initBackend, nativeMemoryFootprint, releaseNativeMemory, resetNativePeakMemory, tf, type BackendName } from '@difflab/core-tensor';
-import { linearSchedule, type DiTConfig } from '@difflab/models';
+import { countDiT, linearSchedule, type DiTConfig } from '@difflab/models';
 import { createDenoiser, resolveModelConfig, type FloatBatch, type ModelConfigInput } from '@difflab/runs';
 import { createTrainer, epsilonObjective, trainStep } from '@difflab/training';
 import { runPeer } from './python-peer.js';
@@ -40,9 +40,27 @@ export interface EngineResult {
   baseBytes?: number;
 }
 
+/** The preset the dit-scaling sweep sizes (`w<width>-d<depth>`) vary: the small Fashion-MNIST DiT. */
+export const SWEEP_BASE_PRESET = 'DiT-FMNIST-S/4';
+
+/**
+ * The model section of a benchmark config name: a DiT preset (`DiT-FMNIST-S/4`, `DiT-S/2`), or a model
+ * size as the dit-scaling sweep names them, `w<width>-d<depth>[-h<heads>]`: DiT-FMNIST-S/4 at that
+ * width and depth with `heads` heads (default width/32, so head dim 32), e.g. `w64-d2`.
+ */
+export function benchModelSection(config: string): ModelConfigInput {
+  const size = /^w(\d+)-d(\d+)(?:-h(\d+))?$/.exec(config);
+  if (!size) return { preset: config };
+  const hiddenSize = Number(size[1]), depth = Number(size[2]);
+  const numHeads = size[3] ? Number(size[3]) : Math.max(1, Math.round(hiddenSize / 32));
+  return { preset: SWEEP_BASE_PRESET, hiddenSize, depth, numHeads };
+}
+
 /** The product's training step (@difflab/training's trainStep) on a DiT, as the benchmark times it. */
 export interface DiTTrainer {
   params: number;
+  /** Multiply-accumulates of one example's forward pass (countDiT): a training step is ≈ 3× that per example. */
+  macsPerExample: number;
   /** One trainStep: random t and noise, label dropout, forward, backward, clipping, AdamW, EMA; returns the loss. */
   step(): number;
   dispose(): void;
@@ -73,6 +91,7 @@ export function createDiTTrainer(section: ModelConfigInput, batch: number, seed 
   const stepRng = rng.fork();
   return {
     params: model.paramCount,
+    macsPerExample: countDiT(model.config as DiTConfig).macs,
     step: () => trainStep(trainer, data, { lr: BENCH_TRAIN.lr, emaDecay: BENCH_TRAIN.emaDecay, rng: stepRng }).loss,
     dispose() {
       trainer.dispose();
@@ -96,7 +115,7 @@ function timeSteps(step: () => number, budget: StepBudget): { steps: number; sec
 /** Times the DiT training step on one tfjs backend (selected through core-tensor's initBackend). */
 export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budget: StepBudget): Promise<EngineResult> {
   const info = await initBackend({ backend, log: () => {} });
-  const trainer = createDiTTrainer({ preset: c.config }, c.batch);
+  const trainer = createDiTTrainer(benchModelSection(c.config), c.batch);
   try {
     const native = backend === 'native';
     // Elsewhere the first warm-up step runs under tf.profile for its peak memory.
@@ -128,7 +147,7 @@ export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budg
  * thread count; the fastest is reported, since PyTorch on 2 cores is sometimes faster on one thread.
  */
 export function torchTrainStep(c: TrainStepCase, budget: StepBudget, threadCounts: readonly number[]): EngineResult {
-  const resolved = resolveModelConfig({ preset: c.config });
+  const resolved = resolveModelConfig(benchModelSection(c.config));
   if (resolved.architecture !== 'dit') throw new Error(`train-step benchmarks a DiT; '${c.config}' is a U-Net`);
   const runs = threadCounts.map((threads) =>
     runPeer<{ engine: string; threads: number; params: number; steps: number; stepMs: number; examplesPerSec: number; loss: number }>('dit_train_step.py', {

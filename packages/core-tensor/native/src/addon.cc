@@ -302,6 +302,95 @@ Napi::Value AttentionGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// sumsOfSquares(xs: Float32Array[], sizes: Float64Array, out: Float32Array)
+Napi::Value SumsOfSquares(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "sumsOfSquares: xs must be an array of Float32Arrays");
+  Napi::Array xs = info[0].As<Napi::Array>();
+  const size_t count = xs.Length();
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[1].As<Napi::Float64Array>().ElementLength() != count) {
+    throw Napi::TypeError::New(env, "sumsOfSquares: sizes must be a Float64Array with one size per array");
+  }
+  Napi::Float64Array sizeArr = info[1].As<Napi::Float64Array>();
+  requireLength(env, info[2], "out", static_cast<int64_t>(count));
+  float* out = floats(info[2], "out");
+  std::vector<const float*> ptrs(count);
+  std::vector<int64_t> sizes(count);
+  for (size_t j = 0; j < count; ++j) {
+    const Napi::Value x = xs.Get(static_cast<uint32_t>(j));
+    ptrs[j] = floats(x, "xs[j]");
+    sizes[j] = static_cast<int64_t>(sizeArr[j]);
+    if (sizes[j] < 0) throw Napi::RangeError::New(env, "sumsOfSquares: negative size");
+    requireLength(env, x, "xs[j]", sizes[j]);
+  }
+  sumsOfSquares(ptrs.data(), sizes.data(), static_cast<int64_t>(count), out);
+  return env.Undefined();
+}
+
+// adamwEma(arrays, sizes: Float64Array, decay: Uint8Array, scalars: Float64Array(11), scaleGrads: boolean)
+// arrays holds 9 entries per parameter: g, pIn, pOut, mIn, mOut, vIn, vOut, eIn, eOut (null where absent;
+// see ParamUpdate in kernels.h). scalars: beta1, 1−beta1, beta2, 1−beta2, √(1−beta2ᵗ), eps, stepSize,
+// shrink, gradScale, emaDecay, 1−emaDecay.
+Napi::Value AdamwEma(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "adamwEma: arrays must be an array");
+  Napi::Array arrays = info[0].As<Napi::Array>();
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(env, "adamwEma: sizes must be a Float64Array");
+  }
+  Napi::Float64Array sizeArr = info[1].As<Napi::Float64Array>();
+  const size_t count = sizeArr.ElementLength();
+  if (arrays.Length() != 9 * count) throw Napi::RangeError::New(env, "adamwEma: arrays needs 9 entries per parameter");
+  if (!info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      info[2].As<Napi::Uint8Array>().ElementLength() != count) {
+    throw Napi::TypeError::New(env, "adamwEma: decay must be a Uint8Array with one flag per parameter");
+  }
+  Napi::Uint8Array decay = info[2].As<Napi::Uint8Array>();
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[3].As<Napi::Float64Array>().ElementLength() != 11) {
+    throw Napi::TypeError::New(env, "adamwEma: scalars must be a Float64Array of 11");
+  }
+  Napi::Float64Array sc = info[3].As<Napi::Float64Array>();
+  const AdamWStep step{sc[0], sc[1], sc[2], sc[3], sc[4], sc[5], sc[6], sc[7], sc[8], sc[9], sc[10],
+                       info[4].As<Napi::Boolean>().Value()};
+  std::vector<ParamUpdate> params(count);
+  static const char* names[9] = {"g", "pIn", "pOut", "mIn", "mOut", "vIn", "vOut", "eIn", "eOut"};
+  for (size_t j = 0; j < count; ++j) {
+    ParamUpdate& u = params[j];
+    u.n = static_cast<int64_t>(sizeArr[j]);
+    if (u.n < 0) throw Napi::RangeError::New(env, "adamwEma: negative size");
+    u.decay = decay[j] != 0;
+    float* ptr[9];
+    for (int a = 0; a < 9; ++a) {
+      const Napi::Value v = arrays.Get(static_cast<uint32_t>(9 * j + a));
+      if (v.IsNull() || v.IsUndefined()) {
+        ptr[a] = nullptr;
+        continue;
+      }
+      ptr[a] = floats(v, names[a]);
+      requireLength(env, v, names[a], u.n);
+    }
+    u.g = ptr[0];
+    u.pIn = ptr[1];
+    u.pOut = ptr[2];
+    u.mIn = ptr[3];
+    u.mOut = ptr[4];
+    u.vIn = ptr[5];
+    u.vOut = ptr[6];
+    u.eIn = ptr[7];
+    u.eOut = ptr[8];
+    const bool ok = u.pIn && (!u.g || (u.pOut && u.mOut && u.vOut)) && ((u.mIn == nullptr) == (u.vIn == nullptr)) &&
+                    ((u.eIn == nullptr) == (u.eOut == nullptr));
+    if (!ok) {
+      throw Napi::TypeError::New(env, "adamwEma: parameter " + std::to_string(j) +
+                                          " needs pIn, and with a gradient pOut, mOut and vOut; mIn/vIn and eIn/eOut come in pairs");
+    }
+  }
+  adamwEma(params, step);
+  return env.Undefined();
+}
+
 ConvGeometry geometryOf(const Napi::Value& v) {
   const Shape s = shapeOf(v, "geometry");
   if (s.size() != 15) throw Napi::RangeError::New(v.Env(), "conv geometry needs 15 numbers");
@@ -395,6 +484,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("conv2d", Napi::Function::New(env, Conv2d));
   exports.Set("conv2dBackpropInput", Napi::Function::New(env, Conv2dBackpropInput));
   exports.Set("conv2dBackpropFilter", Napi::Function::New(env, Conv2dBackpropFilter));
+  exports.Set("sumsOfSquares", Napi::Function::New(env, SumsOfSquares));
+  exports.Set("adamwEma", Napi::Function::New(env, AdamwEma));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("peakGflops", Napi::Function::New(env, PeakGflops));

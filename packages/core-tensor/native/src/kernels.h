@@ -84,6 +84,37 @@ void conv2d(const ConvGeometry& g, const float* x, const float* w, float* y, con
 void conv2dBackpropInput(const ConvGeometry& g, const float* dy, const float* w, float* dx);
 void conv2dBackpropFilter(const ConvGeometry& g, const float* x, const float* dy, float* dw);
 
+// The optimizer step (optimizer.cc). out[j] = Σ xs[j][i]², summed as reduce(Sum) sums unary(Square).
+void sumsOfSquares(const float* const* xs, const int64_t* sizes, int64_t count, float* out);
+
+// One parameter of a fused clip + AdamW + EMA step. In and out arrays may be the same (in place).
+struct ParamUpdate {
+  int64_t n = 0;
+  const float* g = nullptr;   // gradient; nullptr: no AdamW update (the EMA still moves)
+  const float* pIn = nullptr;
+  float* pOut = nullptr;
+  const float* mIn = nullptr;  // nullptr: first step for this parameter (moments start at zero)
+  float* mOut = nullptr;
+  const float* vIn = nullptr;
+  float* vOut = nullptr;
+  const float* eIn = nullptr;  // nullptr: no EMA for this parameter
+  float* eOut = nullptr;
+  bool decay = false;  // multiply by `shrink` (decoupled weight decay) before the Adam step
+};
+
+// The step's scalars in float64, as JS computes them; each is rounded to float32 once, as a tfjs
+// scalar operand is.
+struct AdamWStep {
+  double beta1, oneMinusBeta1, beta2, oneMinusBeta2, sqrtBiasCorrection2, eps, stepSize, shrink;
+  double gradScale;  // the clipping coefficient, applied when scaleGrads
+  double emaDecay, oneMinusEmaDecay;
+  bool scaleGrads;
+};
+
+// g ← g·gradScale; m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²; p ← p·shrink − (m / (√v / √(1−β2ᵗ) + ε))·stepSize;
+// e ← e·emaDecay + p·(1 − emaDecay), elementwise over every parameter, split over the threads.
+void adamwEma(const std::vector<ParamUpdate>& params, const AdamWStep& step);
+
 // Measured fp32 FMA throughput (GFLOP/s) of `threads` threads: the machine's practical peak.
 double measurePeakGflops(int threads, double seconds);
 

@@ -35,6 +35,19 @@ export interface NativeAddon {
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: readonly number[], bias: Float32Array | null, activation: number, alpha: number): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: readonly number[]): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: readonly number[]): void;
+  /**
+   * out[j] = Σ xs[j][i]² over the first sizes[j] elements, summed exactly as the Sum kernel sums the
+   * Square kernel's output (so a global norm built from it equals the tfjs ops' bit for bit).
+   */
+  sumsOfSquares?(xs: Float32Array[], sizes: Float64Array, out: Float32Array): void;
+  /**
+   * Clip-scaled AdamW and the EMA over many parameters in one pass (native/src/optimizer.cc).
+   * `arrays` holds 9 entries per parameter — g, pIn, pOut, mIn, mOut, vIn, vOut, eIn, eOut — null where
+   * absent (no g: EMA only; no mIn/vIn: first step; no eIn/eOut: no EMA); outputs may be their inputs.
+   * `scalars`: beta1, 1−beta1, beta2, 1−beta2, √(1−beta2ᵗ), eps, stepSize, shrink, gradScale, emaDecay, 1−emaDecay.
+   * Absent from addons built before it existed.
+   */
+  adamwEma?(arrays: (Float32Array | null)[], sizes: Float64Array, decay: Uint8Array, scalars: Float64Array, scaleGrads: boolean): void;
   info(): { blas: string; threads: number };
   setThreads(n: number): void;
   /** Measured fp32 FMA throughput of `threads` threads over `seconds`, in GFLOP/s. */

@@ -35,7 +35,7 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
       const ins = inputNames.map((n) => args.inputs[n]);
       if (allFloat32(args.backend, ins) && applies(args)) return native(args);
       const out = cpu.kernelFunc(args as Parameters<KernelFunc>[0]);
-      args.backend.noteViews(out);
+      args.backend.noteViews(out, args.inputs);
       return out;
     };
     configs.push({ kernelName, backendName, kernelFunc: kernelFunc as unknown as KernelFunc });
@@ -127,7 +127,7 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
       const ts = Object.values(inputs) as TensorInfo[];
       if (!allFloat32(backend, ts) || ts.length === 0) {
         const res = concatCpu.kernelFunc(args as Parameters<KernelFunc>[0]);
-        backend.noteViews(res);
+        backend.noteViews(res, inputs);
         return res;
       }
       const axis = util.parseAxisParam(attrs!['axis'] as number, ts[0]!.shape)[0]!;

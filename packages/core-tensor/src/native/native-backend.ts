@@ -6,8 +6,12 @@ import type { NativeAddon } from './addon.js';
 
 /** Largest number of bytes the buffer pool keeps for reuse. */
 const POOL_BYTES = 512 * 2 ** 20;
-/** Arrays smaller than this are cheap to allocate; pooling them would only add bookkeeping. */
-const POOL_MIN_LENGTH = 4096;
+/**
+ * Arrays of at least this many floats are pooled. Below 64 bytes V8 keeps a typed array on its heap
+ * (cheap); above, every new array is a zero-filled off-heap backing store the GC must track, ~1-2 µs
+ * even for a few KB, which was most of a small kernel's cost (a DiT step runs hundreds of them).
+ */
+const POOL_MIN_LENGTH = 16;
 
 /**
  * The tfjs cpu backend (data in JS typed arrays, which the addon reads and writes in place) plus a
@@ -45,13 +49,39 @@ export class NativeBackend extends MathBackendCPU {
       }
     }
     const fresh = new Float32Array(length);
-    if (length >= POOL_MIN_LENGTH) this.owned.add(fresh.buffer);
+    this.owned.add(fresh.buffer);
     return fresh;
   }
 
-  /** Call with a kernel's inputs and outputs when the kernel might have returned views of its inputs. */
-  noteViews(outputs: TensorInfo | TensorInfo[]): void {
+  /** A float32 tensor's array on this backend, or null when its data lives elsewhere or is not a Float32Array. */
+  float32Values(dataId: DataId): Float32Array | null {
+    const values = this.data.has(dataId) ? this.data.get(dataId).values : undefined;
+    return values instanceof Float32Array ? values : null;
+  }
+
+  /**
+   * The tensor data's array when a kernel may overwrite it in place without anyone seeing: this
+   * backend allocated it, it was never handed out (read by dataSync, or viewed by another tensor), one
+   * tensor holds it, and it is a whole array. Otherwise null: write a fresh alloc() and rebind.
+   */
+  writableInPlace(dataId: DataId): Float32Array | null {
+    const d = this.data.has(dataId) ? this.data.get(dataId) : undefined;
+    const values = d?.values;
+    if (!d || d.refCount !== 1 || !(values instanceof Float32Array)) return null;
+    if (!this.owned.has(values.buffer) || this.shared.has(values.buffer)) return null;
+    return values.byteOffset === 0 && values.byteLength === values.buffer.byteLength ? values : null;
+  }
+
+  /**
+   * Call with a cpu kernel's outputs (and its inputs) when the kernel might have returned views of its
+   * inputs. An output under one of the inputs' own data ids (Reshape, Identity, ExpandDims share the data
+   * and count references) is not a view: the buffer is freed, and pooled, only once every holder is gone.
+   * Marking those shared kept every reshaped activation out of the pool (a fresh array each step).
+   */
+  noteViews(outputs: TensorInfo | TensorInfo[], inputs?: Record<string, TensorInfo | undefined> | TensorInfo[]): void {
+    const inputIds = inputs ? Object.values(inputs).map((t) => t?.dataId) : [];
     for (const t of Array.isArray(outputs) ? outputs : [outputs]) {
+      if (inputIds.includes(t.dataId)) continue;
       const values = this.data.get(t.dataId)?.values as { buffer?: ArrayBuffer } | undefined;
       if (values?.buffer && this.owned.has(values.buffer)) this.shared.add(values.buffer);
     }
@@ -130,8 +160,8 @@ export class NativeBackend extends MathBackendCPU {
   }
 
   private recycle(values: Float32Array): void {
-    // Never pool a view: only the whole array this backend allocated.
-    if (values.byteOffset !== 0 || values.byteLength !== values.buffer.byteLength) return;
+    // Never pool a view: only the whole array this backend allocated (and not the small ones alloc never looks up).
+    if (values.length < POOL_MIN_LENGTH || values.byteOffset !== 0 || values.byteLength !== values.buffer.byteLength) return;
     if (this.pooledBytes + values.byteLength > POOL_BYTES) return;
     let list = this.pool.get(values.length);
     if (!list) this.pool.set(values.length, (list = []));

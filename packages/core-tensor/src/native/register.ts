@@ -29,7 +29,7 @@ export function registerNativeBackend(): NativeRegistration {
     const cpuFunc = k.kernelFunc;
     const kernelFunc: tf.KernelFunc = (args) => {
       const out = cpuFunc(args);
-      (args.backend as NativeBackend).noteViews(out);
+      (args.backend as NativeBackend).noteViews(out, args.inputs as Record<string, tf.TensorInfo>);
       return out;
     };
     tf.registerKernel({ ...k, backendName: NATIVE_BACKEND_NAME, kernelFunc });
