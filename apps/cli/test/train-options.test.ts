@@ -87,7 +87,7 @@ describe('difflab train --set / --run-name / --experiment', () => {
     const changed = await difflab(env, 'train', cfg, '--set', 'train.lr=0.003', '--out', runDir, '--resume');
     expect(changed.code).toBe(1);
     expect(changed.stderr).toContain('train.lr: run has 0.002, now 0.003');
-    expect(changed.stderr).toContain('sample.sampler: run has "ddpm", now "ddim"');
+    expect(changed.stderr).toContain('sample.sampler: run has "ddpm", now (unset)');
     expect(changed.stderr).toContain('same --set overrides');
     expect(changed.stderr).toContain(`difflab train ${join(runDir, 'config.json')} --out ${runDir} --resume`);
 

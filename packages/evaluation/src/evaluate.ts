@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { initBackend, tf } from '@difflab/core-tensor';
 import { extractFeatures, frechetDistance, gaussianStats, precisionRecall, FmnistFeatureNet, type FeatureMatrix, type FeatureNetReport } from '@difflab/metrics';
 import type { Tracker } from '@difflab/tracking';
-import { formatDuration, writeImageGrid } from '@difflab/runs';
+import { Progress, formatDuration, writeImageGrid } from '@difflab/runs';
 import { EvalError } from './errors.js';
 import { writeEvalTable, type EvalMetricRow } from './eval-table.js';
 import { generateSamples, type GeneratedSamples } from './generate.js';
@@ -30,6 +30,8 @@ export interface EvaluateOptions {
   /** FID reference = the first this many test images; default the whole test split (10 000). */
   referenceImages?: number;
   log?: (line: string) => void;
+  /** Where the sampling progress line (images, rate, ETA) goes; default stderr. */
+  progressStream?: NodeJS.WriteStream;
 }
 
 export interface EvalResult {
@@ -99,9 +101,11 @@ export async function evaluate(runDirArg: string, opts: EvaluateOptions = {}): P
     return out;
   };
   let samples: GeneratedSamples;
+  // Conditional or not, an evaluation draws 10 · perClass images (generateSamples); the line counts images.
+  const sampling = new Progress(10 * perClass, 0, batchSize, opts.progressStream);
   try {
     samples = timed(`sampling ${perClass} images per class from step ${run.step} (${weightsKind} weights, ${samplerLabel(run.config)})`, () =>
-      generateSamples(run.config, run.weights, perClass, batchSize),
+      generateSamples(run.config, run.weights, perClass, batchSize, (done) => sampling.update(done, {})),
     );
   } finally {
     tf.dispose(Object.values(run.weights));

@@ -23,7 +23,13 @@ export interface GeneratedSamples {
  * by EVAL_SAMPLE_SEED runs through the batches in order, so the samples are a deterministic
  * function of the weights, the config, perClass and batchSize.
  */
-export function generateSamples(cfg: TrainConfig, weights: Record<string, tf.Tensor>, perClass: number, batchSize: number): GeneratedSamples {
+export function generateSamples(
+  cfg: TrainConfig,
+  weights: Record<string, tf.Tensor>,
+  perClass: number,
+  batchSize: number,
+  onBatch?: (done: number, total: number) => void,
+): GeneratedSamples {
   const model = createDenoiser(cfg.model, new Rng(0));
   try {
     for (const [name, v] of Object.entries(model.params)) {
@@ -54,6 +60,7 @@ export function generateSamples(cfg: TrainConfig, weights: Record<string, tf.Ten
       const unit = tf.tidy(() => tf.clipByValue(tf.div(tf.add(tf.slice(x, [0, pad, pad, 0], [b, IMAGE_SIZE, IMAGE_SIZE, 1]), 1), 2), 0, 1));
       images.set(unit.dataSync() as Float32Array, at * IMAGE_SIZE * IMAGE_SIZE);
       tf.dispose([x, unit]);
+      onBatch?.(at + b, count);
     }
     return { images, labels: model.numClasses === null ? null : labels, count };
   } finally {

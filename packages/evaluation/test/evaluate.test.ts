@@ -61,6 +61,7 @@ describe('evaluate', () => {
   let netPath: string;
   let trackerDir: string;
   let first: EvalResult;
+  const progressLines: string[] = [];
 
   beforeAll(async () => {
     runDir = tmp();
@@ -73,7 +74,8 @@ describe('evaluate', () => {
     await net.save(netPath);
     net.dispose();
     writeFileSync(join(netDir, 'report.json'), JSON.stringify({ fidTrainVsTest: 0.42, testAccuracy: 0.911 }));
-    first = await evaluate(runDir, { featureNet: netPath, samplesPerClass: PER_CLASS, referenceImages: REFERENCE, batchSize: 7, tracker });
+    const capture = { write: (line: string) => progressLines.push(line) > 0, isTTY: false } as unknown as NodeJS.WriteStream;
+    first = await evaluate(runDir, { featureNet: netPath, samplesPerClass: PER_CLASS, referenceImages: REFERENCE, batchSize: 7, tracker, progressStream: capture });
     await tracker.close();
   });
 
@@ -104,6 +106,12 @@ describe('evaluate', () => {
 
     expect(Math.min(...first.samples.images)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...first.samples.images)).toBeLessThanOrEqual(1);
+  });
+
+  it('reports sampling progress in images with rate and ETA, ending at all of them', () => {
+    // Batches of 7 from 20 images: 7, 14, 20; a non-TTY stream gets a line per batch multiple and the last.
+    expect(progressLines.map((l) => l.split('  ')[0])).toEqual(['step 7/20', 'step 14/20', 'step 20/20']);
+    expect(progressLines.at(-1)).toMatch(/it\/s  ETA 0:00/);
   });
 
   it('writes eval/metrics.parquet, one row per metric, and a sample grid', () => {

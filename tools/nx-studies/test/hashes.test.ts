@@ -45,7 +45,7 @@ const changed = (a: Record<string, string>, b: Record<string, string>) => Object
 
 /** The tasks that train a model: their result follows the training code and nothing else. */
 const isTraining = (task: string) =>
-  /^unet-pruning-[\w-]+:(baseline|retrain|apply)$/.test(task) || /^dit-scaling-[\w-]+:train$/.test(task) || ['dit-fmnist:train', 'fmnist-featurenet:train', 'spoken-digits:train-embedder'].includes(task);
+  /^unet-pruning-[\w-]+:(baseline|retrain|apply)$/.test(task) || /^(dit-scaling|recipe-ladder)-[\w-]+:train$/.test(task) || ['dit-fmnist:train', 'fmnist-featurenet:train', 'spoken-digits:train-embedder'].includes(task);
 
 let base: Record<string, string>;
 beforeAll(() => {
@@ -95,7 +95,7 @@ describe('Nx task hashes', () => {
     expect(moved.filter(isTraining)).toEqual([]);
     // Only analysis stages run the scaling-law code (tables, fits, plots; the example study's snr stage is one),
     // besides the typecheck/test tasks of the edited projects and of the projects that depend on them.
-    const analysis = /^(unet-pruning-[\w-]+:table|dit-scaling-(smoke|full):(gather|table)|example-smoke:(snr|table))$/;
+    const analysis = /^(unet-pruning-[\w-]+:table|dit-scaling-(smoke|full):(gather|table)|recipe-ladder-(smoke|full):table|example-smoke:(snr|table))$/;
     expect(moved.filter((t) => !analysis.test(t) && !/:(typecheck|test)$/.test(t))).toEqual([]);
     expect(moved).toContain('dit-scaling-smoke:table');
 
