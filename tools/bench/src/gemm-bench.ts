@@ -1,6 +1,7 @@
+import { benchMachine, machineLine, type BenchMachine } from './machine.js';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
-import { cpus, hostname, loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ditConfig } from '@difflab/models';
@@ -71,7 +72,7 @@ export interface GemmBf16Row extends GemmShape {
 
 export interface GemmBf16Report {
   date: string;
-  machine: { host: string; cpu: string; cores: number; bf16Flags: string[]; loadAverage1m: number; loadAverageAfter1m: number; openblasCoretype?: string };
+  machine: BenchMachine & { bf16Flags: string[] };
   quick: boolean;
   openblas: { lib: LibInfo; bf16Lib: LibInfo; note: string | null };
   pytorch: string | null;
@@ -209,10 +210,7 @@ export async function runGemmBf16Bench(opts: GemmBf16Options): Promise<GemmBf16R
     : null;
   return {
     date: new Date().toISOString(),
-    machine: {
-      host: hostname(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, bf16Flags, loadAverage1m: load1, loadAverageAfter1m: loadavg()[0]!,
-      ...(process.env['OPENBLAS_CORETYPE'] ? { openblasCoretype: process.env['OPENBLAS_CORETYPE'] } : {}),
-    },
+    machine: { ...benchMachine(load1), bf16Flags },
     quick: opts.quick,
     openblas: { lib: libs!.lib, bf16Lib: libs!.bf16Lib, note },
     pytorch,
@@ -238,7 +236,7 @@ export function formatGemmBf16Report(r: GemmBf16Report): string {
   const lib = r.openblas.lib, bl = r.openblas.bf16Lib;
   const twoLibs = lib.path !== bl.path;
   const lines = [
-    `difflab bench gemm${r.quick ? ' --quick' : ''}  ${r.date}  ${m.host}: ${m.cpu}, ${m.cores} cores (${m.bf16Flags.join(', ') || 'no bf16 flags'}), load average ${m.loadAverage1m.toFixed(1)} → ${m.loadAverageAfter1m.toFixed(1)}${m.openblasCoretype ? `, OPENBLAS_CORETYPE=${m.openblasCoretype}` : ''}`,
+    `difflab bench gemm${r.quick ? ' --quick' : ''}  ${r.date}  ${machineLine(m, m.bf16Flags.join(', ') || 'no bf16 flags')}`,
     `sgemm: ${lib.path} (${lib.config}; core ${lib.core})`,
     `sbgemm: ${twoLibs ? `${bl.path} (${bl.config}; core ${bl.core})` : 'the same library'}${bl.sbgemm ? '' : ' — absent'}`,
     `oneDNN: ${r.pytorch ?? 'not run'}`,

@@ -1,5 +1,6 @@
+import { benchMachine, machineLine, type BenchMachine } from './machine.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, hostname, loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng, initBackend, releaseNativeMemory, tf } from '@difflab/core-tensor';
 import { countDiT, createSampler, linearSchedule, sample, type DenoiseFn, type DiffusionProcess, type DiTConfig, type SamplerConfig } from '@difflab/models';
@@ -103,7 +104,7 @@ export interface SampleBenchCase {
 
 export interface SampleBenchReport {
   date: string;
-  machine: { host: string; cpu: string; cores: number; loadAverage1m: number; loadAverageAfter1m: number; openblasCoretype?: string };
+  machine: BenchMachine;
   quick: boolean;
   cases: SampleBenchCase[];
 }
@@ -278,10 +279,7 @@ export async function runSampleBench(opts: SampleBenchOptions): Promise<SampleBe
   }
   return {
     date: new Date().toISOString(),
-    machine: {
-      host: hostname(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage1m: load1, loadAverageAfter1m: loadavg()[0]!,
-      ...(process.env['OPENBLAS_CORETYPE'] ? { openblasCoretype: process.env['OPENBLAS_CORETYPE'] } : {}),
-    },
+    machine: benchMachine(load1),
     quick: opts.quick,
     cases,
   };
@@ -320,7 +318,7 @@ export function formatSampleReport(r: SampleBenchReport): string {
   const m = r.machine;
   const w = Math.max(24, ...r.cases.map((c) => describeModel(c.model).length));
   const lines = [
-    `difflab bench sample${r.quick ? ' --quick' : ''}  ${r.date}  ${m.host}: ${m.cpu}, ${m.cores} cores, load average ${m.loadAverage1m.toFixed(1)} → ${m.loadAverageAfter1m.toFixed(1)}${m.openblasCoretype ? `, OPENBLAS_CORETYPE=${m.openblasCoretype}` : ''}`,
+    `difflab bench sample${r.quick ? ' --quick' : ''}  ${r.date}  ${machineLine(m)}`,
     '',
     `Class-conditional sampling with classifier-free guidance (scale ${r.cases[0]?.guidanceScale ?? SAMPLE_GUIDANCE}: each evaluation runs the model on 2 × batch), random weights, samples/s:`,
     `  ${'model'.padEnd(w)} ${'sampler'.padEnd(16)} ${'evals'.padStart(5)} ${'batch'.padStart(5)} ${'params'.padStart(11)} ${'native'.padStart(9)} ${'pytorch'.padStart(9)} ${'threads'.padStart(7)}  native/pytorch`,

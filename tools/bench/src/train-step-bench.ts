@@ -1,4 +1,5 @@
-import { cpus, hostname, loadavg, totalmem } from 'node:os';
+import { benchMachine, machineLine, type BenchMachine } from './machine.js';
+import { loadavg, totalmem } from 'node:os';
 import { gemmBench, type GemmReport } from './gemm.js';
 import { tfjsTrainStep, torchTrainStep, type EngineResult, type StepBudget, type TrainStepCase } from './train-step.js';
 import { countDiT, ditConfig } from '@difflab/models';
@@ -29,11 +30,7 @@ export interface CaseReport extends TrainStepCase {
 
 export interface TrainStepBenchReport {
   date: string;
-  machine: {
-    host: string; cpu: string; cores: number; loadAverage1m: number; loadAverageAfter1m: number;
-    /** OPENBLAS_CORETYPE when set: it picks OpenBLAS's kernels and so moves both engines' GEMM speed. */
-    openblasCoretype?: string;
-  };
+  machine: BenchMachine;
   quick: boolean;
   gemm: GemmReport;
   cases: CaseReport[];
@@ -120,10 +117,7 @@ export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<Tr
   const gemm = await gemmBench(opts.quick ? [256, 1024] : [256, 512, 1024, 2048], opts.threads, opts.engines.includes('pytorch'), opts.quick ? 0.2 : 1);
   return {
     date: new Date().toISOString(),
-    machine: {
-      host: hostname(), cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, loadAverage1m: load1, loadAverageAfter1m: loadavg()[0]!,
-      ...(process.env['OPENBLAS_CORETYPE'] ? { openblasCoretype: process.env['OPENBLAS_CORETYPE'] } : {}),
-    },
+    machine: benchMachine(load1),
     quick: opts.quick,
     gemm,
     cases: [...cases.values()],
@@ -135,7 +129,7 @@ const fmt = (v: number | null | undefined, digits = 1) => (v === null || v === u
 export function formatTrainStepReport(r: TrainStepBenchReport): string {
   const m = r.machine;
   const lines = [
-    `difflab bench train-step${r.quick ? ' --quick' : ''}  ${r.date}  ${m.host}: ${m.cpu}, ${m.cores} cores, load average ${m.loadAverage1m.toFixed(1)} → ${m.loadAverageAfter1m.toFixed(1)}${m.openblasCoretype ? `, OPENBLAS_CORETYPE=${m.openblasCoretype}` : ''}`,
+    `difflab bench train-step${r.quick ? ' --quick' : ''}  ${r.date}  ${machineLine(m)}`,
     '',
     `fp32 peak (measured FMA loop): ${fmt(r.gemm.peak1, 0)} GFLOP/s on 1 thread, ${fmt(r.gemm.peakAll, 0)} on ${r.gemm.threads}`,
     `GEMM fp32 n×n (GFLOP/s, % of ${r.gemm.threads}-thread peak):`,
