@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
-import { defineStudy, fingerprint, type StageContext } from '@difflab/studies';
+import { FMNIST_FEATURE_NET, defineStudy, fingerprint, type StageContext } from '@difflab/studies';
 import { loadSweepDefinition, type SweepDefinition } from './src/definition.js';
 import { deepMerge, logSpacedBudgets, runId } from './src/ids.js';
 
@@ -84,8 +84,8 @@ export default defineStudy({
         summary: 'FID-FMNIST and class accuracy of the raw weights → runs/<preset>/<run>/eval/',
         dependsOn: ['train'],
         dependencyOutputs: ['**/*.safetensors', '**/*.json'],
-        workspaceInputs: ['experiments/fmnist-featurenet/artifacts/fmnist-featurenet.safetensors'],
-        needs: [{ project: 'fmnist-featurenet', target: 'train' }],
+        workspaceInputs: [FMNIST_FEATURE_NET.file],
+        needs: [FMNIST_FEATURE_NET.needs],
         outputs: ['runs/{preset}/{unit}/eval'],
         code: 'evaluation',
         async run(ctx) {

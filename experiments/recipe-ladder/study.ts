@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { defineStudy, fingerprint, type StageContext } from '@difflab/studies';
+import { FMNIST_FEATURE_NET, defineStudy, fingerprint, type StageContext } from '@difflab/studies';
 import { loadLadderDefinition } from './src/definition.js';
 import { planUnits } from './src/plan.js';
 
@@ -58,8 +58,8 @@ export default defineStudy({
         summary: 'FID-FMNIST with its floor at N, class accuracy, precision and recall of the EMA weights → runs/<preset>/<run>/eval/',
         dependsOn: ['train'],
         dependencyOutputs: ['**/*.safetensors', '**/*.json'],
-        workspaceInputs: ['experiments/fmnist-featurenet/artifacts/fmnist-featurenet.safetensors'],
-        needs: [{ project: 'fmnist-featurenet', target: 'train' }],
+        workspaceInputs: [FMNIST_FEATURE_NET.file],
+        needs: [FMNIST_FEATURE_NET.needs],
         outputs: ['runs/{preset}/{unit}/eval'],
         code: 'evaluation',
         async run(ctx) {

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { defineStudy, type PresetRef, type StageContext } from '@difflab/studies';
+import { FMNIST_FEATURE_NET, SPOKEN_DIGITS_EMBEDDER, defineStudy, type PresetRef, type StageContext } from '@difflab/studies';
 
 /**
  * The U-Net pruning study: baseline → score → apply → retrain → eval → table, per preset in presets/<preset>/
@@ -24,10 +24,7 @@ function isAudio(p: PresetRef): boolean {
     return false;
   }
 }
-const qualityNetwork = (p: PresetRef) =>
-  isAudio(p)
-    ? { file: 'experiments/spoken-digits/artifacts/spoken-digits-embedder.safetensors', needs: { project: 'spoken-digits', target: 'train-embedder' } }
-    : { file: 'experiments/fmnist-featurenet/artifacts/fmnist-featurenet.safetensors', needs: { project: 'fmnist-featurenet', target: 'train' } };
+const qualityNetwork = (p: PresetRef) => (isAudio(p) ? SPOKEN_DIGITS_EMBEDDER : FMNIST_FEATURE_NET);
 
 // A stage reads its preset file and the files of the stages before it that it names (weights, configs, scores).
 const weightsAndJson = ['**/*.safetensors', '**/*.json'];
