@@ -142,7 +142,7 @@ describe('difflab metrics: bad input says which input and how to fix it', () => 
     await fails(['linprobe', '--a', file('a.npy'), '--b', file('c.parquet'), '--labels-a', file('a.npy'), '--labels-b', file('c-labels.npy')], `--labels-a: ${file('a.npy')} has dtype <f4; labels must be integers`);
     await fails(['fid', '--a', file('a.npy'), '--b', file('a.npy'), '--k', '5'], '--k applies to cknna, mutual-knn, not fid');
     await fails(['cknna', '--a', file('a.npy'), '--b', file('a.npy'), '--normalize', 'unit'], "--normalize must be l2 or none, got 'unit'");
-    await fails(['cknna', '--a', file('a.npy'), '--b', file('a.npy'), '--k', '200'], 'cknna: topk must be an integer in [2, 119] for 120 samples, got 200');
+    await fails(['cknna', '--a', file('a.npy'), '--b', file('a.npy'), '--k', '200'], '--k must be an integer in [2, 119] for 120 samples, got 200');
     await fails(['cknn', '--a', file('a.npy'), '--b', file('a.npy')], "unknown metric 'cknn'; did you mean 'cknna'? metrics: fid, cknna, cka, mutual-knn, linprobe");
   });
 });

@@ -153,7 +153,7 @@ describe('probeRun', () => {
     expect(some.rows[1]!.probe_top1).toBe(result.rows[0]!.probe_top1);
   });
 
-  it('rejects a missing checkpoint, t out of range and bad layer indices', async () => {
+  it('rejects a missing checkpoint, t out of range, bad layer indices, bad probe options and too few training images per class', async () => {
     const base = { trainExamples: TRAIN, testExamples: TEST, cknnaTopk: TOPK, featureNet: netPath };
     const empty = tmp();
     copyFileSync(join(runDir, 'config.json'), join(empty, 'config.json'));
@@ -165,6 +165,10 @@ describe('probeRun', () => {
     await expect(probeRun(runDir, { t: { timestep: 1 }, layers: [], ...base })).rejects.toThrow(/at least one block/);
     await expect(probeRun(runDir, { t: { timestep: 1 }, ...base, cknnaTopk: TEST })).rejects.toThrow(/cknnaTopk/);
     await expect(probeRun(runDir, { t: { timestep: 1 }, ...base, featureNet: join(empty, 'net.safetensors') })).rejects.toThrow(/fmnist-featurenet:train/);
+    // Probe options and class coverage are checked before any forward pass (issue #19).
+    await expect(probeRun(runDir, { t: { timestep: 1 }, ...base, maxIter: 0 })).rejects.toThrow(/maxIter \(--max-iter\) must be a positive integer, got 0/);
+    await expect(probeRun(runDir, { t: { timestep: 1 }, ...base, tol: 0 })).rejects.toThrow(/tol \(--tol\) must be a finite number > 0/);
+    await expect(probeRun(runDir, { t: { timestep: 1 }, ...base, trainExamples: 10 })).rejects.toThrow(/the 8 probe-training images \(--train-examples 10 .*\): class \d has [01] training rows?/);
     expect(existsSync(join(empty, 'probe'))).toBe(false);
   });
 });

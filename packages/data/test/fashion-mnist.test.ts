@@ -1,4 +1,4 @@
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
@@ -115,6 +115,17 @@ describe('fashionMnistInfo', () => {
     expect(byName['train-labels-idx1-ubyte']!.error).toMatch(/corrupt or truncated gzip/);
     expect(byName['t10k-labels-idx1-ubyte']!.status).toBe('missing');
     expect(info.splits).toEqual({ train: 5, test: 3 });
+  });
+
+  it('reports a file it cannot read (a directory in its place) as corrupt, naming it, instead of throwing', () => {
+    const dir = tempDir();
+    writeTinyFashionMnist(dir, { train: 5, test: 3 });
+    rmSync(join(dir, 't10k-images-idx3-ubyte.gz'));
+    mkdirSync(join(dir, 't10k-images-idx3-ubyte.gz'));
+    const info = fashionMnistInfo({ ...isolated(), dir });
+    const bad = info.files.find((f) => f.name === 't10k-images-idx3-ubyte')!;
+    expect(bad.status).toBe('corrupt');
+    expect(bad.error).toContain(`${join(dir, 't10k-images-idx3-ubyte.gz')}: cannot read (EISDIR`);
   });
 });
 

@@ -1,4 +1,4 @@
-import { MetricInputError } from './errors.js';
+import { requireFeatures } from './validate.js';
 
 /** `rows` feature vectors of width `dim`, row-major (one sample per row). */
 export interface FeatureMatrix {
@@ -7,15 +7,9 @@ export interface FeatureMatrix {
   data: ArrayLike<number>;
 }
 
-export function checkFeatures(where: string, x: FeatureMatrix): void {
-  if (!Number.isInteger(x.rows) || !Number.isInteger(x.dim) || x.rows < 1 || x.dim < 1 || x.data.length !== x.rows * x.dim) {
-    throw new MetricInputError(`${where}: features claim ${x.rows}×${x.dim} but hold ${x.data.length} values`);
-  }
-}
-
 /** Rows scaled to unit L2 norm (zero rows stay zero), as the Platonic-representation code does before every alignment metric. */
 export function l2NormalizeRows(x: FeatureMatrix): FeatureMatrix {
-  checkFeatures('l2NormalizeRows', x);
+  requireFeatures('l2NormalizeRows: x', x);
   const out = new Float64Array(x.rows * x.dim);
   for (let r = 0; r < x.rows; r++) {
     let ss = 0;

@@ -1,4 +1,26 @@
 export { MetricInputError, MetricFileError } from './errors.js';
+export {
+  SYMMETRY_TOLERANCE,
+  PSD_TOLERANCE,
+  MIN_TRAIN_ROWS_PER_CLASS,
+  firstNonFinite,
+  requireFinite,
+  requireFeatures,
+  requireRows,
+  requireSameWidth,
+  requirePositiveInteger,
+  requirePositiveNumber,
+  requireNeighbours,
+  requireCovariance,
+  requireGaussianStats,
+  requireLabels,
+  inferredClassCount,
+  requireClassCount,
+  requireTwoClasses,
+  requireProbeClasses,
+  type NamedLabels,
+  type ProbeLabelOptions,
+} from './validate.js';
 export { StreamingMoments, gaussianStats, type GaussianStats } from './fid/moments.js';
 export { frechetDistance, type FrechetOptions } from './fid/frechet.js';
 export { saveStats, loadStats } from './fid/stats-file.js';

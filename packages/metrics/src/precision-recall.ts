@@ -1,5 +1,6 @@
 import { MetricInputError } from './errors.js';
-import { checkFeatures, type FeatureMatrix } from './features.js';
+import type { FeatureMatrix } from './features.js';
+import { requireFeatures } from './validate.js';
 
 // Improved precision and recall (Kynkäänniemi et al. 2019). Each set's manifold is the union of
 // hyperspheres around its samples, the radius of a sample being the distance to its k-th nearest
@@ -41,14 +42,8 @@ interface Rows {
 }
 
 function asRows(where: string, x: FeatureMatrix): Rows {
-  checkFeatures(where, x);
-  const data = Float64Array.from(x.data);
-  for (let i = 0; i < data.length; i++) {
-    if (!Number.isFinite(data[i]!)) {
-      throw new MetricInputError(`${where}: feature ${i % x.dim} of sample ${Math.floor(i / x.dim)} is ${data[i]}; remove non-finite features first`);
-    }
-  }
-  return { n: x.rows, dim: x.dim, data };
+  requireFeatures(where, x);
+  return { n: x.rows, dim: x.dim, data: Float64Array.from(x.data) };
 }
 
 /**

@@ -58,7 +58,7 @@ describe('StreamingMoments', () => {
   it('rejects wrong widths, non-finite features and too few samples', () => {
     const m = new StreamingMoments(3);
     expect(() => m.update(new Float32Array(5), 2)).toThrow(/expected 2×3 = 6 values, got 5/);
-    expect(() => m.update([1, 2, NaN], 1)).toThrow(/feature 2 of row 0 is NaN/);
+    expect(() => m.update([1, 2, NaN], 1)).toThrow(/value at row 0, column 2 is NaN/);
     m.update([1, 2, 3], 1);
     expect(() => m.stats()).toThrow(MetricInputError);
   });

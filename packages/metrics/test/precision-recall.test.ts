@@ -122,7 +122,7 @@ describe('precisionRecall input errors', () => {
     expect(() => precisionRecall(a, line([0, 1, 2]))).toThrow(/generated set has 3 samples; k = 3 needs at least 4/);
     expect(() => precisionRecall(a, a, { k: 0 })).toThrow(MetricInputError);
     expect(() => precisionRecall(a, a, { blockRows: 0 })).toThrow(/blockRows/);
-    expect(() => precisionRecall(a, line([0, 1, NaN, 3]))).toThrow(/sample 2 is NaN/);
+    expect(() => precisionRecall(a, line([0, 1, NaN, 3]))).toThrow(/precisionRecall \(generated\): value at row 2, column 0 is NaN/);
     expect(() => knnRadii({ rows: 3, dim: 1, data: [1, 2] })).toThrow(/3×1 but hold 2/);
   });
 });

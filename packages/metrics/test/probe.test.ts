@@ -95,6 +95,6 @@ describe('linearProbe', () => {
   it('rejects splits of different widths', () => {
     const a = { features: { rows: 4, dim: 2, data: new Float64Array(8) }, labels: [0, 1, 0, 1] };
     const b = { features: { rows: 4, dim: 3, data: new Float64Array(12) }, labels: [0, 1, 0, 1] };
-    expect(() => linearProbe(a, b, a, { numClasses: 2 })).toThrow(/val features are 3-d, train 2-d/);
+    expect(() => linearProbe(a, b, a, { numClasses: 2 })).toThrow(/linearProbe: val\.features has 3 features per row and train\.features 2/);
   });
 });

@@ -14,6 +14,8 @@ import {
   readAudioSet,
   readCorpusConfig,
   readEmbedderConfig,
+  requireFinite,
+  requireRows,
   resolveAudioSet,
   runEmbedderTraining,
   SpokenDigitsNet,
@@ -131,8 +133,8 @@ export async function run(args: string[]): Promise<number> {
     embedder = await SpokenDigitsNet.load(values.weights);
     padShort = true;
   } else throw new Error(`--embedder must be vggish or spoken-digits, got '${values.embedder}'`);
-  const statsA = await audioEmbeddingStats(embedder, readAudioSet(setA), { padShort });
-  const statsB = await audioEmbeddingStats(embedder, readAudioSet(setB), { padShort });
+  const statsA = await named(a, () => audioEmbeddingStats(embedder, readAudioSet(setA), { padShort }));
+  const statsB = await named(b, () => audioEmbeddingStats(embedder, readAudioSet(setB), { padShort }));
   embedder.dispose();
   const fad = frechetDistance(statsA.stats, statsB.stats);
   if (values.json) {
@@ -141,6 +143,15 @@ export async function run(args: string[]): Promise<number> {
     console.log(`FAD (${embedder.name}) ${fad.toPrecision(6)}  [${a}: ${statsA.clips} clips / ${statsA.examples} examples; ${b}: ${statsB.clips} clips / ${statsB.examples} examples]`);
   }
   return 0;
+}
+
+/** Prefixes an error with the audio set it came from, so the message says which argument to fix. */
+async function named<T>(spec: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (err) {
+    throw new Error(`${spec}: ${(err as Error).message}`);
+  }
 }
 
 function positiveInt(name: string, v: string, min = 1): number {
@@ -158,6 +169,8 @@ function readImages(spec: string): Float32Array {
   const [, h, w, c = 1] = arr.shape;
   if (arr.shape.length < 3 || arr.shape.length > 4 || h !== 64 || w !== 64 || c !== 1) throw new Error(`${spec}: images have shape [${arr.shape}], expected [n, 64, 64, 1] or [n, 64, 64]`);
   if (!(arr.data instanceof Float32Array || arr.data instanceof Float64Array)) throw new Error(`${spec}: images are ${arr.dtype}; save them as float32 or float64 in [−1, 1]`);
+  requireRows(spec, arr.shape[0]!, 2, 'FAD (a covariance of the embeddings)');
+  requireFinite(spec, arr.data, 64 * 64 * c, 'images must be finite, in [−1, 1] — clip or drop the bad images');
   return Float32Array.from(arr.data);
 }
 

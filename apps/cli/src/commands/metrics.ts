@@ -5,11 +5,16 @@ import {
   DEFAULT_C_GRID,
   frechetDistance,
   gaussianStats,
+  inferredClassCount,
   l2NormalizeRows,
   linearProbe,
   mutualKnn,
   readFeatureFile,
   readLabelFile,
+  requireNeighbours,
+  requireProbeClasses,
+  requireRows,
+  requireSameWidth,
   sniffFeatureFile,
   type FeatureFile,
   type FeatureMatrix,
@@ -132,13 +137,9 @@ interface Result {
 }
 
 function fid(a: FeatureFile, b: FeatureFile, values: Values): Result {
-  if (a.dim !== b.dim) {
-    throw new Error(`--a has ${a.dim} features per row and --b ${b.dim}; FID compares features of one extractor — check that both files (and --key/--column) hold the same layer`);
-  }
-  for (const [flag, f] of [['--a', a], ['--b', b]] as const) {
-    if (f.rows < 2) throw new Error(`${flag} ${f.path} has ${f.rows} row; FID needs at least 2 samples per side for a covariance`);
-  }
-  const eps = numberOption(values, 'eps', 0, (v) => v >= 0, 'a number ≥ 0');
+  requireSameWidth('--a', a, '--b', b, 'FID compares features of one extractor — check that both files (and --key/--column) hold the same layer');
+  for (const [flag, f] of [['--a', a], ['--b', b]] as const) requireRows(`${flag} ${source(f)}`, f.rows, 2, 'FID (a covariance per side)');
+  const eps = numberOption(values, 'eps', 0, (v) => v >= 0 && Number.isFinite(v), 'a finite number ≥ 0');
   const value = frechetDistance(gaussianStats(a.data, a.rows, a.dim), gaussianStats(b.data, b.rows, b.dim), { eps });
   return { value, human: `${value.toPrecision(6)}${eps > 0 ? ` (eps ${eps})` : ''}`, options: { eps } };
 }
@@ -150,20 +151,25 @@ function alignment(metric: 'cknna' | 'cka' | 'mutual-knn', a: FeatureFile, b: Fe
     );
   }
   const normalize = choice(values, 'normalize', ['l2', 'none'] as const, 'l2');
+  const unbiased = choice(values, 'hsic', ['biased', 'unbiased'] as const, metric === 'cknna' ? 'unbiased' : 'biased') === 'unbiased';
+  // The fewest rows each estimate is defined for: unbiased HSIC divides by m(m−3); CKNNA needs 2 neighbours besides the sample.
+  const minRows = metric === 'mutual-knn' ? 2 : unbiased ? 4 : metric === 'cknna' ? 3 : 2;
+  requireRows(`--a ${source(a)} and --b ${source(b)}`, a.rows, minRows, `${LABELS[metric]}${metric !== 'mutual-knn' ? ` with ${unbiased ? 'unbiased' : 'biased'} HSIC` : ''}`);
+  const k = numberOption(values, 'k', 10, (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
+  if (metric !== 'cka') requireNeighbours('--k', k, a.rows, metric === 'cknna' ? 2 : 1);
   const [x, y] = normalize === 'l2' ? [l2NormalizeRows(a), l2NormalizeRows(b)] : [a, b];
   const notes: string[] = [];
   let value: number;
   let options: Record<string, unknown>;
   if (metric === 'cka') {
     const kernel = choice(values, 'kernel', ['linear', 'rbf'] as const, 'linear');
-    const rbfSigma = numberOption(values, 'rbf-sigma', 1, (v) => v > 0, 'a number > 0');
+    const rbfSigma = numberOption(values, 'rbf-sigma', 1, (v) => v > 0 && Number.isFinite(v), 'a finite number > 0');
     if (values['rbf-sigma'] !== undefined && kernel !== 'rbf') throw new Error('--rbf-sigma applies to --kernel rbf');
     const hsic = choice(values, 'hsic', ['biased', 'unbiased'] as const, 'biased');
     value = cka(x, y, { kernel, rbfSigma, unbiased: hsic === 'unbiased' });
     options = { kernel, ...(kernel === 'rbf' ? { rbf_sigma: rbfSigma } : {}), hsic, normalize };
     notes.push(kernel === 'rbf' ? `rbf kernel σ ${rbfSigma}` : 'linear kernel', `${hsic} HSIC`);
   } else {
-    const k = numberOption(values, 'k', 10, (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
     if (metric === 'cknna') {
       const hsic = choice(values, 'hsic', ['biased', 'unbiased'] as const, 'unbiased');
       value = cknna(x, y, { topk: k, unbiased: hsic === 'unbiased' });
@@ -194,16 +200,27 @@ function labelsFor(flag: '--a' | '--b', features: FeatureFile, values: Values): 
 }
 
 function linprobe(a: FeatureFile, b: FeatureFile, values: Values, labelsA: LabelFile, labelsB: LabelFile): Result {
-  if (a.dim !== b.dim) throw new Error(`--a has ${a.dim} features per row and --b ${b.dim}; the probe trained on a must read b's features of the same layer`);
+  requireSameWidth('--a', a, '--b', b, "the probe trained on a must read b's features of the same layer");
   const fraction = numberOption(values, 'val-fraction', 0.2, (v) => v > 0 && v < 1, 'a fraction in (0, 1)');
   const cText = values['c-grid'] as string | undefined;
   const cGrid = cText === undefined ? DEFAULT_C_GRID : cText.split(',').map(Number);
-  if (cGrid.some((c) => !(c > 0))) throw new Error(`--c-grid must be positive numbers separated by commas, got '${cText}'`);
+  if (cGrid.some((c) => !(c > 0) || !Number.isFinite(c))) throw new Error(`--c-grid must be positive numbers separated by commas, got '${cText}'`);
   const maxIter = numberOption(values, 'max-iter', 1000, (v) => Number.isInteger(v) && v > 0, 'a positive integer');
-  const tol = numberOption(values, 'tol', 1e-4, (v) => v > 0, 'a number > 0');
+  const tol = numberOption(values, 'tol', 1e-4, (v) => v > 0 && Number.isFinite(v), 'a finite number > 0');
   const { train, val } = probeValidationRows(a.rows, fraction);
   if (train.length < 2 || val.length < 1) throw new Error(`--a has ${a.rows} rows: too few to train on ${train.length} and validate C on ${val.length}; give more rows or change --val-fraction`);
-  const numClasses = [...labelsA.labels, ...labelsB.labels].reduce((m, y) => Math.max(m, y), 0) + 1;
+  const numClasses = inferredClassCount(labelsA.labels, labelsB.labels);
+  const labelsFlag = (side: 'a' | 'b') => (values[`labels-${side}`] !== undefined ? `--labels-${side}` : `--label-column of --${side}`);
+  // K is inferred from the labels, so every class 0..K−1 must be trainable (a gap means the labels are not 0..K−1).
+  requireProbeClasses(
+    { input: `${labelsFlag('a')} ${source(labelsA)} (the ${train.length} training rows)`, labels: train.map((i) => labelsA.labels[i]!) },
+    [
+      { input: `the validation rows of ${labelsFlag('a')}`, labels: val.map((i) => labelsA.labels[i]!) },
+      { input: `${labelsFlag('b')} ${source(labelsB)}`, labels: labelsB.labels },
+    ],
+    numClasses,
+    { everyClass: true },
+  );
   const res = linearProbe(
     { features: pickRows(a, train), labels: train.map((i) => labelsA.labels[i]!) },
     { features: pickRows(a, val), labels: val.map((i) => labelsA.labels[i]!) },

@@ -2,7 +2,19 @@ import { parseArgs } from 'node:util';
 import { readNpz, type NpyArray } from '@difflab/data';
 import { formatProbeTable, parseTimestepSpec, probeRun } from '@difflab/evaluator';
 import { type WeightsKind } from '@difflab/runs';
-import { DEFAULT_C_GRID, linearProbe, meanPoolTokens, type FeatureMatrix, type ProbeSplit } from '@difflab/metrics';
+import {
+  DEFAULT_C_GRID,
+  inferredClassCount,
+  linearProbe,
+  meanPoolTokens,
+  requireFinite,
+  requireLabels,
+  requireProbeClasses,
+  requireRows,
+  requireSameWidth,
+  type FeatureMatrix,
+  type ProbeSplit,
+} from '@difflab/metrics';
 
 export const summary = 'Linear probe (REPA): of features in a .npz, or of every DiT block of a run vs depth';
 
@@ -12,7 +24,8 @@ const usage = `usage: difflab probe <features.npz> [--c-grid 0.001,0.01,0.1,1,10
                      [--c-grid ...] [--max-iter 1000] [--tol 1e-4] [--json]
 
 <features.npz> holds x_train, y_train, x_val, y_val, x_test, y_test. Features are N×D, or N×T×D
-token features that are mean-pooled over T; labels are integers 0..K−1. Features are standardised
+token features that are mean-pooled over T, all finite; labels are integers 0..K−1 (K = largest
+label + 1) and every class needs at least 2 rows in y_train. Features are standardised
 with training statistics; multinomial logistic regression (scikit-learn's C) is fitted per C, the
 best validation top-1 picks C, and its test top-1 is reported.
 
@@ -24,16 +37,33 @@ without one an integer timestep in [0, T). The last fifth of --train-examples va
 <runDir>/probe/probe-t<t>.parquet and .md. See docs/metrics.md.`;
 
 function features(path: string, key: string, a: NpyArray | undefined): FeatureMatrix {
-  if (!a) throw new Error(`${path}: array '${key}' is missing`);
-  if (!(a.data instanceof Float32Array || a.data instanceof Float64Array)) throw new Error(`${path}: '${key}' must be float32/float64, got ${a.dtype}`);
-  if (a.shape.length === 3) return meanPoolTokens(a.data, a.shape[0]!, a.shape[1]!, a.shape[2]!);
-  if (a.shape.length !== 2) throw new Error(`${path}: '${key}' must be N×D or N×T×D, got shape (${a.shape})`);
-  return { rows: a.shape[0]!, dim: a.shape[1]!, data: a.data };
+  const where = `${path}: '${key}'`;
+  if (!a) throw new Error(`${path}: array '${key}' is missing; the archive needs x_train, y_train, x_val, y_val, x_test, y_test`);
+  if (!(a.data instanceof Float32Array || a.data instanceof Float64Array)) throw new Error(`${where} must be float32/float64, got ${a.dtype}; convert with x.astype('float32')`);
+  if (a.shape.length !== 2 && a.shape.length !== 3) throw new Error(`${where} must be N×D or N×T×D, got shape (${a.shape})`);
+  const rows = a.shape[0]!;
+  // Checked before pooling, so the row named is the sample's and the column its flat index within it.
+  requireFinite(where, a.data, rows > 0 ? a.data.length / rows : undefined, 'features must be finite — drop those rows or replace the values before saving');
+  requireRows(where, rows, key === 'x_train' ? 2 : 1, key === 'x_train' ? 'training a probe' : 'scoring a probe');
+  if (a.shape.length === 3) return meanPoolTokens(a.data, rows, a.shape[1]!, a.shape[2]!);
+  return { rows, dim: a.shape[1]!, data: a.data };
 }
 
-function labels(path: string, key: string, a: NpyArray | undefined): number[] {
-  if (!a || a.shape.length !== 1) throw new Error(`${path}: '${key}' must be a 1-D label array`);
-  return Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v));
+/** Class indices: integers ≥ 0 (the number of classes is the largest + 1, checked later). */
+function labels(path: string, key: string, a: NpyArray | undefined, rows: number): number[] {
+  const where = `${path}: '${key}'`;
+  if (!a) throw new Error(`${path}: array '${key}' is missing; the archive needs x_train, y_train, x_val, y_val, x_test, y_test`);
+  if (a.shape.length !== 1) throw new Error(`${where} must be a 1-D label array, got shape (${a.shape})`);
+  const y = Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v));
+  requireLabels(where, y, rows);
+  return y;
+}
+
+/** A number option that must pass `valid`; `what` says the rule in the error ("a positive integer"). */
+function numeric(name: string, text: string, valid: (v: number) => boolean, what: string): number {
+  const v = Number(text);
+  if (text.trim() === '' || !valid(v)) throw new Error(`--${name} must be ${what}, got '${text}'`);
+  return v;
 }
 
 function integer(name: string, text: string | undefined): number | undefined {
@@ -79,14 +109,25 @@ export async function run(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new Error('probe takes one features .npz or one run directory (difflab probe --help)');
   const path = positionals[0]!;
   const cGrid = values['c-grid'] ? values['c-grid'].split(',').map(Number) : DEFAULT_C_GRID;
-  if (cGrid.some((c) => !(c > 0))) throw new Error(`--c-grid must be positive numbers separated by commas, got ${values['c-grid']}`);
-  const fit = { cGrid, maxIter: Number(values['max-iter']), tol: Number(values.tol) };
+  if (cGrid.some((c) => !(c > 0) || !Number.isFinite(c))) throw new Error(`--c-grid must be positive numbers separated by commas, got ${values['c-grid']}`);
+  const fit = {
+    cGrid,
+    maxIter: numeric('max-iter', values['max-iter']!, (v) => Number.isInteger(v) && v >= 1, 'a positive integer (L-BFGS iterations per C)'),
+    tol: numeric('tol', values.tol!, (v) => v > 0 && Number.isFinite(v), 'a finite number > 0'),
+  };
   if (!path.endsWith('.npz')) return probeRunDir(path, values, fit);
 
   const arrays = readNpz(path);
-  const split = (name: string): ProbeSplit => ({ features: features(path, `x_${name}`, arrays.get(`x_${name}`)), labels: labels(path, `y_${name}`, arrays.get(`y_${name}`)) });
+  const split = (name: string): ProbeSplit & { x: string; y: string } => {
+    const [x, y] = [`x_${name}`, `y_${name}`];
+    const f = features(path, x, arrays.get(x));
+    return { features: f, labels: labels(path, y, arrays.get(y), f.rows), x: `${path}: '${x}'`, y: `${path}: '${y}'` };
+  };
   const [train, val, test] = [split('train'), split('val'), split('test')];
-  const numClasses = Math.max(...train.labels as number[], ...val.labels as number[], ...test.labels as number[]) + 1;
+  for (const s of [val, test]) requireSameWidth(s.x, s.features, train.x, train.features, 'every split must hold features of the same layer');
+  const numClasses = inferredClassCount(train.labels, val.labels, test.labels);
+  // K is inferred from the labels, so every class 0..K−1 must be trainable (a gap means the labels are not 0..K−1).
+  requireProbeClasses({ input: train.y, labels: train.labels }, [val, test].map((s) => ({ input: s.y, labels: s.labels })), numClasses, { everyClass: true });
   const res = linearProbe(train, val, test, { numClasses, ...fit });
   if (values.json) {
     console.log(JSON.stringify({ bestC: res.bestC, valAccuracy: res.valAccuracy, testAccuracy: res.testAccuracy, sweep: res.sweep }));

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend, Rng, tf } from '@difflab/core-tensor';
 import { loadFashionMnist, type ImageSplit } from '@difflab/data';
-import { cknna, DEFAULT_C_GRID, FmnistFeatureNet, l2NormalizeRows, linearProbe, type FeatureMatrix } from '@difflab/metrics';
+import { cknna, DEFAULT_C_GRID, FmnistFeatureNet, l2NormalizeRows, linearProbe, requirePositiveInteger, requirePositiveNumber, requireProbeClasses, type FeatureMatrix } from '@difflab/metrics';
 import { createDiT, type DiT } from '@difflab/models';
 import { resolveModelConfig, scheduleFor } from '@difflab/runs';
 import { EvalError } from '@difflab/evaluation';
@@ -79,6 +79,13 @@ export async function probeRun(runDirArg: string, opts: ProbeRunOptions): Promis
   if (!Number.isInteger(trainExamples) || trainExamples < 10 || trainExamples > 60_000) throw new EvalError(`trainExamples must be an integer in [10, 60000], got ${trainExamples}`);
   if (!Number.isInteger(testExamples) || testExamples < 4 || testExamples > 10_000) throw new EvalError(`testExamples must be an integer in [4, 10000], got ${testExamples}`);
   if (!Number.isInteger(topk) || topk < 2 || topk > testExamples - 1) throw new EvalError(`cknnaTopk must be an integer in [2, testExamples − 1 = ${testExamples - 1}], got ${topk}`);
+  const cGrid = opts.cGrid ?? DEFAULT_C_GRID;
+  const maxIter = opts.maxIter ?? 1000;
+  const tol = opts.tol ?? 1e-4;
+  if (cGrid.length === 0) throw new EvalError('cGrid is empty; give at least one C (--c-grid 0.01,0.1,1)');
+  for (const c of cGrid) requirePositiveNumber('each C of cGrid (--c-grid)', c);
+  requirePositiveInteger('maxIter (--max-iter)', maxIter);
+  requirePositiveNumber('tol (--tol)', tol);
   const featureNetPath = resolve(opts.featureNet ?? DEFAULT_FEATURE_NET);
   if (!existsSync(featureNetPath)) throw new EvalError(`feature network ${featureNetPath} not found; make it with: npx nx run fmnist-featurenet:train (or pass --feature-net PATH)`);
 
@@ -119,21 +126,30 @@ export async function probeRun(runDirArg: string, opts: ProbeRunOptions): Promis
     const testIdx = rng.permutation(data.test.count).subarray(0, testExamples);
     const hiddenOpts = { schedule, timestep, layers, padding, noise: rng, batchSize };
     log(`probing ${layers.length} blocks at t=${timestep}/${schedule.numTimesteps} (step ${run.step}, ${weightsKind} weights): ${trainExamples} train + ${testExamples} test images`);
+    const nFit = trainExamples - nVal;
+    const trainLabels = Array.from(trainPool, (i) => data.train.labels[i]!);
+    const testLabels = Array.from(testIdx, (i) => data.test.labels[i]!);
+    // Checked before the forward passes: a class the probe is scored on needs training images.
+    requireProbeClasses(
+      { input: `the ${nFit} probe-training images (--train-examples ${trainExamples} less the validation fifth, seed ${seed})`, labels: trainLabels.slice(0, nFit) },
+      [
+        { input: 'the validation images', labels: trainLabels.slice(nFit) },
+        { input: `the ${testExamples} test images`, labels: testLabels },
+      ],
+      NUM_CLASSES,
+    );
     const trainFeats = pooledBlockFeatures(dit, data.train, trainPool, hiddenOpts);
     const testFeats = pooledBlockFeatures(dit, data.test, testIdx, hiddenOpts);
     // Rows L2-normalised on both sides, as in the Platonic-representation pipeline REPA measures with.
     const reference = l2NormalizeRows(await referenceFeatures(featureNetPath, data.test, testIdx, batchSize));
 
-    const nFit = trainExamples - nVal;
-    const trainLabels = Array.from(trainPool, (i) => data.train.labels[i]!);
-    const testLabels = Array.from(testIdx, (i) => data.test.labels[i]!);
     const rows: ProbeLayerRow[] = layers.map((layer, k) => {
       const feats = trainFeats[k]!;
       const res = linearProbe(
         { features: rowsOf(feats, 0, nFit), labels: trainLabels.slice(0, nFit) },
         { features: rowsOf(feats, nFit, trainExamples), labels: trainLabels.slice(nFit) },
         { features: testFeats[k]!, labels: testLabels },
-        { numClasses: NUM_CLASSES, cGrid: opts.cGrid ?? DEFAULT_C_GRID, maxIter: opts.maxIter ?? 1000, tol: opts.tol ?? 1e-4 },
+        { numClasses: NUM_CLASSES, cGrid, maxIter, tol },
       );
       const row: ProbeLayerRow = {
         layer,

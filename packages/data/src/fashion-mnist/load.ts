@@ -117,8 +117,9 @@ export function loadFashionMnist(opts: LoadOptions = {}): FashionMnist {
 function fileStatus(f: ManifestFile, path: string | null): FileStatus {
   const base = { name: f.name, path, expectedSha256: f.rawSha256 };
   if (path === null) return { ...base, bytes: null, sha256: null, status: 'missing', count: null };
-  const bytes = statSync(path).size;
+  let bytes: number | null = null;
   try {
+    bytes = statSync(path).size;
     const raw = readRaw(path);
     const digest = sha256(raw);
     let count: number | null = null;
@@ -131,8 +132,11 @@ function fileStatus(f: ManifestFile, path: string | null): FileStatus {
     const status = digest === f.rawSha256 ? 'ok' : error ? 'corrupt' : 'mismatch';
     return { ...base, bytes, sha256: digest, status, count, ...(error ? { error } : {}) };
   } catch (err) {
-    if (!(err instanceof DataError)) throw err;
-    return { ...base, bytes, sha256: null, status: 'corrupt', count: null, error: err.message };
+    // A file the system cannot read (a directory in its place, no permission) is as unusable as a corrupt one.
+    const systemError = typeof (err as NodeJS.ErrnoException).code === 'string';
+    if (!(err instanceof DataError) && !systemError) throw err;
+    const error = systemError ? `${path}: cannot read (${(err as Error).message})` : (err as Error).message;
+    return { ...base, bytes, sha256: null, status: 'corrupt', count: null, error };
   }
 }
 

@@ -1,5 +1,6 @@
 import { MetricInputError } from '../errors.js';
-import { checkFeatures, gram, type FeatureMatrix } from '../features.js';
+import { gram, type FeatureMatrix } from '../features.js';
+import { requireFeatures, requireNeighbours, requirePositiveNumber, requireRows } from '../validate.js';
 import { hsicBiased, hsicUnbiased } from './hsic.js';
 
 /** The reference's guard against division by zero; kept so values match it to float tolerance. */
@@ -14,11 +15,12 @@ export interface CkaOptions {
   unbiased?: boolean;
 }
 
-export function checkPair(where: string, a: FeatureMatrix, b: FeatureMatrix, minRows: number): void {
-  checkFeatures(`${where}: a`, a);
-  checkFeatures(`${where}: b`, b);
+/** Two representations of the same inputs: finite, the same number of rows, at least `minRows` (`why` says what needs them). */
+export function checkPair(where: string, a: FeatureMatrix, b: FeatureMatrix, minRows: number, why: string): void {
+  requireFeatures(`${where}: a`, a, 0);
+  requireFeatures(`${where}: b`, b, 0);
   if (a.rows !== b.rows) throw new MetricInputError(`${where}: a has ${a.rows} samples and b ${b.rows}; both must describe the same inputs in the same order`);
-  if (a.rows < minRows) throw new MetricInputError(`${where}: needs at least ${minRows} samples, got ${a.rows}`);
+  requireRows(`${where}: a`, a.rows, minRows, why);
 }
 
 /**
@@ -27,10 +29,10 @@ export function checkPair(where: string, a: FeatureMatrix, b: FeatureMatrix, min
  */
 export function cka(a: FeatureMatrix, b: FeatureMatrix, opts: CkaOptions = {}): number {
   const unbiased = opts.unbiased ?? false;
-  checkPair('cka', a, b, unbiased ? 4 : 2);
+  checkPair('cka', a, b, unbiased ? 4 : 2, unbiased ? 'CKA with unbiased HSIC' : 'CKA');
   const kernel = opts.kernel ?? 'linear';
   const sigma = opts.rbfSigma ?? 1;
-  if (kernel === 'rbf' && !(sigma > 0)) throw new MetricInputError(`cka: rbfSigma must be > 0, got ${sigma}`);
+  if (kernel === 'rbf') requirePositiveNumber('cka: rbfSigma', sigma);
   const kmat = (x: FeatureMatrix) => (kernel === 'linear' ? gram(x) : rbfKernel(x, sigma));
   const k = kmat(a);
   const l = kmat(b);
@@ -68,10 +70,10 @@ export interface CknnaOptions {
  */
 export function cknna(a: FeatureMatrix, b: FeatureMatrix, opts: CknnaOptions): number {
   const unbiased = opts.unbiased ?? true;
-  checkPair('cknna', a, b, unbiased ? 4 : 2);
+  checkPair('cknna', a, b, unbiased ? 4 : 3, unbiased ? 'CKNNA with unbiased HSIC' : 'CKNNA (k ≥ 2 neighbours)');
   const n = a.rows;
   const { topk } = opts;
-  if (!Number.isInteger(topk) || topk < 2 || topk > n - 1) throw new MetricInputError(`cknna: topk must be an integer in [2, ${n - 1}] for ${n} samples, got ${topk}`);
+  requireNeighbours('cknna: topk', topk, n, 2);
   const k = gram(a);
   const l = gram(b);
   const maskK = topkMask(k, n, topk, unbiased);

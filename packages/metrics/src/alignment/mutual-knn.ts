@@ -1,5 +1,5 @@
-import { MetricInputError } from '../errors.js';
 import { gram, type FeatureMatrix } from '../features.js';
+import { requireNeighbours } from '../validate.js';
 import { checkPair, topkMask } from './cka.js';
 
 export interface MutualKnnOptions {
@@ -14,10 +14,10 @@ export interface MutualKnnOptions {
  * the ranking by cosine similarity.
  */
 export function mutualKnn(a: FeatureMatrix, b: FeatureMatrix, opts: MutualKnnOptions): number {
-  checkPair('mutualKnn', a, b, 2);
+  checkPair('mutualKnn', a, b, 2, 'mutual k-NN (a sample and its neighbour)');
   const n = a.rows;
   const { topk } = opts;
-  if (!Number.isInteger(topk) || topk < 1 || topk > n - 1) throw new MetricInputError(`mutualKnn: topk must be an integer in [1, ${n - 1}] for ${n} samples, got ${topk}`);
+  requireNeighbours('mutualKnn: topk', topk, n, 1);
   const ma = topkMask(gram(a), n, topk, true);
   const mb = topkMask(gram(b), n, topk, true);
   let shared = 0;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '@difflab/core-tensor';
 import { MetricFileError, MetricInputError } from '../errors.js';
+import { firstNonFinite } from '../validate.js';
 
 /** Mono audio in float samples (nominally in [−1, 1]) at a sample rate. */
 export interface Audio {
@@ -73,6 +74,9 @@ export function decodeWav(bytes: Uint8Array, source = 'wav data'): DecodedWav {
     }
     samples[i] = acc / channels;
   }
+  // Only float32 can hold NaN/Inf; one would turn every embedding of the clip, and the FAD, into NaN.
+  const bad = format === 'float32' ? firstNonFinite(samples) : -1;
+  if (bad >= 0) throw new WavFormatError(`${source}: sample ${bad} (${(bad / sampleRate).toFixed(3)} s) is ${samples[bad]}; audio must be finite — fix or drop this clip`);
   return { sampleRate, samples, channels, format };
 }
 

@@ -1,5 +1,6 @@
 import { psdSqrtFactor, trace, traceSqrtProductFactored, type PsdSqrtFactor } from '@difflab/core-tensor';
 import { MetricInputError } from '../errors.js';
+import { requireGaussianStats } from '../validate.js';
 import type { GaussianStats } from './moments.js';
 
 export interface FrechetOptions {
@@ -23,15 +24,16 @@ const factorCache = new WeakMap<Float64Array, PsdSqrtFactor>();
  * equal to pytorch-fid's `trace(sqrtm(Σ1 @ Σ2)).real` in exact arithmetic (see docs/metrics.md).
  * Pass the fixed reference statistics as `a`: their factorisation is cached and reused.
  * Like the reference, the result is not clamped, so identical inputs give 0 ± round-off.
+ * Means must be finite and covariances symmetric positive semi-definite within the tolerances of
+ * `requireCovariance` (src/validate.ts); anything else is a MetricInputError, never a number.
  */
 export function frechetDistance(a: GaussianStats, b: GaussianStats, opts: FrechetOptions = {}): number {
   const eps = opts.eps ?? 0;
   if (a.dim !== b.dim) throw new MetricInputError(`frechetDistance: dimensions differ (${a.dim} vs ${b.dim}); both statistics must come from the same feature extractor`);
-  if (!(eps >= 0)) throw new MetricInputError(`frechetDistance: eps must be ≥ 0, got ${eps}`);
+  if (!(eps >= 0) || !Number.isFinite(eps)) throw new MetricInputError(`frechetDistance: eps must be a finite number ≥ 0, got ${eps}`);
+  requireGaussianStats('frechetDistance: a', a);
+  requireGaussianStats('frechetDistance: b', b);
   const d = a.dim;
-  for (const [name, s] of [['a', a], ['b', b]] as const) {
-    if (s.mean.length !== d || s.cov.length !== d * d) throw new MetricInputError(`frechetDistance: stats ${name} has mean of ${s.mean.length} and cov of ${s.cov.length} entries, expected ${d} and ${d * d}`);
-  }
   let diff2 = 0;
   for (let i = 0; i < d; i++) diff2 += (a.mean[i]! - b.mean[i]!) ** 2;
   const s1 = eps > 0 ? addIdentity(a.cov, d, eps) : a.cov;

@@ -1,5 +1,6 @@
 import { matmulTransB } from '@difflab/core-tensor';
 import { MetricInputError } from '../errors.js';
+import { markPositiveSemidefinite, requireFinite } from '../validate.js';
 
 /** Mean and covariance of a feature distribution, in float64 (what pytorch-fid saves as mu, sigma). */
 export interface GaussianStats {
@@ -42,6 +43,7 @@ export class StreamingMoments {
       throw new MetricInputError(`StreamingMoments.update: expected ${rows}×${d} = ${rows * d} values, got ${data.length}; features must be ${d}-dimensional`);
     }
     if (rows === 0) return;
+    requireFinite('StreamingMoments.update: features', data, d);
     const bm = new Float64Array(d);
     for (let r = 0; r < rows; r++) for (let j = 0; j < d; j++) bm[j] += data[r * d + j]!;
     for (let j = 0; j < d; j++) bm[j] = bm[j]! / rows;
@@ -49,9 +51,7 @@ export class StreamingMoments {
     const ct = new Float64Array(d * rows);
     for (let r = 0; r < rows; r++) {
       for (let j = 0; j < d; j++) {
-        const v = data[r * d + j]!;
-        if (!Number.isFinite(v)) throw new MetricInputError(`StreamingMoments.update: feature ${j} of row ${r} is ${v}`);
-        ct[j * rows + r] = v - bm[j]!;
+        ct[j * rows + r] = data[r * d + j]! - bm[j]!;
       }
     }
     const s = this.scatter;
@@ -77,6 +77,8 @@ export class StreamingMoments {
     if (this.n < 2) throw new MetricInputError(`StreamingMoments.stats: need at least 2 samples for a covariance, have ${this.n}`);
     const f = 1 / (this.n - 1);
     const cov = this.scatter.map((v) => v * f);
+    // A scatter matrix is a Gram matrix: PSD by construction, so FID need not test its eigenvalues.
+    markPositiveSemidefinite(cov);
     return { dim: d, mean: Float64Array.from(this.mean), cov, count: this.n };
   }
 }

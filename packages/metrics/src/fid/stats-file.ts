@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readNpz, type NpyArray } from '@difflab/data';
 import { MetricFileError } from '../errors.js';
 import { writeNpz, type FloatArray } from '../io/npz-write.js';
+import { requireGaussianStats } from '../validate.js';
 import type { GaussianStats } from './moments.js';
 
 /**
@@ -24,7 +25,10 @@ function asFloat64(path: string, key: string, a: NpyArray): Float64Array {
   return Float64Array.from(a.data);
 }
 
-/** Loads statistics saved by `saveStats` or by pytorch-fid (`np.savez(path, mu=..., sigma=...)`). */
+/**
+ * Loads statistics saved by `saveStats` or by pytorch-fid (`np.savez(path, mu=..., sigma=...)`),
+ * checked as `frechetDistance` needs them (finite mu, symmetric PSD sigma); errors name the file and array.
+ */
 export function loadStats(path: string): GaussianStats {
   if (!existsSync(path)) throw new MetricFileError(`${path}: statistics file not found; create it with saveStats or pytorch-fid --save-stats`);
   const arrays = readNpz(path);
@@ -36,10 +40,12 @@ export function loadStats(path: string): GaussianStats {
     throw new MetricFileError(`${path}: mu has shape (${mu.shape}) and sigma (${sigma.shape}); expected (d,) and (d, d)`);
   }
   const count = arrays.get('count');
-  return {
+  const stats: GaussianStats = {
     dim: d,
     mean: asFloat64(path, 'mu', mu),
     cov: asFloat64(path, 'sigma', sigma),
     ...(count ? { count: asFloat64(path, 'count', count)[0]! } : {}),
   };
+  requireGaussianStats(path, stats, { mean: "'mu'", cov: "'sigma'" });
+  return stats;
 }

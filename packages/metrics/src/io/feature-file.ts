@@ -3,6 +3,7 @@ import * as arrow from 'apache-arrow';
 import { parseNpy, parseNpz, tableFromParquet, type NpyArray } from '@difflab/data';
 import { MetricFileError } from '../errors.js';
 import type { FeatureMatrix } from '../features.js';
+import { requireFinite } from '../validate.js';
 
 /**
  * Feature and label files made by other tools: NumPy `.npy` / `.npz`, Parquet and Arrow IPC.
@@ -277,8 +278,20 @@ function tableFeatures(path: string, table: arrow.Table, opts: FeatureFileOption
   return { ...columnsMatrix(path, table, names), field: columnsField(names) };
 }
 
-/** Reads an N×D feature matrix from a `.npy`, `.npz`, Parquet or Arrow IPC file. */
+const NON_FINITE_FIX = 'features must be finite — drop those rows or replace the values (np.nan_to_num) before saving';
+
+/**
+ * Reads an N×D feature matrix from a `.npy`, `.npz`, Parquet or Arrow IPC file. NaN/Inf values
+ * are refused here, naming the file, the array or column, and the first bad row and column.
+ */
 export function readFeatureFile(path: string, opts: FeatureFileOptions = {}): FeatureFile {
+  const f = readUncheckedFeatureFile(path, opts);
+  const where = f.format === 'npy' ? path : f.format === 'npz' ? `${path}: array '${f.field}'` : `${path}: column${f.field.includes(',') || f.field.includes('…') ? 's' : ''} '${f.field}'`;
+  requireFinite(where, f.data, f.dim, NON_FINITE_FIX);
+  return f;
+}
+
+function readUncheckedFeatureFile(path: string, opts: FeatureFileOptions): FeatureFile {
   const { bytes, format } = readBytes(path);
   if (format === 'npy' || format === 'npz') {
     if (opts.column !== undefined) throw new MetricFileError(`${path}: is a NumPy ${format === 'npy' ? '.npy' : '.npz'} file; --column applies to Parquet/Arrow tables${format === 'npz' ? ', use --key to pick an array' : ''}`);

@@ -1,6 +1,7 @@
 import { MetricInputError } from '../errors.js';
-import { checkFeatures, type FeatureMatrix } from '../features.js';
-import { accuracy, checkLabels, fitLogisticRegression, predict, type LogisticModel } from './logistic.js';
+import type { FeatureMatrix } from '../features.js';
+import { requireClassCount, requireFeatures, requireLabels, requirePositiveInteger, requirePositiveNumber, requireProbeClasses, requireSameWidth } from '../validate.js';
+import { accuracy, fitLogisticRegression, predict, type LogisticModel } from './logistic.js';
 
 /** Labelled features of one split. */
 export interface ProbeSplit {
@@ -35,7 +36,7 @@ export interface Standardizer {
 }
 
 export function fitStandardizer(x: FeatureMatrix): Standardizer {
-  checkFeatures('fitStandardizer', x);
+  requireFeatures('fitStandardizer: x', x);
   const { rows: n, dim: d, data } = x;
   const mean = new Float64Array(d);
   const scale = new Float64Array(d);
@@ -47,7 +48,7 @@ export function fitStandardizer(x: FeatureMatrix): Standardizer {
 }
 
 export function standardize(s: Standardizer, x: FeatureMatrix): FeatureMatrix {
-  checkFeatures('standardize', x);
+  requireFeatures('standardize: x', x);
   const d = x.dim;
   if (d !== s.mean.length) throw new MetricInputError(`standardize: features are ${d}-d but the standardizer was fitted on ${s.mean.length}-d`);
   const out = new Float64Array(x.rows * d);
@@ -74,13 +75,23 @@ export function meanPoolTokens(data: ArrayLike<number>, rows: number, tokens: nu
  */
 export function linearProbe(train: ProbeSplit, val: ProbeSplit, test: ProbeSplit, opts: LinearProbeOptions): LinearProbeResult {
   const k = opts.numClasses;
-  for (const [name, s] of [['train', train], ['val', val], ['test', test]] as const) {
-    checkFeatures(`linearProbe: ${name}`, s.features);
-    checkLabels(`linearProbe: ${name}`, s.labels, s.features.rows, k);
-    if (s.features.dim !== train.features.dim) throw new MetricInputError(`linearProbe: ${name} features are ${s.features.dim}-d, train ${train.features.dim}-d`);
+  requireClassCount('linearProbe: numClasses', k);
+  const splits = [['train', train], ['val', val], ['test', test]] as const;
+  for (const [name, s] of splits) {
+    requireFeatures(`linearProbe: ${name}.features`, s.features, name === 'train' ? 2 : 1, `the ${name} split of a probe`);
+    requireLabels(`linearProbe: ${name}.labels`, s.labels, s.features.rows, k);
+    requireSameWidth(`linearProbe: ${name}.features`, s.features, 'train.features', train.features, 'every split must hold the same layer\'s features');
   }
+  requireProbeClasses(
+    { input: 'linearProbe: train.labels', labels: train.labels },
+    splits.slice(1).map(([name, s]) => ({ input: `${name}.labels`, labels: s.labels })),
+    k,
+  );
   const grid = [...(opts.cGrid ?? DEFAULT_C_GRID)].sort((a, b) => a - b);
-  if (grid.length === 0) throw new MetricInputError('linearProbe: cGrid is empty');
+  if (grid.length === 0) throw new MetricInputError('linearProbe: cGrid is empty; give at least one C, e.g. [0.01, 0.1, 1, 10]');
+  for (const c of grid) requirePositiveNumber('linearProbe: each C of cGrid', c);
+  requirePositiveInteger('linearProbe: maxIter', opts.maxIter ?? 1000);
+  requirePositiveNumber('linearProbe: tol', opts.tol ?? 1e-4);
   const standardizer = fitStandardizer(train.features);
   const xs = standardize(standardizer, train.features);
   const xv = standardize(standardizer, val.features);

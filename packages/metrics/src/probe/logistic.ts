@@ -1,5 +1,6 @@
 import { MetricInputError } from '../errors.js';
-import { checkFeatures, type FeatureMatrix } from '../features.js';
+import type { FeatureMatrix } from '../features.js';
+import { requireClassCount, requireFeatures, requireLabels, requirePositiveInteger, requirePositiveNumber, requireTwoClasses } from '../validate.js';
 import { minimizeLbfgs } from '@difflab/core-tensor';
 
 /** Multinomial logistic regression p(y = k | x) = softmax(x·W + b)_k. */
@@ -28,19 +29,17 @@ export interface LogisticFit {
   converged: boolean;
 }
 
-export function checkLabels(where: string, labels: ArrayLike<number>, rows: number, numClasses: number): void {
-  if (labels.length !== rows) throw new MetricInputError(`${where}: ${labels.length} labels for ${rows} feature rows`);
-  for (let i = 0; i < rows; i++) {
-    const y = labels[i]!;
-    if (!Number.isInteger(y) || y < 0 || y >= numClasses) throw new MetricInputError(`${where}: label ${i} is ${y}, expected an integer in [0, ${numClasses})`);
-  }
-}
-
 /** The same minimiser as scikit-learn's LogisticRegression(solver='lbfgs') with multinomial loss. */
 export function fitLogisticRegression(x: FeatureMatrix, labels: ArrayLike<number>, numClasses: number, opts: LogisticFitOptions): LogisticFit {
-  checkFeatures('fitLogisticRegression', x);
-  checkLabels('fitLogisticRegression', labels, x.rows, numClasses);
-  if (!(opts.c > 0)) throw new MetricInputError(`fitLogisticRegression: C must be > 0, got ${opts.c}`);
+  requireFeatures('fitLogisticRegression: x', x, 2, 'a classifier');
+  requireClassCount('fitLogisticRegression: numClasses', numClasses);
+  requireLabels('fitLogisticRegression: labels', labels, x.rows, numClasses);
+  requireTwoClasses('fitLogisticRegression: labels', labels);
+  requirePositiveNumber('fitLogisticRegression: C', opts.c);
+  const maxIter = opts.maxIter ?? 1000;
+  const tol = opts.tol ?? 1e-4;
+  requirePositiveInteger('fitLogisticRegression: maxIter', maxIter);
+  requirePositiveNumber('fitLogisticRegression: tol', tol);
   const { rows: n, dim: d } = x;
   const k = numClasses;
   const xd = Float64Array.from(x.data);
@@ -93,7 +92,7 @@ export function fitLogisticRegression(x: FeatureMatrix, labels: ArrayLike<number
     theta0.set(opts.init.bias, nw);
   }
   // Stop on the gradient only, so `tol` alone sets how close to the unique minimiser we get.
-  const res = minimizeLbfgs(objective, theta0, { maxIterations: opts.maxIter ?? 1000, gradTol: opts.tol ?? 1e-4, fTol: 0 });
+  const res = minimizeLbfgs(objective, theta0, { maxIterations: maxIter, gradTol: tol, fTol: 0 });
   return {
     model: { dim: d, numClasses: k, weights: res.x.slice(0, nw), bias: res.x.slice(nw) },
     loss: res.f,
@@ -104,7 +103,7 @@ export function fitLogisticRegression(x: FeatureMatrix, labels: ArrayLike<number
 
 /** Arg-max class per row (ties to the lower class index). */
 export function predict(model: LogisticModel, x: FeatureMatrix): Int32Array {
-  checkFeatures('predict', x);
+  requireFeatures('predict: x', x);
   if (x.dim !== model.dim) throw new MetricInputError(`predict: features are ${x.dim}-d but the model expects ${model.dim}`);
   const { dim: d, numClasses: k, weights, bias } = model;
   const out = new Int32Array(x.rows);
