@@ -95,8 +95,11 @@ export interface UnitResult {
   column: string;
   steps: number;
   batch_size: number;
+  /** The run's own wall time and rate: taken under whatever else ran on the machine at the time. */
   wall_seconds: number;
   steps_per_second: number;
+  /** The rate measured just before an equal-wall-clock run (time-budget.json); NaN for equal-steps runs. */
+  probe_steps_per_second: number;
   params: number;
   gflops_per_example: number;
   n_samples: number;
@@ -126,6 +129,8 @@ export function readUnit(unit: LadderUnit, runDir: string): UnitResult {
   const count = countDiT(resolved.config);
   const steps = last.step as number;
   const wall = last.wall_time as number;
+  const budgetFile = join(runDir, 'time-budget.json');
+  const probe = existsSync(budgetFile) ? (JSON.parse(readFileSync(budgetFile, 'utf8')) as TimeBudget).probeStepsPerSecond : Number.NaN;
   return {
     unit: unit.id,
     row: unit.row,
@@ -136,6 +141,7 @@ export function readUnit(unit: LadderUnit, runDir: string): UnitResult {
     batch_size: cfg.train.batchSize,
     wall_seconds: wall,
     steps_per_second: steps / wall,
+    probe_steps_per_second: probe,
     params: count.params,
     gflops_per_example: count.gflops,
     n_samples: ev.find((x) => x.name === 'fid_fmnist')!.n_samples as number,
@@ -166,6 +172,9 @@ export function ladderMarkdown(def: LadderDefinition, preset: string, results: U
     `the real-vs-real floor at the same N is ${floor.toFixed(2)} (N real training images against the same test reference). Precision and recall: Kynkäänniemi et al. 2019, k = 3, against those N real images.`,
     '',
   ];
+  // A row's speed is the rate probed just before its equal-wall-clock runs: the same config as its equal-steps
+  // runs, measured on a quiet machine, whereas a run's own wall time includes whatever else ran beside it.
+  const probeRate = (row: string) => mean(results.filter((r) => r.row === row && Number.isFinite(r.probe_steps_per_second)).map((r) => r.probe_steps_per_second));
   for (const column of ['steps', 'time'] as const) {
     const rows = def.rows.filter((row) => results.some((r) => r.row === row.id && r.column === column));
     if (rows.length === 0) continue;
@@ -175,11 +184,16 @@ export function ladderMarkdown(def: LadderDefinition, preset: string, results: U
     for (const row of rows) {
       const rs = results.filter((r) => r.row === row.id && r.column === column);
       const col = (k: keyof UnitResult) => rs.map((r) => r[k] as number);
+      const rate = probeRate(row.id);
+      const speed = Number.isFinite(rate) ? `${rate.toFixed(2)} | ${(mean(col('steps')) / rate).toFixed(0)}` : '— | —';
       lines.push(
-        `| ${row.id} | ${row.change} | ${row.paperFid ?? '—'} | ${(rs[0]!.params / 1e6).toFixed(3)} M | ${Math.round(mean(col('steps')))} | ${rs[0]!.batch_size} | ${pm(col('fid'), 2)} | ${(mean(col('fid')) / floor).toFixed(2)}× | ${pm(col('class_accuracy'), 3)} | ${pm(col('precision'), 3)} | ${pm(col('recall'), 3)} | ${mean(col('steps_per_second')).toFixed(2)} | ${mean(col('wall_seconds')).toFixed(0)} |`,
+        `| ${row.id} | ${row.change} | ${row.paperFid ?? '—'} | ${(rs[0]!.params / 1e6).toFixed(3)} M | ${Math.round(mean(col('steps')))} | ${rs[0]!.batch_size} | ${pm(col('fid'), 2)} | ${(mean(col('fid')) / floor).toFixed(2)}× | ${pm(col('class_accuracy'), 3)} | ${pm(col('precision'), 3)} | ${pm(col('recall'), 3)} | ${speed} |`,
       );
     }
     lines.push('');
+  }
+  if (results.some((r) => Number.isFinite(r.probe_steps_per_second))) {
+    lines.push('steps/s: the rate measured just before each equal-wall-clock run (3 s of training steps; mean over seeds); train s = steps ÷ that rate. The runs\' own wall times are in runs.parquet (`wall_seconds`), taken under whatever else ran on the machine.', '');
   }
   if (base.length > 0) lines.push(`Baseline FID at equal steps: ${pm(base, 2)}.`, '');
   return lines.join('\n');

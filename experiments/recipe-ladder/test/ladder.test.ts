@@ -84,9 +84,17 @@ describe('recipe ladder definition', () => {
 });
 
 describe('ladder table', () => {
-  const result = (row: string, rank: number, seed: number, column: string, fid: number): UnitResult => ({
-    unit: `${row}-s${seed}`, row, rank, seed, column, steps: 100, batch_size: 8, wall_seconds: 50, steps_per_second: 2, params: 1_234_000,
-    gflops_per_example: 0.1, n_samples: 1000, fid, fid_floor: 2, class_accuracy: 0.5, precision: 0.6, recall: 0.4,
+  const result = (row: string, rank: number, seed: number, column: string, fid: number, probe = Number.NaN): UnitResult => ({
+    unit: `${row}-s${seed}`, row, rank, seed, column, steps: 100, batch_size: 8, wall_seconds: 50, steps_per_second: 2, probe_steps_per_second: probe,
+    params: 1_234_000, gflops_per_example: 0.1, n_samples: 1000, fid, fid_floor: 2, class_accuracy: 0.5, precision: 0.6, recall: 0.4,
+  });
+
+  it("takes a row's speed from the rate probed before its equal-wall-clock runs, not from the runs' own wall time", () => {
+    const md = ladderMarkdown(def, 'full', [result('baseline', 0, 0, 'steps', 10), result('baseline', 0, 0, 'time', 9, 4), result('baseline', 0, 1, 'time', 9, 6)], 'test machine');
+    // Probes 4 and 6 steps/s → 5 steps/s for both columns; 100 steps ÷ 5 = 20 s (the runs' own 2 steps/s and 50 s are not shown).
+    expect(md.match(/\| 5\.00 \| 20 \|/g)).toHaveLength(2);
+    expect(md).not.toContain('| 2.00 | 50 |');
+    expect(ladderMarkdown(def, 'full', [result('baseline', 0, 0, 'steps', 10)], 'm')).toContain('| — | — |');
   });
 
   it('reports mean ± sample standard deviation over seeds and the ratio to the floor', () => {
