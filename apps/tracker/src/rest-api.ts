@@ -3,31 +3,57 @@ import {
   fileInfoToWire,
   int64,
   InvalidParameterError,
-  metricFromWire,
+  LIMITS,
   metricToWire,
   parseMlflowJson,
-  recordOf,
+  recordOfEntries,
   RUN_STATUSES,
   runInfoToWire,
   runToWire,
   TrackingError,
   type RunStatus,
+  type Metric,
   type SqliteStore,
   type ViewType,
-  type WireKeyValue,
-  type WireMetric,
 } from '@difflab/tracking';
 
 /** A decoded request to one MLflow endpoint: query parameters for GET, the JSON body for POST. */
 export type Fields = Record<string, unknown>;
 export type Handler = (store: SqliteStore, f: Fields) => Promise<object>;
 
+/** A rejected value as error messages show it: JSON, cut short. */
+function shown(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 80 ? `${text.slice(0, 80)}…` : text;
+}
+
+/** An id or name: a string, or a number taken as its decimal form (MLflow clients send experiment ids both ways). */
 function str(f: Fields, name: string): string | undefined {
   const v = f[name];
   if (v === undefined || v === null || v === '') return undefined;
   if (typeof v === 'string') return v;
   if (typeof v === 'number') return String(v);
-  throw new InvalidParameterError(`Invalid value ${JSON.stringify(v)} for parameter '${name}': expected a string`);
+  throw new InvalidParameterError(`Invalid value ${shown(v)} for parameter '${name}': expected a string`);
+}
+
+/** A param or tag value: MLflow's type is string, so anything else is refused rather than stored as its String() ('[object Object]'). */
+function textValue(v: unknown, field: string): string {
+  if (typeof v !== 'string') {
+    throw new InvalidParameterError(`Invalid value ${shown(v)} for '${field}': params and tags are strings in MLflow's API; send the value as a string (e.g. JSON-encode an object)`);
+  }
+  return v;
+}
+
+const INTEGER = `an integer within ±${Number.MAX_SAFE_INTEGER}`;
+/** The range the store checks times against (validateTime), said here too for values too large to read. */
+const TIME = `integer milliseconds since the epoch in [0, ${LIMITS.maxTimeMs}] (the dates the tracker can show)`;
+
+/** An optional int64 field (a number or a decimal string); undefined when absent. */
+function int64Field(v: unknown, field: string, expected = INTEGER): number | undefined {
+  if (v === undefined || v === null || v === '') return undefined;
+  const n = int64(v);
+  if (n === undefined) throw new InvalidParameterError(`Invalid value ${shown(v)} for '${field}': expected ${expected}`);
+  return n;
 }
 
 function required(f: Fields, name: string, alt?: string): string {
@@ -37,42 +63,68 @@ function required(f: Fields, name: string, alt?: string): string {
 }
 
 function num(f: Fields, name: string): number | undefined {
-  const v = f[name];
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = int64(v as number | string);
-  if (n === undefined) throw new InvalidParameterError(`Invalid value ${JSON.stringify(v)} for parameter '${name}': expected an integer`);
-  return n;
+  return int64Field(f[name], name);
+}
+
+function time(f: Fields, name: string): number | undefined {
+  return int64Field(f[name], name, TIME);
 }
 
 function strings(f: Fields, name: string): string[] | undefined {
   const v = f[name];
   if (v === undefined || v === null) return undefined;
-  const list = Array.isArray(v) ? v : [v];
-  return list.map((x) => String(x));
+  const list: unknown[] = Array.isArray(v) ? v : [v];
+  return list.map((x, i) => {
+    if (typeof x === 'string' || typeof x === 'number') return String(x);
+    throw new InvalidParameterError(`Invalid value ${shown(x)} for '${name}[${i}]': expected a string`);
+  });
 }
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function keyValues(f: Fields, name: string): Record<string, string> {
   const v = f[name];
-  if (v === undefined || v === null) return {};
+  if (v === undefined || v === null) return recordOfEntries<string>([]);
   if (!Array.isArray(v)) throw new InvalidParameterError(`Invalid value for parameter '${name}': expected a list of {key, value}`);
-  for (const kv of v as WireKeyValue[]) {
-    if (typeof kv?.key !== 'string' || kv.value === undefined || kv.value === null) {
-      throw new InvalidParameterError(`Invalid entry ${JSON.stringify(kv)} in '${name}': each needs a string key and a value`);
-    }
-  }
-  return recordOf((v as WireKeyValue[]).map((kv) => ({ key: kv.key, value: String(kv.value) })));
+  return recordOfEntries(
+    v.map((kv: unknown, i) => {
+      if (!isObject(kv) || typeof kv.key !== 'string') throw new InvalidParameterError(`Invalid entry ${shown(kv)} at '${name}[${i}]': each needs a string key and a string value`);
+      if (kv.value === undefined || kv.value === null) throw new InvalidParameterError(`Missing value for '${name}[${i}].value' (key '${kv.key}')`);
+      return [kv.key, textValue(kv.value, `${name}[${i}].value`)] as const;
+    }),
+  );
 }
 
-function wireMetrics(f: Fields, name: string) {
+/** Protobuf-JSON writers send non-finite doubles (and sometimes any double) as strings. */
+const DOUBLE_TEXT = /^(NaN|-?Infinity|-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?)$/;
+
+function metricValue(v: unknown, field: string): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'string' && DOUBLE_TEXT.test(v)) return v === 'NaN' ? Number.NaN : Number(v);
+  throw new InvalidParameterError(`Invalid value ${shown(v)} for '${field}': expected a number (NaN, Infinity and -Infinity included)`);
+}
+
+/** One metric of a request; `at` prefixes its field names in errors ('metrics[3]', or '' for log-metric's top-level fields). */
+function wireMetric(m: unknown, at: string): Metric {
+  const field = (name: string) => (at ? `${at}.${name}` : name);
+  if (!isObject(m) || typeof m.key !== 'string') {
+    throw new InvalidParameterError(`Invalid metric ${shown(m)}${at ? ` at '${at}'` : ''}: key (string), value (number) and timestamp (integer ms) are required`);
+  }
+  const timestamp = int64Field(m.timestamp, field('timestamp'), TIME);
+  if (timestamp === undefined) throw new InvalidParameterError(`Missing value for '${field('timestamp')}' (metric '${m.key}'): ${TIME}`);
+  return { key: m.key, value: metricValue(m.value, field('value')), timestamp, step: int64Field(m.step, field('step')) ?? 0 };
+}
+
+function wireMetrics(f: Fields, name: string): Metric[] {
   const v = f[name];
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) throw new InvalidParameterError(`Invalid value for parameter '${name}': expected a list of metrics`);
-  return (v as WireMetric[]).map((m) => {
-    if (typeof m?.key !== 'string' || typeof m.value !== 'number' || int64(m.timestamp) === undefined) {
-      throw new InvalidParameterError(`Invalid metric ${JSON.stringify(m)}: key (string), value (number) and timestamp (integer ms) are required`);
-    }
-    return metricFromWire(m);
-  });
+  return v.map((m: unknown, i) => wireMetric(m, `${name}[${i}]`));
+}
+
+/** A tag value that may be left out (MLflow then stores ''). */
+function optionalText(f: Fields, name: string): string {
+  return f[name] === undefined || f[name] === null ? '' : textValue(f[name], name);
 }
 
 function viewType(f: Fields, name: string): ViewType | undefined {
@@ -95,7 +147,7 @@ function status(f: Fields): RunStatus | undefined {
 const HISTORY_PAGE_LIMIT = 25_000;
 
 /** The MLflow REST API 2.0 subset, keyed by the path after /api/2.0/mlflow/. */
-export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: Handler }> = {
+export const MLFLOW_ENDPOINTS: Readonly<Record<string, { method: 'GET' | 'POST'; handle: Handler }>> = {
   'experiments/create': {
     method: 'POST',
     handle: async (s, f) => ({ experiment_id: await s.createExperiment(required(f, 'name'), keyValues(f, 'tags')) }),
@@ -150,7 +202,7 @@ export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: 
   'experiments/set-experiment-tag': {
     method: 'POST',
     handle: async (s, f) => {
-      await s.setExperimentTag(required(f, 'experiment_id'), required(f, 'key'), String(f.value ?? ''));
+      await s.setExperimentTag(required(f, 'experiment_id'), required(f, 'key'), optionalText(f, 'value'));
       return {};
     },
   },
@@ -160,7 +212,7 @@ export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: 
       const run = await s.createRun({
         experimentId: str(f, 'experiment_id') ?? '0',
         runName: str(f, 'run_name'),
-        startTime: num(f, 'start_time'),
+        startTime: time(f, 'start_time'),
         userId: str(f, 'user_id'),
         tags: keyValues(f, 'tags'),
       });
@@ -170,7 +222,7 @@ export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: 
   'runs/update': {
     method: 'POST',
     handle: async (s, f) => ({
-      run_info: runInfoToWire(await s.updateRun(required(f, 'run_id', 'run_uuid'), { status: status(f), endTime: num(f, 'end_time'), runName: str(f, 'run_name') })),
+      run_info: runInfoToWire(await s.updateRun(required(f, 'run_id', 'run_uuid'), { status: status(f), endTime: time(f, 'end_time'), runName: str(f, 'run_name') })),
     }),
   },
   'runs/get': {
@@ -215,22 +267,22 @@ export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: 
   'runs/log-metric': {
     method: 'POST',
     handle: async (s, f) => {
-      const [metric] = wireMetrics({ metrics: [{ key: f.key, value: f.value, timestamp: f.timestamp, step: f.step ?? 0 }] }, 'metrics');
-      await s.logBatch(required(f, 'run_id', 'run_uuid'), { metrics: [metric!] });
+      await s.logBatch(required(f, 'run_id', 'run_uuid'), { metrics: [wireMetric(f, '')] });
       return {};
     },
   },
   'runs/log-parameter': {
     method: 'POST',
     handle: async (s, f) => {
-      await s.logBatch(required(f, 'run_id', 'run_uuid'), { params: { [required(f, 'key')]: required(f, 'value') } });
+      if (f.value === undefined || f.value === null) throw new InvalidParameterError("Missing value for required parameter 'value'.");
+      await s.logBatch(required(f, 'run_id', 'run_uuid'), { params: recordOfEntries([[required(f, 'key'), textValue(f.value, 'value')]]) });
       return {};
     },
   },
   'runs/set-tag': {
     method: 'POST',
     handle: async (s, f) => {
-      await s.logBatch(required(f, 'run_id', 'run_uuid'), { tags: { [required(f, 'key')]: String(f.value ?? '') } });
+      await s.logBatch(required(f, 'run_id', 'run_uuid'), { tags: recordOfEntries([[required(f, 'key'), optionalText(f, 'value')]]) });
       return {};
     },
   },
@@ -268,7 +320,8 @@ export const MLFLOW_ENDPOINTS: Record<string, { method: 'GET' | 'POST'; handle: 
 /** Reads GET query parameters (repeated keys become lists) or a POST JSON body. */
 export function fieldsOf(method: string, query: URLSearchParams, body: string): Fields {
   if (method === 'GET') {
-    const out: Fields = {};
+    // No prototype: a query key such as '__proto__' is a plain field.
+    const out: Fields = Object.create(null) as Fields;
     for (const key of new Set(query.keys())) {
       const all = query.getAll(key);
       out[key] = all.length === 1 ? all[0] : all;

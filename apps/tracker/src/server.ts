@@ -1,4 +1,4 @@
-import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, renameSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
@@ -6,9 +6,9 @@ import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { readdirSync } from 'node:fs';
-import { httpStatusOf, stringifyMlflowJson, TrackingError, type SqliteStore } from '@difflab/tracking';
+import { ARTIFACT_TEMP_MARK, httpStatusOf, stringifyMlflowJson, TrackingError, type SqliteStore } from '@difflab/tracking';
 import { fieldsOf, MLFLOW_ENDPOINTS } from './rest-api.js';
+import { decodePathSegments } from './url-path.js';
 import { renderUi } from './ui/routes.js';
 import { contentDispositionOf, contentTypeOf } from './ui/content-type.js';
 
@@ -52,7 +52,10 @@ function sendError(res: ServerResponse, err: unknown): void {
   if (err instanceof TrackingError) {
     sendJson(res, httpStatusOf(err.errorCode), { error_code: err.errorCode, message: err.message });
   } else {
-    sendJson(res, 500, { error_code: 'INTERNAL_ERROR', message: (err as Error)?.message ?? String(err) });
+    // Unexpected errors (file system, SQLite) carry the server's absolute paths: they go to the
+    // server's log, and the client gets a message without them.
+    console.error(`difflab tracker: internal error: ${(err as Error)?.stack ?? String(err)}`);
+    sendJson(res, 500, { error_code: 'INTERNAL_ERROR', message: `internal error (${(err as Error)?.name ?? 'unknown'}); the tracker server's log has the details` });
   }
 }
 
@@ -69,7 +72,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
 
 async function handleApi(store: SqliteStore, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const name = url.pathname.slice(API_PREFIX.length);
-  const endpoint = MLFLOW_ENDPOINTS[name];
+  // Own keys only: 'constructor' or '__proto__' name no endpoint.
+  const endpoint = Object.hasOwn(MLFLOW_ENDPOINTS, name) ? MLFLOW_ENDPOINTS[name] : undefined;
   if (!endpoint) {
     sendJson(res, 404, { error_code: 'ENDPOINT_NOT_FOUND', message: `No endpoint ${url.pathname}; difflab serves ${Object.keys(MLFLOW_ENDPOINTS).join(', ')}` });
     return;
@@ -84,28 +88,25 @@ async function handleApi(store: SqliteStore, req: IncomingMessage, res: ServerRe
   sendJson(res, 200, await endpoint.handle(store, fields));
 }
 
-/** MLflow's artifact proxy: `PUT|GET .../artifacts/<exp>/<run>/artifacts/<path>` and `GET .../artifacts?path=` listings. */
+/**
+ * MLflow's artifact proxy: `PUT|GET .../artifacts/<exp>/<run>/artifacts/<path>` and `GET .../artifacts?path=`
+ * listings. Paths are confined like the store's own artifact calls (see SqliteStore.proxyArtifact):
+ * a symbolic link leading out of the run's folder is neither read, listed nor written through.
+ */
 async function handleArtifacts(store: SqliteStore, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
-  const rel = decodeURIComponent(url.pathname.slice(ARTIFACTS_PREFIX.length).replace(/^\/+/, ''));
+  const rel = decodePathSegments(url.pathname.slice(ARTIFACTS_PREFIX.length)).join('/');
   if (rel === '' && req.method === 'GET') {
-    const dir = store.artifactFile(`mlflow-artifacts:/${url.searchParams.get('path') ?? ''}`);
-    let names: string[] = [];
-    try {
-      names = readdirSync(dir).filter((n) => !n.includes('.tmp-')).sort();
-    } catch {
-      // a missing directory lists as empty, like MLflow
-    }
-    const files = names.map((n) => {
-      const st = statSync(join(dir, n));
-      return st.isDirectory() ? { path: n, is_dir: true } : { path: n, is_dir: false, file_size: st.size };
-    });
+    const { folder, path } = store.proxyArtifact(url.searchParams.get('path') ?? '');
+    // MLflow's proxy lists names relative to the folder asked for; refused entries are left out.
+    const strip = path ? path.length + 1 : 0;
+    const files = folder.list(path).files.map((f) => (f.isDir ? { path: f.path.slice(strip), is_dir: true } : { path: f.path.slice(strip), is_dir: false, file_size: f.fileSize ?? 0 }));
     sendJson(res, 200, { files });
     return;
   }
-  const file = store.artifactFile(`mlflow-artifacts:/${rel}`);
+  const { folder, path } = store.proxyArtifact(rel);
   if (req.method === 'PUT') {
-    mkdirSync(dirname(file), { recursive: true });
-    const tmp = `${file}.tmp-${randomUUID().slice(0, 8)}`;
+    const file = folder.fileToWrite(path);
+    const tmp = `${file}${ARTIFACT_TEMP_MARK}${randomUUID().slice(0, 8)}`;
     try {
       await pipeline(req, createWriteStream(tmp));
       renameSync(tmp, file);
@@ -115,16 +116,9 @@ async function handleArtifacts(store: SqliteStore, req: IncomingMessage, res: Se
     }
     sendJson(res, 200, {});
   } else if (req.method === 'GET') {
-    let size: number;
-    try {
-      const st = statSync(file);
-      if (!st.isFile()) throw new Error('not a file');
-      size = st.size;
-    } catch {
-      throw new TrackingError(`No artifact '${rel}'`, 'RESOURCE_DOES_NOT_EXIST');
-    }
+    const { file, size } = folder.fileToRead(path);
     // Artifacts are user data: never let one run script in the tracker's origin.
-    res.writeHead(200, { 'Content-Type': contentTypeOf(file), 'Content-Length': size, 'Content-Security-Policy': 'sandbox', 'Content-Disposition': contentDispositionOf(rel) });
+    res.writeHead(200, { 'Content-Type': contentTypeOf(path), 'Content-Length': size, 'Content-Security-Policy': 'sandbox', 'Content-Disposition': contentDispositionOf(path) });
     await pipeline(createReadStream(file), res);
   } else {
     sendJson(res, 405, { error_code: 'BAD_REQUEST', message: `${req.method} is not supported on ${ARTIFACTS_PREFIX}` });
@@ -132,7 +126,7 @@ async function handleArtifacts(store: SqliteStore, req: IncomingMessage, res: Se
 }
 
 function handleStatic(res: ServerResponse, name: string): void {
-  const file = STATIC_FILES[name];
+  const file = Object.hasOwn(STATIC_FILES, name) ? STATIC_FILES[name] : undefined;
   if (!file) {
     res.writeHead(404).end('not found');
     return;
@@ -175,7 +169,14 @@ export async function startTrackerServer(opts: TrackerServerOptions): Promise<Tr
       sendJson(res, 403, { error_code: 'PERMISSION_DENIED', message: forbidden });
       return;
     }
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      // e.g. '//[' reads as a URL with an invalid host
+      sendJson(res, 400, { error_code: 'BAD_REQUEST', message: `malformed request target ${JSON.stringify(req.url)}` });
+      return;
+    }
     const work = async () => {
       if (url.pathname.startsWith(API_PREFIX)) return handleApi(store, req, res, url);
       if (url.pathname.startsWith(ARTIFACTS_PREFIX)) return handleArtifacts(store, req, res, url);

@@ -4,7 +4,7 @@ import { openTracker, type RunHandle } from '@difflab/tracking';
 import { ConfigError, formatNumber, loadTrainConfigWithOverrides, TrackerSink } from '@difflab/runs';
 import { NonFiniteLossError, train, type TrainResult } from '@difflab/training';
 import { checkResumeConfig } from './resume-check.js';
-import { trackerLocation, watchRuns } from './tracker-report.js';
+import { trackerLocation, trackerSummaryLines, watchRuns } from './tracker-report.js';
 
 export const summary = 'train a class-conditional DiT on Fashion-MNIST from a JSON config';
 
@@ -15,16 +15,17 @@ const usage = `usage: difflab train <config.json> [--set KEY=VALUE]… [--out DI
                      file: --set train.lr=3e-4 --set model.depth=4 --set sample.sampler=ddpm
                      (V is parsed as JSON when it is JSON, else taken as text)
   --out DIR          run directory (default runs/<config name>)
-  --resume           continue the run in --out from its latest checkpoint (bit-exact); give the same
-                     --set overrides as at the start, or the run's own DIR/config.json
+  --resume           continue the run in --out from its latest checkpoint (bit-exact), and its tracker
+                     run; give the same --set overrides as at the start, or the run's own DIR/config.json
   --run-name NAME    tracker run name (default: the run directory's name)
   --experiment NAME  tracker experiment (default: the config's name)
   --no-track         do not log to the tracker (default: MLFLOW_TRACKING_URI, else $DIFFLAB_TRACKING_DIR,
                      else .difflab/tracking at the workspace root)
   --tag K=V          tag the tracker run (repeatable), e.g. --tag sweep=dit-scaling --tag budget=1e13
 
-Writes DIR/config.json (with the overrides applied), checkpoints/, metrics.parquet, samples/*.png
-and eval.json. Ctrl-C writes a checkpoint and stops; --resume continues from it.`;
+Writes DIR/config.json (with the overrides applied), checkpoints/ (each with SHA256SUMS), metrics.parquet,
+samples/*.png, eval.json and tracker-run.json. DIR/run.lock keeps a second writer out while it runs.
+Ctrl-C writes a checkpoint and stops; --resume continues from it (also after kill -9).`;
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -74,9 +75,10 @@ export async function run(args: string[]): Promise<number> {
   const location = values['no-track'] ? undefined : trackerLocation();
   let trackerRun: RunHandle | undefined;
   const tracker = location
-    ? watchRuns(openTracker(), (r) => {
+    ? watchRuns(openTracker(), (r, continued) => {
         trackerRun = r;
-        console.error(`difflab: tracking run ${r.runId} (experiment '${experiment}', name '${runName}') in ${location.store}`);
+        const what = continued ? 'continuing tracker run' : 'tracking run';
+        console.error(`difflab: ${what} ${r.runId} (experiment '${experiment}', name '${runName}') in ${location.store}`);
       })
     : undefined;
   const sinks = tracker ? [new TrackerSink(tracker, experiment, runName, runDir, tags)] : [];
@@ -94,14 +96,7 @@ export async function run(args: string[]): Promise<number> {
     process.off('SIGTERM', onSignal);
     await tracker?.close();
   }
-  const trackerLines =
-    location && trackerRun
-      ? [
-          `  tracker store  ${trackerRun.spooled ? `${location.store} unreachable; spooled locally, push with: npx difflab tracker sync` : location.store}`,
-          `  tracker run    ${trackerRun.runId}  (experiment '${experiment}', name '${runName}')`,
-          `  open it        ${location.open(trackerRun.runId, trackerRun.experimentId)}`,
-        ]
-      : [];
+  const trackerLines = location && trackerRun ? trackerSummaryLines(location, trackerRun, experiment, runName) : [];
   if (result.status === 'KILLED') {
     const again = [configPath, ...sets.flatMap((s) => ['--set', s]), '--out', runDir, '--resume'];
     console.error([`difflab: stopped at step ${result.step}; resume with: difflab train ${again.map(shellWord).join(' ')}`, ...trackerLines].join('\n'));

@@ -19,6 +19,11 @@ export interface ClipAdamWEmaOptions {
   apply?: boolean;
   /** Default `auto`. `native` throws when the fused kernel cannot run; `tfjs` always runs the reference ops. */
   engine?: UpdateEngine;
+  /**
+   * Parameters AdamW updates but the EMA does not follow (and need not track): an objective's auxiliary
+   * weights that sampling never uses, e.g. REPA's projector. Default none.
+   */
+  withoutEma?: readonly string[];
 }
 
 export interface ClipAdamWEmaResult {
@@ -60,11 +65,13 @@ export function clipAdamWEma(
   if (ema && !(emaDecay >= 0 && emaDecay <= 1)) throw new RangeError(`clipAdamWEma: emaDecay must be in [0, 1], got ${emaDecay}`);
   const apply = opts.apply ?? true;
   const engine = opts.engine ?? 'auto';
+  const skipEma = new Set(opts.withoutEma ?? []);
+  const averaged = skipEma.size === 0 ? params : Object.fromEntries(Object.entries(params).filter(([k]) => !skipEma.has(k)));
   // Validate first, so a bad call changes nothing on either path.
   adamwInternals(optimizer).validate(params, grads);
-  if (ema && apply) emaInternals(ema).validate(params);
+  if (ema && apply) emaInternals(ema).validate(averaged);
 
-  const native = engine === 'tfjs' ? null : nativeUpdater(params, grads, optimizer, ema);
+  const native = engine === 'tfjs' ? null : nativeUpdater(params, grads, optimizer, ema, skipEma);
   if (native && 'reason' in native) {
     if (engine === 'native') throw new UpdateEngineError(`clipAdamWEma: the native fused update cannot run: ${native.reason}`);
     noteFallback(native.reason);
@@ -81,7 +88,7 @@ export function clipAdamWEma(
   try {
     if (updated) {
       optimizer.step(params, clipped.grads, lr);
-      ema?.update(params, emaDecay);
+      ema?.update(averaged, emaDecay);
     }
   } finally {
     tf.dispose(Object.values(clipped.grads));
@@ -108,6 +115,7 @@ function nativeUpdater(
   grads: Record<string, tf.Tensor>,
   optimizer: AdamW,
   ema: Ema | null,
+  skipEma: ReadonlySet<string>,
 ): NativeUpdater | { reason: string } {
   const load = loadAddon();
   if (!load.ok) return { reason: `the native addon is unavailable (${load.reason}); build it with npm run build-native -w @difflab/core-tensor` };
@@ -136,7 +144,7 @@ function nativeUpdater(
       [p, `parameter '${name}'`],
       [opt.m.get(name), `the first moment of '${name}'`],
       [opt.v.get(name), `the second moment of '${name}'`],
-      [averages?.get(name), `the average of '${name}'`],
+      [skipEma.has(name) ? undefined : averages?.get(name), `the average of '${name}'`],
     ];
     for (const [t, what] of checks) {
       if (t && typeof valuesOf(t, what) === 'string') return { reason: valuesOf(t, what) as string };
@@ -146,7 +154,7 @@ function nativeUpdater(
     norm: () => globalNorm(addon, gradValues, gradNames.map((n) => grads[n]!.size)),
     update: (norm, maxNorm, lr, emaDecay) => {
       opt.step += 1;
-      fusedUpdate(addon, backend, params, grads, optimizer, averages, { norm, maxNorm, lr, emaDecay, t: opt.step });
+      fusedUpdate(addon, backend, params, grads, optimizer, averages, skipEma, { norm, maxNorm, lr, emaDecay, t: opt.step });
     },
   };
 }
@@ -168,6 +176,7 @@ function fusedUpdate(
   grads: Record<string, tf.Tensor>,
   optimizer: AdamW,
   averages: Map<string, tf.Tensor> | null,
+  skipEma: ReadonlySet<string>,
   s: { norm: number; maxNorm: number; lr: number; emaDecay: number; t: number },
 ): void {
   const opt = adamwInternals(optimizer);
@@ -175,7 +184,7 @@ function fusedUpdate(
   const coef = s.maxNorm / (s.norm + 1e-6);
   const shrink = 1 - s.lr * weightDecay;
   // The gradients' parameters first, then those the EMA follows without a gradient.
-  const names = [...Object.keys(grads), ...(averages ? Object.keys(params).filter((n) => !(n in grads)) : [])];
+  const names = [...Object.keys(grads), ...(averages ? Object.keys(params).filter((n) => !(n in grads) && !skipEma.has(n)) : [])];
   const arrays: (Float32Array | null)[] = [];
   const sizes = new Float64Array(names.length);
   const decay = new Uint8Array(names.length);
@@ -220,7 +229,7 @@ function fusedUpdate(
         rebinds.push(() => replaceIn(opt.m, name, p.shape)(m), () => replaceIn(opt.v, name, p.shape)(v));
       }
     }
-    const e0 = averages?.get(name);
+    const e0 = skipEma.has(name) ? undefined : averages?.get(name);
     const eIn = e0 ? backend.float32Values(e0.dataId) : null;
     const eOut = e0 ? out(e0, replaceIn(averages!, name, p.shape)) : null;
     arrays.push(g ? backend.float32Values(g.dataId) : null, pIn, pOut, mIn, mOut, vIn, vOut, eIn, eOut);

@@ -150,6 +150,37 @@ describe('clipAdamWEma', () => {
     dispose(reference);
   });
 
+  it('withoutEma: AdamW updates the listed parameters, the EMA neither tracks nor follows them, on both engines alike', () => {
+    // An objective's auxiliary weights (REPA's projector) train with the model but have no average.
+    const make = () => {
+      const s = setup();
+      const aux = tf.variable(new Rng(5).normalTensor([4, 3]));
+      const model = Object.fromEntries(Object.entries(s.params));
+      return { s, aux, all: { ...s.params, 'aux.weight': aux }, ema: new Ema(model, 0.9) };
+    };
+    const fused = make(), reference = make();
+    for (let k = 0; k < 3; k++) {
+      const grads = { ...gradsAt(k), 'aux.weight': new Rng(40 + k).normalTensor([4, 3]) };
+      const a = clipAdamWEma(fused.all, grads, fused.s.opt, fused.ema, { ...schedule(k), engine: 'native', withoutEma: ['aux.weight'] });
+      const b = clipAdamWEma(reference.all, grads, reference.s.opt, reference.ema, { ...schedule(k), engine: 'tfjs', withoutEma: ['aux.weight'] });
+      expect(a.norm).toBe(b.norm);
+      tf.dispose(Object.values(grads));
+    }
+    expect(sameBits(fused.aux.dataSync(), reference.aux.dataSync())).toBe(true);
+    expect(fused.s.opt.getState().tensors['m/aux.weight']).toBeDefined();
+    for (const k of Object.keys(fused.s.params)) expect(sameBits(fused.ema.weights[k]!.dataSync(), reference.ema.weights[k]!.dataSync()), k).toBe(true);
+    expect(Object.keys(fused.ema.weights)).not.toContain('aux.weight');
+    // Without the option the untracked parameter is refused, as before.
+    const grads = { ...gradsAt(3), 'aux.weight': tf.zeros([4, 3]) };
+    expect(() => clipAdamWEma(fused.all, grads, fused.s.opt, fused.ema, schedule(3))).toThrow(/not tracked/);
+    tf.dispose(Object.values(grads));
+    for (const x of [fused, reference]) {
+      x.ema.dispose();
+      x.aux.dispose();
+      dispose(x.s);
+    }
+  });
+
   it('resumes bit-exactly from a saved optimizer and EMA state (safetensors round trip)', () => {
     const run = setup();
     for (let k = 0; k < 3; k++) tf.dispose(Object.values(step(run, k)));

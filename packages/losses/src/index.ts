@@ -15,3 +15,4 @@ export {
   velocityDirectionLoss,
 } from './flow.js';
 export { type VPredictionLossTerms, vPredictionLossTerms, vTarget } from './v-prediction.js';
+export { TOKEN_COSINE_EPS, poolTokenGrid, repaAlignmentLoss, spatialNormalizeTokens, tokenCosine } from './repa.js';

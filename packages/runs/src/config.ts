@@ -11,7 +11,12 @@ export { pruningSpecSchema } from './model-config.js';
  */
 const trainConfigObject = z
   .object({
-    name: z.string().regex(/^[\w.-]+$/, 'use letters, digits, ".", "_" or "-"').default('dit'),
+    // The run directory defaults to runs/<name>: a name must be one path segment that stays inside runs/.
+    name: z
+      .string()
+      .regex(/^[\w.-]+$/, 'use letters, digits, ".", "_" or "-" (the name is one directory under runs/, so no "/", "\\" or spaces)')
+      .refine((n) => !/^\.+$/.test(n), 'a name of only dots would put the run outside runs/; use letters, digits, ".", "_" or "-", e.g. "dit-small"')
+      .default('dit'),
     seed: z.number().int().nonnegative().default(0),
     data: z
       .object({
@@ -50,6 +55,31 @@ const trainConfigObject = z
         feature: z.number().nonnegative().default(1),
         /** Also distil the mid block's output when both models have one (BK-SDM does not). */
         includeMid: z.boolean().default(false),
+      })
+      .strict()
+      .optional(),
+    /**
+     * REPA (Yu et al. 2024): L = L_base + lambda·L_REPA, L_REPA = −mean over patch tokens of cos(h_φ(tokens after
+     * block `block`), encoder token), the encoder's tokens read from a cached artifact; h_φ trains with the model
+     * (same AdamW), is saved in the checkpoint's objective.safetensors and never used at sampling. The base loss
+     * is train.objective's (or the one diffusion.* implies). DiT models only.
+     */
+    repa: z
+      .object({
+        /** Directory of an encoder's cached training-set tokens (tokens.npy + tokens.json, e.g. experiments/repa-encoders/artifacts/mae). */
+        encoder: z.string().min(1),
+        /** Weight λ of the alignment term; REPA uses 0.5. */
+        lambda: z.number().nonnegative().default(0.5),
+        /** Which block's output is aligned, 1-based as in the paper's "depth 8" (after block 8 of SiT-XL's 28): 1..model.depth. */
+        block: z.number().int().positive(),
+        /** 'mlp': Linear(D→hidden)–SiLU–Linear(hidden→hidden)–SiLU–Linear(hidden→encoder dim) per token (REPA). 'conv': one 3×3 convolution on the token grid (iREPA). */
+        projector: z.enum(['mlp', 'conv']).default('mlp'),
+        /** mlp only: the projector's hidden width; default 4 × the model's hidden size (REPA: 2048 for SiT's 1152). */
+        hidden: z.number().int().positive().optional(),
+        /** iREPA: normalise each teacher channel over the token grid per image ((x − mean) / (std + 1e-6)) before the cosine. */
+        spatialNorm: z.boolean().default(false),
+        /** HASTE: the alignment term is off from this optimizer step (1-based) on; the projector then stops changing. */
+        stopStep: z.number().int().positive().optional(),
       })
       .strict()
       .optional(),
@@ -169,6 +199,14 @@ function checkProcessFields(cfg: z.output<typeof trainConfigObject>, ctx: z.Refi
       if (cfg.train[field] !== undefined) refuse(['train', field], `applies to diffusion.process 'flow' only; remove it or set diffusion.process: 'flow'`);
     }
     if (cfg.sample.sampler !== undefined && !DDPM_SAMPLERS.includes(cfg.sample.sampler)) refuse(['sample', 'sampler'], `'${cfg.sample.sampler}' samples a flow model; the ddpm process uses ${DDPM_SAMPLERS.join(', ')} (or set diffusion.process: 'flow')`);
+  }
+  if (cfg.repa) {
+    if (cfg.repa.projector === 'conv' && cfg.repa.hidden !== undefined) refuse(['repa', 'hidden'], "is the mlp projector's width; the conv projector has none; remove repa.hidden or set repa.projector: 'mlp'");
+    if (cfg.distill) refuse(['repa'], 'REPA wraps a denoising objective, not BK-SDM distillation; remove repa or distill');
+    if (cfg.model.architecture === 'unet') refuse(['repa'], "aligns a DiT's block tokens; a U-Net has none; remove repa or use a DiT preset");
+    if ('depth' in cfg.model && cfg.model.depth !== undefined && cfg.repa.block > cfg.model.depth) {
+      refuse(['repa', 'block'], `${cfg.repa.block} is past the model's last block (model.depth ${cfg.model.depth}); blocks count from 1`);
+    }
   }
   if (cfg.train.timeSampling !== 'logit-normal') {
     for (const field of ['timeMean', 'timeStd'] as const) {

@@ -68,6 +68,8 @@ export interface FloatBatch {
   x: Float32Array;
   y: Int32Array;
   shape: [number, number, number, number];
+  /** Index of each example in its split (what per-example caches, e.g. REPA's encoder tokens, are keyed by). */
+  indices?: Int32Array;
 }
 
 function gather(split: FloatImageSplit, indices: ArrayLike<number>): FloatBatch {
@@ -79,7 +81,7 @@ function gather(split: FloatImageSplit, indices: ArrayLike<number>): FloatBatch 
     x.set(split.images.subarray(i * size, (i + 1) * size), b * size);
     y[b] = split.labels[i]!;
   }
-  return { x, y, shape: [indices.length, split.height, split.width, split.channels] };
+  return { x, y, shape: [indices.length, split.height, split.width, split.channels], indices: Int32Array.from(indices) };
 }
 
 /** Endless shuffled full batches, in @difflab/data's ShuffledOrder, so checkpoints and batch sequences carry over. */

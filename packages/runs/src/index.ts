@@ -12,14 +12,29 @@ export {
 } from './config.js';
 export { createDenoiser, parseModelConfig, resolveModelConfig, type Denoiser, type ResolvedUNet } from './model.js';
 export { ditModelSchema, modelConfigSchema, pruningSpecSchema, unetModelSchema, UNET_PRESETS, type DiTModelConfig, type ModelConfig, type ModelConfigInput, type UNetModelConfig } from './model-config.js';
-export { CheckpointError, latestCheckpointDir, loadCheckpoint, saveCheckpoint, type Checkpoint, type TrainerState } from './checkpoint.js';
+export {
+  CHECKPOINT_FILES,
+  CheckpointError,
+  CheckpointFiles,
+  CorruptCheckpointError,
+  latestCheckpointDir,
+  loadCheckpoint,
+  removeAbandonedCheckpointTemps,
+  saveCheckpoint,
+  type Checkpoint,
+  type LoadCheckpointOptions,
+  type TrainerState,
+} from './checkpoint.js';
+export { DIGEST_FILE, formatDigests, parseDigests, sha256Hex } from './checkpoint-digest.js';
+export { acquireRunLock, RUN_LOCK_FILE, RunLockedError, type AcquireRunLockOptions, type RunLock, type RunLockHolder } from './run-lock.js';
 export { heldOutLoss, DEFAULT_HELDOUT } from './heldout-loss.js';
 export { encodeImageGrid, writeImageGrid } from './image-grid.js';
 export { withWeights, writeClassGrid } from './sample-grid.js';
-export { MetricsTable } from './metrics-table.js';
+export { MetricsTable, type MetricsRow } from './metrics-table.js';
 export { formatDuration, formatNumber, Progress, startPhase, type Phase } from './progress.js';
-export { type RunSink, type RunStatus, type ArtifactKind } from './run-sink.js';
-export { TrackerSink } from './tracker-sink.js';
+export { type RunSink, type RunStart, type RunStatus, type ArtifactKind } from './run-sink.js';
+export { TrackerSink, type TrackerSinkOptions } from './tracker-sink.js';
+export { readTrackerRecord, TRACKER_RECORD_FILE, writeTrackerRecord, type TrackerRecord } from './tracker-record.js';
 export { makeSampler, processFor, samplerConfigFor, scheduleFor } from './diffusion-setup.js';
 export { datasetFor, scaleUint8Split, FloatBatchIterator, sequentialFloatBatches, type FloatImageSplit, type FloatBatch, type TrainingData } from './dataset.js';
 export { initialWeights, loadSourceRun, loadTeacher, type SourceRun, type Teacher } from './init.js';

@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { entriesToTensors, readSafetensors, tf } from '@difflab/core-tensor';
+import { entriesToTensors, tf } from '@difflab/core-tensor';
 import { createUNet, pruneParams, stagePairs, type StagePair, type UNet, type UNetConfig } from '@difflab/models';
 import { ConfigError, parseTrainConfig, type TrainConfig } from './config.js';
-import { latestCheckpointDir } from './checkpoint.js';
+import { CheckpointFiles, latestCheckpointDir } from './checkpoint.js';
 import { resolveModelConfig } from './model.js';
 
 /** A trained run's config and the weights of its latest checkpoint; the caller disposes `params`. */
@@ -25,10 +25,10 @@ export async function loadSourceRun(runDirArg: string, weights: 'ema' | 'raw', f
   const config = parseTrainConfig(JSON.parse(readFileSync(configPath, 'utf8')), configPath);
   const ckpt = latestCheckpointDir(runDir);
   if (ckpt === null) throw new ConfigError(`${field}: ${runDir} has no checkpoint (checkpoints/latest is missing); let that run finish`);
-  const file = join(ckpt, weights === 'ema' ? 'ema.safetensors' : 'model.safetensors');
-  if (!existsSync(file)) throw new ConfigError(`${field}: ${file} not found; the checkpoint is incomplete`);
-  const step = (JSON.parse(readFileSync(join(ckpt, 'state.json'), 'utf8')) as { step: number }).step;
-  return { runDir, config, step, params: entriesToTensors((await readSafetensors(file)).tensors) };
+  // Verified like a resume: digests, parse, finite values.
+  const files = CheckpointFiles.open(ckpt);
+  const { step } = files.state();
+  return { runDir, config, step, params: entriesToTensors(files.tensors(weights === 'ema' ? 'ema.safetensors' : 'model.safetensors').tensors) };
 }
 
 /** JSON with sorted keys, so configs built along different code paths compare equal. */

@@ -31,6 +31,11 @@ export class MetricsTable {
       .filter((r) => r.step <= step);
   }
 
+  /** The rows held now (after loadUpTo: those the checkpoint covers). */
+  get recorded(): readonly MetricsRow[] {
+    return this.rows;
+  }
+
   lastWallTime(): number | undefined {
     return this.rows.at(-1)?.wall_time;
   }

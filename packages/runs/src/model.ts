@@ -38,7 +38,11 @@ export interface Denoiser {
   readonly unet: UNet | null;
   /** Parameters held at zero and left out of training (model.zero, renamed into the pruned model). */
   readonly frozen: readonly string[];
-  forward(x: tf.Tensor4D, t: tf.Tensor1D, y: tf.Tensor1D, opts?: { labelDropout?: Rng }): tf.Tensor4D;
+  /**
+   * `onBlock` (DiT only; a U-Net ignores it): called after each transformer block with its image tokens
+   * [B, numPatches, hiddenSize], as DiT's forward option of that name (representation alignment taps it).
+   */
+  forward(x: tf.Tensor4D, t: tf.Tensor1D, y: tf.Tensor1D, opts?: { labelDropout?: Rng; onBlock?: (index: number, h: tf.Tensor3D) => void }): tf.Tensor4D;
   dispose(): void;
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { entriesToTensors, readSafetensors, type tf } from '@difflab/core-tensor';
-import { latestCheckpointDir } from './checkpoint.js';
+import { entriesToTensors, type tf } from '@difflab/core-tensor';
+import { CheckpointFiles, latestCheckpointDir, type LoadCheckpointOptions } from './checkpoint.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
 /** A run directory that cannot be read; the message names the fix. */
 export class RunDirError extends Error {
@@ -18,8 +18,11 @@ export interface LoadedRun {
   weights: Record<string, tf.Tensor>;
 }
 
-/** Reads `<runDir>/config.json` and the chosen weights of the latest checkpoint (nothing else: no optimizer state). */
-export async function loadRun(runDir: string, weights: WeightsKind): Promise<LoadedRun> {
+/**
+ * Reads `<runDir>/config.json` and the chosen weights of the latest checkpoint (nothing else: no optimizer
+ * state), verified against the checkpoint's SHA256SUMS and checked for non-finite values.
+ */
+export async function loadRun(runDir: string, weights: WeightsKind, opts: LoadCheckpointOptions = {}): Promise<LoadedRun> {
   if (!existsSync(runDir) || !statSync(runDir).isDirectory()) {
     throw new RunDirError(`run directory ${runDir} does not exist; train one first (difflab train <config.json> --out ${runDir})`);
   }
@@ -30,9 +33,8 @@ export async function loadRun(runDir: string, weights: WeightsKind): Promise<Loa
   if (checkpointDir === null) {
     throw new RunDirError(`${runDir} has no checkpoint (checkpoints/latest is missing); let the training run reach a checkpoint or finish`);
   }
-  const state = JSON.parse(readFileSync(join(checkpointDir, 'state.json'), 'utf8')) as { step: number };
-  const file = join(checkpointDir, weights === 'ema' ? 'ema.safetensors' : 'model.safetensors');
-  if (!existsSync(file)) throw new RunDirError(`${file} not found; the checkpoint is incomplete`);
-  const { tensors } = await readSafetensors(file);
-  return { config, checkpointDir, step: state.step, weights: entriesToTensors(tensors) };
+  const files = CheckpointFiles.open(checkpointDir, opts);
+  const { step } = files.state();
+  const { tensors } = files.tensors(weights === 'ema' ? 'ema.safetensors' : 'model.safetensors');
+  return { config, checkpointDir, step, weights: entriesToTensors(tensors) };
 }

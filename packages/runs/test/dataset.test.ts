@@ -21,6 +21,8 @@ describe('float datasets', () => {
       expect(a.shape).toEqual(b.shape);
       expect(Array.from(a.x)).toEqual(Array.from(b.x));
       expect(Array.from(a.y)).toEqual(Array.from(b.y));
+      // The examples' rows in the split, what per-example caches (REPA's encoder tokens) are keyed by.
+      expect(Array.from(a.indices!)).toEqual(Array.from(b.indices));
       expect(ours.getState()).toEqual(theirs.getState());
     }
   });

@@ -57,6 +57,23 @@ export interface FileInfo {
   fileSize?: number;
 }
 
+/**
+ * An entry of a run's artifact folder that the store does not serve: a symbolic link leading out
+ * of the folder, a dangling link or a link loop, or something that is neither file nor folder.
+ * Listings leave these out of `FileInfo[]` (MLflow's shape) and report them here.
+ */
+export interface RefusedArtifact {
+  /** Relative to the run's artifact root, '/'-separated. */
+  path: string;
+  /** Why it is not served, e.g. 'symbolic link leading outside the artifact folder'. */
+  reason: string;
+}
+
+export interface ArtifactListing {
+  files: FileInfo[];
+  refused: RefusedArtifact[];
+}
+
 export interface Page<T> {
   items: T[];
   /** Present when more results exist; pass it back as `pageToken`. */

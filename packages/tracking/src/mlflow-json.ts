@@ -1,10 +1,16 @@
+import { randomUUID } from 'node:crypto';
+
 /**
  * MLflow's Python server and client write non-finite floats as bare `NaN`, `Infinity` and
  * `-Infinity` tokens (Python's json module), which JSON.parse rejects. These two functions
  * read and write that dialect so a NaN metric survives the round trip.
  */
 
-const SENTINEL = '\u0000difflab-nonfinite:';
+/**
+ * Non-finite numbers travel through JSON.parse/stringify as strings carrying this marker. A random
+ * part per process keeps a string a client sends from ever being taken for one.
+ */
+const SENTINEL = `\u0000difflab-nonfinite-${randomUUID()}:`;
 const LITERALS: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY };
 
 export function parseMlflowJson(text: string): unknown {
@@ -46,10 +52,13 @@ export function parseMlflowJson(text: string): unknown {
   );
 }
 
+/** A marked string as JSON.stringify writes it (the NUL escaped as \u0000). */
+const MARKED = new RegExp(`"${JSON.stringify(SENTINEL).slice(1, -1).replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')}(NaN|Infinity|-Infinity)"`, 'g');
+
 export function stringifyMlflowJson(value: unknown): string {
   const text = JSON.stringify(value, (_key, v: unknown) => {
     if (typeof v === 'number' && !Number.isFinite(v)) return SENTINEL + (Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity');
     return v;
   });
-  return text.replace(/"\\u0000difflab-nonfinite:(NaN|Infinity|-Infinity)"/g, '$1');
+  return text.replace(MARKED, '$1');
 }

@@ -45,15 +45,27 @@ export interface WireFileInfo {
   file_size?: number | string;
 }
 
-/** int64 fields arrive as numbers or, from protobuf-JSON writers, as decimal strings. */
-export function int64(v: number | string | null | undefined): number | undefined {
-  if (v === undefined || v === null || v === '') return undefined;
-  const n = typeof v === 'number' ? v : Number(v);
-  return Number.isFinite(n) ? n : undefined;
+/**
+ * int64 fields arrive as numbers or, from protobuf-JSON writers, as decimal strings. Only integers a
+ * JavaScript number holds exactly (±(2^53 − 1)) are read; anything else is undefined, so a caller
+ * can refuse it instead of storing a value other than the one sent.
+ */
+export function int64(v: unknown): number | undefined {
+  if (typeof v === 'number') return Number.isSafeInteger(v) ? v : undefined;
+  if (typeof v !== 'string' || !/^-?\d{1,16}$/.test(v)) return undefined;
+  const n = Number(v);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** A record without a prototype, so keys such as 'constructor' or '__proto__' are plain keys. */
+export function recordOfEntries<V>(entries: Iterable<readonly [string, V]>): Record<string, V> {
+  const out = Object.create(null) as Record<string, V>;
+  for (const [k, v] of entries) out[k] = v;
+  return out;
 }
 
 export function recordOf(list: WireKeyValue[] | undefined): Record<string, string> {
-  return Object.fromEntries((list ?? []).map((kv) => [kv.key, kv.value]));
+  return recordOfEntries((list ?? []).map((kv) => [kv.key, kv.value] as const));
 }
 
 export function listOf(record: Record<string, string>): WireKeyValue[] {

@@ -1,9 +1,11 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import { userInfo } from 'node:os';
-import { dirname, join, posix, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { ArtifactFolder, checkArtifactPath } from './artifact-folder.js';
 import type {
+  ArtifactListing,
   CreateRunOptions,
   Experiment,
   FileInfo,
@@ -33,7 +35,10 @@ import {
   type SearchRow,
 } from './search-filter.js';
 import type { TrackingStore } from './store.js';
-import { LIMITS, validateBatch, validateKey } from './validation.js';
+import { recordOfEntries } from './mlflow-wire.js';
+import { LIMITS, validateBatch, validateKey, validateTagValue, validateText, validateTime } from './validation.js';
+
+export { checkArtifactPath } from './artifact-folder.js';
 
 /** Where a local store keeps its database and artifacts. */
 export interface LocalStoreLocation {
@@ -190,15 +195,6 @@ function checkMaxResults(n: number | undefined): number {
   return max;
 }
 
-/** Rejects artifact paths that could escape the run's artifact directory. */
-export function checkArtifactPath(path: string): string {
-  const norm = posix.normalize(path.replace(/^\/+/, ''));
-  if (path.startsWith('/') || norm.startsWith('..') || path.split('/').includes('..') || path.includes('\0')) {
-    throw new InvalidParameterError(`invalid artifact path '${path}': use a relative path without '..' segments`);
-  }
-  return norm === '.' ? '' : norm;
-}
-
 /**
  * The embedded store: one SQLite file in WAL mode shared by any number of processes
  * (each write is one short IMMEDIATE transaction; waiting writers retry via busy_timeout),
@@ -207,6 +203,8 @@ export function checkArtifactPath(path: string): string {
 export class SqliteStore implements TrackingStore {
   readonly uri: string;
   readonly artifactRoot: string;
+  /** The artifact root's real path: every artifact must resolve inside it (see ArtifactFolder). */
+  private readonly artifactRootReal: string;
   private readonly db: Database.Database;
 
   constructor(location: LocalStoreLocation) {
@@ -214,6 +212,7 @@ export class SqliteStore implements TrackingStore {
     mkdirSync(location.artifactRoot, { recursive: true });
     this.uri = location.dbPath;
     this.artifactRoot = location.artifactRoot;
+    this.artifactRootReal = realpathSync(location.artifactRoot);
     this.db = new Database(location.dbPath, { timeout: 30_000 });
     try {
       this.retryBusy(() => this.db.pragma('journal_mode = WAL'));
@@ -224,7 +223,7 @@ export class SqliteStore implements TrackingStore {
     }
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
-    const mlflowOwned = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").get();
+    const mlflowOwned = this.stmt("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alembic_version'").get();
     if (mlflowOwned) {
       this.db.close();
       throw new TrackingError(
@@ -234,6 +233,21 @@ export class SqliteStore implements TrackingStore {
       );
     }
     this.retryBusy(() => this.db.transaction(() => this.db.exec(SCHEMA)).immediate());
+  }
+
+  /**
+   * Prepared statements by SQL text, compiled once per store: logging 1,000 metrics is then two
+   * bound executions per value in one transaction, with no SQL parsing per batch.
+   */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  private stmt(sql: string): Database.Statement {
+    let statement = this.statements.get(sql);
+    if (!statement) {
+      statement = this.db.prepare(sql);
+      this.statements.set(sql, statement);
+    }
+    return statement;
   }
 
   /** Opening the file and switching to WAL can meet SQLITE_BUSY before busy_timeout applies. */
@@ -263,8 +277,9 @@ export class SqliteStore implements TrackingStore {
   }
 
   private createExperimentTx(name: string, tags: Record<string, string>): string {
-    if (typeof name !== 'string' || name.trim() === '') throw new InvalidParameterError('experiment name must be a non-empty string');
-    if (this.db.prepare('SELECT 1 FROM experiments WHERE name = ?').get(name)) {
+    validateText('experiment name', name);
+    if (name.trim() === '') throw new InvalidParameterError('experiment name must be a non-empty string');
+    if (this.stmt('SELECT 1 FROM experiments WHERE name = ?').get(name)) {
       throw new AlreadyExistsError(`experiment '${name}' already exists`);
     }
     const now = Date.now();
@@ -272,10 +287,11 @@ export class SqliteStore implements TrackingStore {
       .prepare("INSERT INTO experiments (name, artifact_location, creation_time, last_update_time) VALUES (?, '', ?, ?)")
       .run(name, now, now);
     const id = String(lastInsertRowid);
-    this.db.prepare('UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?').run(`${ARTIFACT_SCHEME}${id}`, id);
+    this.stmt('UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?').run(`${ARTIFACT_SCHEME}${id}`, id);
     for (const [k, v] of Object.entries(tags)) {
       validateKey('experiment tag', k);
-      this.db.prepare('INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)').run(id, k, v);
+      validateTagValue(k, v);
+      this.stmt('INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?)').run(id, k, v);
     }
     return id;
   }
@@ -283,13 +299,13 @@ export class SqliteStore implements TrackingStore {
   /** Atomic get-or-create, so parallel Nx targets starting the same experiment agree on one id. */
   async ensureExperiment(name: string): Promise<string> {
     return this.write(() => {
-      const row = this.db.prepare('SELECT experiment_id FROM experiments WHERE name = ?').get(name) as { experiment_id: number } | undefined;
+      const row = this.stmt('SELECT experiment_id FROM experiments WHERE name = ?').get(name) as { experiment_id: number } | undefined;
       return row ? String(row.experiment_id) : this.createExperimentTx(name, {});
     });
   }
 
   private experimentOf(row: ExperimentRow): Experiment {
-    const tags = this.db.prepare('SELECT key, value FROM experiment_tags WHERE experiment_id = ?').all(row.experiment_id) as { key: string; value: string }[];
+    const tags = this.stmt('SELECT key, value FROM experiment_tags WHERE experiment_id = ?').all(row.experiment_id) as { key: string; value: string }[];
     return {
       experimentId: String(row.experiment_id),
       name: row.name,
@@ -297,18 +313,18 @@ export class SqliteStore implements TrackingStore {
       lifecycleStage: row.lifecycle_stage,
       creationTime: row.creation_time,
       lastUpdateTime: row.last_update_time,
-      tags: Object.fromEntries(tags.map((t) => [t.key, t.value])),
+      tags: recordOfEntries(tags.map((t) => [t.key, t.value])),
     };
   }
 
   async getExperiment(experimentId: string): Promise<Experiment> {
-    const row = this.db.prepare('SELECT * FROM experiments WHERE experiment_id = ?').get(experimentId) as ExperimentRow | undefined;
+    const row = this.stmt('SELECT * FROM experiments WHERE experiment_id = ?').get(experimentId) as ExperimentRow | undefined;
     if (!row) throw new NotFoundError(`no experiment with id '${experimentId}'`);
     return this.experimentOf(row);
   }
 
   async getExperimentByName(name: string): Promise<Experiment | undefined> {
-    const row = this.db.prepare('SELECT * FROM experiments WHERE name = ?').get(name) as ExperimentRow | undefined;
+    const row = this.stmt('SELECT * FROM experiments WHERE name = ?').get(name) as ExperimentRow | undefined;
     return row && this.experimentOf(row);
   }
 
@@ -318,7 +334,7 @@ export class SqliteStore implements TrackingStore {
     const max = checkMaxResults(opts.maxResults);
     const offset = decodePageToken(opts.pageToken);
     const stages = stagesOf(opts.viewType);
-    const rows = (this.db.prepare('SELECT * FROM experiments').all() as ExperimentRow[])
+    const rows = (this.stmt('SELECT * FROM experiments').all() as ExperimentRow[])
       .filter((r) => stages.includes(r.lifecycle_stage))
       .map((r) => this.experimentOf(r));
     const searchRows = new Map<SearchRow, Experiment>(
@@ -343,7 +359,7 @@ export class SqliteStore implements TrackingStore {
   }
 
   private activeExperimentRow(experimentId: string): ExperimentRow {
-    const row = this.db.prepare('SELECT * FROM experiments WHERE experiment_id = ?').get(experimentId) as ExperimentRow | undefined;
+    const row = this.stmt('SELECT * FROM experiments WHERE experiment_id = ?').get(experimentId) as ExperimentRow | undefined;
     if (!row) throw new NotFoundError(`no experiment with id '${experimentId}'`);
     if (row.lifecycle_stage !== 'active') throw new InvalidParameterError(`experiment '${experimentId}' is deleted; restore it first (experiments/restore)`);
     return row;
@@ -352,22 +368,24 @@ export class SqliteStore implements TrackingStore {
   /** MLflow's `experiments/set-experiment-tag`: sets or overwrites one tag of an active experiment. */
   async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
     validateKey('experiment tag', key);
+    validateText(`experiment tag '${key}' value`, value);
     if (value.length > LIMITS.tagValueLength) throw new InvalidParameterError(`experiment tag '${key}' has ${value.length} characters; the limit is ${LIMITS.tagValueLength}`);
     this.write(() => {
       this.activeExperimentRow(experimentId);
-      this.db.prepare('INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value').run(experimentId, key, value);
-      this.db.prepare('UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?').run(Date.now(), experimentId);
+      this.stmt('INSERT INTO experiment_tags (experiment_id, key, value) VALUES (?, ?, ?) ON CONFLICT (experiment_id, key) DO UPDATE SET value = excluded.value').run(experimentId, key, value);
+      this.stmt('UPDATE experiments SET last_update_time = ? WHERE experiment_id = ?').run(Date.now(), experimentId);
     });
   }
 
   /** MLflow's `experiments/update`: renames an active experiment; the new name must be free. */
   async renameExperiment(experimentId: string, newName: string): Promise<void> {
-    if (typeof newName !== 'string' || newName.trim() === '') throw new InvalidParameterError('new_name must be a non-empty string');
+    validateText('new_name', newName);
+    if (newName.trim() === '') throw new InvalidParameterError('new_name must be a non-empty string');
     this.write(() => {
       this.activeExperimentRow(experimentId);
-      const taken = this.db.prepare('SELECT experiment_id FROM experiments WHERE name = ?').get(newName) as { experiment_id: number } | undefined;
+      const taken = this.stmt('SELECT experiment_id FROM experiments WHERE name = ?').get(newName) as { experiment_id: number } | undefined;
       if (taken && String(taken.experiment_id) !== String(experimentId)) throw new AlreadyExistsError(`experiment '${newName}' already exists; choose another name`);
-      this.db.prepare('UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?').run(newName, Date.now(), experimentId);
+      this.stmt('UPDATE experiments SET name = ?, last_update_time = ? WHERE experiment_id = ?').run(newName, Date.now(), experimentId);
     });
   }
 
@@ -377,12 +395,12 @@ export class SqliteStore implements TrackingStore {
    */
   async setExperimentLifecycle(experimentId: string, stage: LifecycleStage): Promise<void> {
     this.write(() => {
-      const row = this.db.prepare('SELECT * FROM experiments WHERE experiment_id = ?').get(experimentId) as ExperimentRow | undefined;
+      const row = this.stmt('SELECT * FROM experiments WHERE experiment_id = ?').get(experimentId) as ExperimentRow | undefined;
       if (!row) throw new NotFoundError(`no experiment with id '${experimentId}'`);
       if (stage === 'active' && row.lifecycle_stage === 'active') throw new InvalidParameterError(`experiment '${experimentId}' is not deleted; nothing to restore`);
       if (stage === 'deleted' && row.lifecycle_stage === 'deleted') throw new InvalidParameterError(`experiment '${experimentId}' is already deleted`);
-      this.db.prepare('UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?').run(stage, Date.now(), experimentId);
-      this.db.prepare('UPDATE runs SET lifecycle_stage = ? WHERE experiment_id = ?').run(stage, experimentId);
+      this.stmt('UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?').run(stage, Date.now(), experimentId);
+      this.stmt('UPDATE runs SET lifecycle_stage = ? WHERE experiment_id = ?').run(stage, experimentId);
     });
   }
 
@@ -391,17 +409,24 @@ export class SqliteStore implements TrackingStore {
   async createRun(opts: CreateRunOptions): Promise<Run> {
     const tags = { ...(opts.tags ?? {}) };
     validateBatch({ tags });
+    if (opts.startTime !== undefined) validateTime('start_time', opts.startTime);
+    if (opts.runName !== undefined) validateText('run_name', opts.runName);
+    if (opts.userId !== undefined) validateText('user_id', opts.userId);
     const runId = newRunId();
     this.write(() => {
-      const exp = this.db.prepare('SELECT lifecycle_stage FROM experiments WHERE experiment_id = ?').get(opts.experimentId) as { lifecycle_stage: string } | undefined;
+      const exp = this.stmt('SELECT experiment_id, lifecycle_stage FROM experiments WHERE experiment_id = ?').get(opts.experimentId) as
+        | { experiment_id: number; lifecycle_stage: string }
+        | undefined;
       if (!exp) throw new NotFoundError(`no experiment with id '${opts.experimentId}'; create it first`);
       if (exp.lifecycle_stage !== 'active') throw new InvalidParameterError(`experiment '${opts.experimentId}' is deleted; restore it or use another`);
       const name = opts.runName ?? tags[RUN_NAME_TAG] ?? `run-${runId.slice(0, 8)}`;
       tags[RUN_NAME_TAG] = name;
       const userId = opts.userId ?? safeUserName();
+      // The id as the table holds it: SQLite matches '1.0' or ' 1' to experiment 1, and the URI must name 1.
+      const experimentId = String(exp.experiment_id);
       this.db
         .prepare('INSERT INTO runs (run_uuid, name, experiment_id, user_id, status, start_time, artifact_uri) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(runId, name, opts.experimentId, userId, 'RUNNING', opts.startTime ?? Date.now(), `${ARTIFACT_SCHEME}${opts.experimentId}/${runId}/artifacts`);
+        .run(runId, name, experimentId, userId, 'RUNNING', opts.startTime ?? Date.now(), `${ARTIFACT_SCHEME}${experimentId}/${runId}/artifacts`);
       this.setTagsTx(runId, tags);
     });
     return this.getRun(runId);
@@ -412,7 +437,7 @@ export class SqliteStore implements TrackingStore {
     if (typeof runId !== 'string' || !/^[0-9a-f]{32}$/.test(runId)) {
       throw new NotFoundError(`no run with id ${JSON.stringify(runId)} (run ids are 32 lowercase hex characters; copy one from the runs table)`);
     }
-    const row = this.db.prepare('SELECT * FROM runs WHERE run_uuid = ?').get(runId) as RunRow | undefined;
+    const row = this.stmt('SELECT * FROM runs WHERE run_uuid = ?').get(runId) as RunRow | undefined;
     if (!row) throw new NotFoundError(`no run with id '${runId}'`);
     return row;
   }
@@ -427,6 +452,8 @@ export class SqliteStore implements TrackingStore {
     if (update.status !== undefined && !RUN_STATUSES.includes(update.status)) {
       throw new InvalidParameterError(`invalid run status '${update.status}'; use one of ${RUN_STATUSES.join(', ')}`);
     }
+    if (update.endTime !== undefined) validateTime('end_time', update.endTime);
+    if (update.runName !== undefined) validateText('run_name', update.runName);
     this.write(() => {
       const row = this.activeRunRow(runId);
       this.db
@@ -441,7 +468,7 @@ export class SqliteStore implements TrackingStore {
   async deleteTag(runId: string, key: string): Promise<void> {
     this.write(() => {
       this.activeRunRow(runId);
-      const { changes } = this.db.prepare('DELETE FROM tags WHERE run_uuid = ? AND key = ?').run(runId, key);
+      const { changes } = this.stmt('DELETE FROM tags WHERE run_uuid = ? AND key = ?').run(runId, key);
       if (changes === 0) throw new NotFoundError(`no tag '${key}' on run '${runId}'`);
     });
   }
@@ -449,7 +476,7 @@ export class SqliteStore implements TrackingStore {
   async deleteRun(runId: string, stage: LifecycleStage = 'deleted'): Promise<void> {
     this.write(() => {
       this.runRow(runId);
-      this.db.prepare('UPDATE runs SET lifecycle_stage = ? WHERE run_uuid = ?').run(stage, runId);
+      this.stmt('UPDATE runs SET lifecycle_stage = ? WHERE run_uuid = ?').run(stage, runId);
     });
   }
 
@@ -474,17 +501,18 @@ export class SqliteStore implements TrackingStore {
 
   /** Attaches params, tags and latest metrics with one query per table. */
   private runsOf(rows: RunRow[]): Run[] {
-    const byId = new Map<string, Run>(rows.map((r) => [r.run_uuid, { info: this.infoOf(r), data: { metrics: [], params: {}, tags: {} } }]));
+    // Prototype-free records: a param or tag named 'constructor' or '__proto__' is just a key.
+    const byId = new Map<string, Run>(rows.map((r) => [r.run_uuid, { info: this.infoOf(r), data: { metrics: [], params: recordOfEntries<string>([]), tags: recordOfEntries<string>([]) } }]));
     if (rows.length === 0) return [];
     const ids = JSON.stringify(rows.map((r) => r.run_uuid));
     const inIds = 'run_uuid IN (SELECT value FROM json_each(?))';
-    for (const p of this.db.prepare(`SELECT run_uuid, key, value FROM params WHERE ${inIds}`).all(ids) as { run_uuid: string; key: string; value: string }[]) {
+    for (const p of this.stmt(`SELECT run_uuid, key, value FROM params WHERE ${inIds}`).all(ids) as { run_uuid: string; key: string; value: string }[]) {
       byId.get(p.run_uuid)!.data.params[p.key] = p.value;
     }
-    for (const t of this.db.prepare(`SELECT run_uuid, key, value FROM tags WHERE ${inIds}`).all(ids) as { run_uuid: string; key: string; value: string }[]) {
+    for (const t of this.stmt(`SELECT run_uuid, key, value FROM tags WHERE ${inIds}`).all(ids) as { run_uuid: string; key: string; value: string }[]) {
       byId.get(t.run_uuid)!.data.tags[t.key] = t.value;
     }
-    for (const m of this.db.prepare(`SELECT * FROM latest_metrics WHERE ${inIds} ORDER BY key`).all(ids) as MetricRow[]) {
+    for (const m of this.stmt(`SELECT * FROM latest_metrics WHERE ${inIds} ORDER BY key`).all(ids) as MetricRow[]) {
       byId.get(m.run_uuid)!.data.metrics.push(metricOf(m));
     }
     return [...byId.values()];
@@ -496,15 +524,60 @@ export class SqliteStore implements TrackingStore {
     const max = checkMaxResults(opts.maxResults);
     const offset = decodePageToken(opts.pageToken);
     const stages = stagesOf(opts.runViewType);
-    const rows = (
-      this.db.prepare('SELECT * FROM runs WHERE experiment_id IN (SELECT value FROM json_each(?))').all(JSON.stringify(opts.experimentIds.map(String))) as RunRow[]
-    ).filter((r) => stages.includes(r.lifecycle_stage));
-    const runs = this.runsOf(rows);
-    const rowsOf = new Map<SearchRow, Run>(runs.map((run) => [searchRowOf(run), run]));
-    const sorted = [...rowsOf.keys()]
+    const experimentIds = JSON.stringify(opts.experimentIds.map(String));
+    const rows = (this.stmt('SELECT * FROM runs WHERE experiment_id IN (SELECT value FROM json_each(?))').all(experimentIds) as RunRow[]).filter((r) =>
+      stages.includes(r.lifecycle_stage),
+    );
+    // Two phases, so a page of 1,000 out of 10,000 runs loads 1,000 runs' data: the search rows
+    // hold only the params, tags and metrics the filter and the order read; the page's runs are
+    // then loaded whole.
+    const rowOf = new Map<SearchRow, RunRow>(rows.map((r) => [searchRowOf(r), r]));
+    this.fillSearchKeys(rowOf, experimentIds, [...clauses, ...order]);
+    const sorted = [...rowOf.keys()]
       .filter((r) => matchesAll(r, clauses))
       .sort(compareRows(order, (a, b) => (b.attributes.start_time as number) - (a.attributes.start_time as number) || String(a.attributes.run_id).localeCompare(String(b.attributes.run_id))));
-    return page(sorted.map((r) => rowsOf.get(r)!), offset, max);
+    const found = page(sorted, offset, max);
+    const runs = this.runsOf(found.items.map((r) => rowOf.get(r)!));
+    return found.nextPageToken ? { items: runs, nextPageToken: found.nextPageToken } : { items: runs };
+  }
+
+  /** Loads into the search rows the values of the keys that `terms` (filter clauses, order terms) name. */
+  private fillSearchKeys(rowOf: Map<SearchRow, RunRow>, experimentIds: string, terms: readonly { kind: string; key: string }[]): void {
+    const byId = new Map([...rowOf.keys()].map((r) => [r.attributes.run_id as string, r]));
+    const keysOf = (kind: string) => JSON.stringify([...new Set(terms.filter((t) => t.kind === kind).map((t) => t.key))]);
+    const inScope = (table: string) =>
+      `FROM ${table} x JOIN runs r ON r.run_uuid = x.run_uuid WHERE r.experiment_id IN (SELECT value FROM json_each(?)) AND x.key IN (SELECT value FROM json_each(?))`;
+    const params = keysOf('param');
+    if (params !== '[]') {
+      for (const p of this.stmt(`SELECT x.run_uuid, x.key, x.value ${inScope('params')}`).all(experimentIds, params) as { run_uuid: string; key: string; value: string }[]) {
+        const row = byId.get(p.run_uuid);
+        if (row) row.params![p.key] = p.value;
+      }
+    }
+    const tags = keysOf('tag');
+    if (tags !== '[]') {
+      for (const t of this.stmt(`SELECT x.run_uuid, x.key, x.value ${inScope('tags')}`).all(experimentIds, tags) as { run_uuid: string; key: string; value: string }[]) {
+        const row = byId.get(t.run_uuid);
+        if (row) row.tags[t.key] = t.value;
+      }
+    }
+    const metrics = keysOf('metric');
+    if (metrics !== '[]') {
+      for (const m of this.stmt(`SELECT x.run_uuid, x.key, x.value, x.is_nan ${inScope('latest_metrics')}`).all(experimentIds, metrics) as MetricRow[]) {
+        const row = byId.get(m.run_uuid);
+        if (row) row.metrics![m.key] = m.is_nan ? Number.NaN : m.value;
+      }
+    }
+  }
+
+  /** Active runs per experiment and the latest start among them, for lists of experiments. */
+  runSummary(): Map<string, { runs: number; lastStartTime: number | null }> {
+    const rows = this.stmt("SELECT experiment_id, COUNT(*) AS runs, MAX(start_time) AS last FROM runs WHERE lifecycle_stage = 'active' GROUP BY experiment_id").all() as {
+      experiment_id: number;
+      runs: number;
+      last: number | null;
+    }[];
+    return new Map(rows.map((r) => [String(r.experiment_id), { runs: r.runs, lastStartTime: r.last }]));
   }
 
   // ---- params, tags, metrics -----------------------------------------------------------
@@ -520,8 +593,8 @@ export class SqliteStore implements TrackingStore {
   }
 
   private logParamsTx(runId: string, params: Record<string, string>): void {
-    const insert = this.db.prepare('INSERT OR IGNORE INTO params (run_uuid, key, value) VALUES (?, ?, ?)');
-    const existing = this.db.prepare('SELECT value FROM params WHERE run_uuid = ? AND key = ?');
+    const insert = this.stmt('INSERT OR IGNORE INTO params (run_uuid, key, value) VALUES (?, ?, ?)');
+    const existing = this.stmt('SELECT value FROM params WHERE run_uuid = ? AND key = ?');
     for (const [key, value] of Object.entries(params)) {
       if (insert.run(runId, key, value).changes === 0) {
         const old = (existing.get(runId, key) as { value: string }).value;
@@ -535,26 +608,32 @@ export class SqliteStore implements TrackingStore {
   }
 
   private setTagsTx(runId: string, tags: Record<string, string>): void {
-    const upsert = this.db.prepare('INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value');
+    const upsert = this.stmt('INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?) ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value');
     for (const [key, value] of Object.entries(tags)) {
       upsert.run(runId, key, value);
-      if (key === RUN_NAME_TAG) this.db.prepare('UPDATE runs SET name = ? WHERE run_uuid = ?').run(value, runId);
+      if (key === RUN_NAME_TAG) this.stmt('UPDATE runs SET name = ? WHERE run_uuid = ?').run(value, runId);
     }
   }
 
   private logMetricsTx(runId: string, metrics: Metric[]): void {
-    const insert = this.db.prepare('INSERT OR IGNORE INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)');
+    const insert = this.stmt('INSERT OR IGNORE INTO metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)');
     // MLflow's "latest" value: largest (step, timestamp, value).
-    const latest = this.db.prepare(`
+    const latest = this.stmt(`
       INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step) VALUES (?, ?, ?, ?, ?, ?)
       ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan, timestamp = excluded.timestamp, step = excluded.step
       WHERE (excluded.step, excluded.timestamp, excluded.value) > (latest_metrics.step, latest_metrics.timestamp, latest_metrics.value)`);
+    // The latest row of each key in the batch is found here, so latest_metrics takes one upsert per
+    // key per batch instead of one per value; the upsert's WHERE then compares it with the stored one.
+    const latestOfBatch = new Map<string, { value: number; isNan: number; timestamp: number; step: number }>();
     for (const m of metrics) {
       const isNan = Number.isNaN(m.value) ? 1 : 0;
       const value = isNan ? 0 : m.value;
       insert.run(runId, m.key, value, isNan, m.timestamp, m.step);
-      latest.run(runId, m.key, value, isNan, m.timestamp, m.step);
+      const cur = latestOfBatch.get(m.key);
+      const later = !cur || m.step > cur.step || (m.step === cur.step && (m.timestamp > cur.timestamp || (m.timestamp === cur.timestamp && value > cur.value)));
+      if (later) latestOfBatch.set(m.key, { value, isNan, timestamp: m.timestamp, step: m.step });
     }
+    for (const [key, l] of latestOfBatch) latest.run(runId, key, l.value, l.isNan, l.timestamp, l.step);
   }
 
   /** Ordered by (step, timestamp, value) — the order of the unique index, so no sort is needed. `page` slices it for REST paging. */
@@ -562,15 +641,15 @@ export class SqliteStore implements TrackingStore {
     this.runRow(runId);
     const sql = 'SELECT value, is_nan, timestamp, step FROM metrics WHERE run_uuid = ? AND key = ? ORDER BY step, timestamp, value, is_nan';
     // Raw rows (arrays) skip building an intermediate object per row: histories run to 10⁵ values.
-    const stmt = this.db.prepare(page ? `${sql} LIMIT ? OFFSET ?` : sql).raw(true);
+    const stmt = this.stmt(page ? `${sql} LIMIT ? OFFSET ?` : sql).raw(true);
     const rows = (page ? stmt.all(runId, key, page.limit, page.offset) : stmt.all(runId, key)) as [number, number, number, number][];
     return rows.map(([value, isNan, timestamp, step]) => ({ key, value: isNan ? Number.NaN : value, timestamp, step }));
   }
 
   /** The smallest and largest finite value of each metric of each run, for tables that show more than the last value. */
   metricRanges(runIds: string[]): Map<string, Record<string, { min: number; max: number }>> {
-    const out = new Map<string, Record<string, { min: number; max: number }>>(runIds.map((id) => [id, {}]));
-    const stmt = this.db.prepare('SELECT key, MIN(value) AS min, MAX(value) AS max FROM metrics WHERE run_uuid = ? AND is_nan = 0 GROUP BY key');
+    const out = new Map<string, Record<string, { min: number; max: number }>>(runIds.map((id) => [id, recordOfEntries<{ min: number; max: number }>([])]));
+    const stmt = this.stmt('SELECT key, MIN(value) AS min, MAX(value) AS max FROM metrics WHERE run_uuid = ? AND is_nan = 0 GROUP BY key');
     for (const id of runIds) {
       for (const row of stmt.all(id) as { key: string; min: number; max: number }[]) {
         out.get(id)![row.key] = { min: row.min, max: row.max };
@@ -581,7 +660,7 @@ export class SqliteStore implements TrackingStore {
 
   /** Metric keys logged by a run, for UIs that offer them as choices. */
   metricKeys(runId: string): string[] {
-    return (this.db.prepare('SELECT key FROM latest_metrics WHERE run_uuid = ? ORDER BY key').all(runId) as { key: string }[]).map((r) => r.key);
+    return (this.stmt('SELECT key FROM latest_metrics WHERE run_uuid = ? ORDER BY key').all(runId) as { key: string }[]).map((r) => r.key);
   }
 
   // ---- artifacts -----------------------------------------------------------------------
@@ -596,24 +675,48 @@ export class SqliteStore implements TrackingStore {
     return join(this.artifactRoot, ...parts.join('/').split('/').filter(Boolean));
   }
 
+  /** A run's artifact folder, with every path confined to its real path (symbolic links that lead out are refused). */
+  private runFolder(row: RunRow): ArtifactFolder {
+    if (!row.artifact_uri.startsWith(ARTIFACT_SCHEME)) {
+      throw new InvalidParameterError(`run ${row.run_uuid} stores artifacts at '${row.artifact_uri}', which this store does not serve (expected ${ARTIFACT_SCHEME}...)`);
+    }
+    return new ArtifactFolder(this.artifactRootReal, checkArtifactPath(row.artifact_uri.slice(ARTIFACT_SCHEME.length)), `run ${row.run_uuid}`);
+  }
+
+  /**
+   * The folder and path an MLflow artifact-proxy path (`<experiment>/<run>/artifacts/<path>`) is
+   * confined to: a run's artifact folder when it names one of this store's runs, else the store's
+   * whole artifact root (MLflow clients may write elsewhere under it).
+   */
+  proxyArtifact(proxyPath: string): { folder: ArtifactFolder; path: string } {
+    const clean = checkArtifactPath(proxyPath);
+    const m = /^([^/]+)\/([0-9a-f]{32})\/artifacts(?:\/(.*))?$/.exec(clean);
+    const row = m ? (this.stmt('SELECT * FROM runs WHERE run_uuid = ?').get(m[2]) as RunRow | undefined) : undefined;
+    if (m && row && row.artifact_uri === `${ARTIFACT_SCHEME}${m[1]}/${m[2]}/artifacts`) return { folder: this.runFolder(row), path: m[3] ?? '' };
+    return { folder: new ArtifactFolder(this.artifactRootReal, '', 'the store'), path: clean };
+  }
+
   async putArtifact(runId: string, artifactPath: string, data: Uint8Array): Promise<void> {
     const row = this.activeRunRow(runId);
-    if (checkArtifactPath(artifactPath) === '') throw new InvalidParameterError('artifact path must name a file, got an empty path');
-    writeFileAtomic(this.artifactFile(row.artifact_uri, artifactPath), data);
+    this.runFolder(row).writeFile(checkArtifactPath(artifactPath), data);
   }
 
   async listArtifacts(runId: string, path = ''): Promise<FileInfo[]> {
-    const row = this.runRow(runId);
-    return listDir(this.artifactFile(row.artifact_uri, path), checkArtifactPath(path));
+    return (await this.artifactListing(runId, path)).files;
+  }
+
+  /** Like listArtifacts, plus the entries refused (links leading out of the run's folder, dangling links), for UIs that show them. */
+  async artifactListing(runId: string, path = ''): Promise<ArtifactListing> {
+    return this.runFolder(this.runRow(runId)).list(checkArtifactPath(path));
   }
 
   async readArtifact(runId: string, artifactPath: string): Promise<Uint8Array> {
-    const row = this.runRow(runId);
-    const file = this.artifactFile(row.artifact_uri, artifactPath);
+    const { file } = this.runFolder(this.runRow(runId)).fileToRead(checkArtifactPath(artifactPath));
     try {
       return readFileSync(file);
-    } catch {
-      throw new NotFoundError(`run ${runId} has no artifact '${artifactPath}'`);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      throw new NotFoundError(`run ${runId} has no artifact file '${artifactPath}'`);
     }
   }
 
@@ -628,7 +731,7 @@ export class SqliteStore implements TrackingStore {
   }
 
   pendingSpool(): SpoolEntry[] {
-    const rows = this.db.prepare("SELECT * FROM spool WHERE state = 'pending' ORDER BY rowid").all() as {
+    const rows = this.stmt("SELECT * FROM spool WHERE state = 'pending' ORDER BY rowid").all() as {
       run_uuid: string;
       target_uri: string;
       remote_run_id: string | null;
@@ -639,35 +742,35 @@ export class SqliteStore implements TrackingStore {
 
   updateSpool(runId: string, update: { remoteRunId?: string; pushedMetricId?: number; done?: boolean }): void {
     this.write(() => {
-      if (update.remoteRunId !== undefined) this.db.prepare('UPDATE spool SET remote_run_id = ? WHERE run_uuid = ?').run(update.remoteRunId, runId);
-      if (update.pushedMetricId !== undefined) this.db.prepare('UPDATE spool SET pushed_metric_id = ? WHERE run_uuid = ?').run(update.pushedMetricId, runId);
-      if (update.done) this.db.prepare("UPDATE spool SET state = 'synced' WHERE run_uuid = ?").run(runId);
+      if (update.remoteRunId !== undefined) this.stmt('UPDATE spool SET remote_run_id = ? WHERE run_uuid = ?').run(update.remoteRunId, runId);
+      if (update.pushedMetricId !== undefined) this.stmt('UPDATE spool SET pushed_metric_id = ? WHERE run_uuid = ?').run(update.pushedMetricId, runId);
+      if (update.done) this.stmt("UPDATE spool SET state = 'synced' WHERE run_uuid = ?").run(runId);
     });
   }
 
   /** Metrics of a run with row id above `afterId`, oldest first, with their ids (sync's cursor). */
   metricsAfter(runId: string, afterId: number, limit: number): { id: number; metric: Metric }[] {
-    const rows = this.db.prepare('SELECT * FROM metrics WHERE run_uuid = ? AND id > ? ORDER BY id LIMIT ?').all(runId, afterId, limit) as MetricRow[];
+    const rows = this.stmt('SELECT * FROM metrics WHERE run_uuid = ? AND id > ? ORDER BY id LIMIT ?').all(runId, afterId, limit) as MetricRow[];
     return rows.map((r) => ({ id: r.id, metric: metricOf(r) }));
   }
 }
 
-function searchRowOf(run: Run): SearchRow {
-  const i = run.info;
+/** A run's attributes as filters read them; fillSearchKeys adds the params, tags and metrics they name. */
+function searchRowOf(r: RunRow): SearchRow {
   return {
     attributes: {
-      run_id: i.runId,
-      run_name: i.runName,
-      status: i.status,
-      user_id: i.userId,
-      artifact_uri: i.artifactUri,
-      lifecycle_stage: i.lifecycleStage,
-      start_time: i.startTime,
-      end_time: i.endTime,
+      run_id: r.run_uuid,
+      run_name: r.name,
+      status: r.status,
+      user_id: r.user_id,
+      artifact_uri: r.artifact_uri,
+      lifecycle_stage: r.lifecycle_stage,
+      start_time: r.start_time,
+      end_time: r.end_time,
     },
-    metrics: Object.fromEntries(run.data.metrics.map((m) => [m.key, m.value])),
-    params: run.data.params,
-    tags: run.data.tags,
+    metrics: recordOfEntries<number>([]),
+    params: recordOfEntries<string>([]),
+    tags: recordOfEntries<string>([]),
   };
 }
 
@@ -682,28 +785,4 @@ function safeUserName(): string {
   } catch {
     return 'unknown';
   }
-}
-
-export function writeFileAtomic(file: string, data: Uint8Array): void {
-  mkdirSync(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${randomUUID().slice(0, 8)}`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
-}
-
-function listDir(dir: string, relBase: string): FileInfo[] {
-  let entries: string[];
-  try {
-    entries = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  return entries
-    .filter((name) => !name.includes('.tmp-'))
-    .sort()
-    .map((name) => {
-      const st = statSync(join(dir, name));
-      const path = relBase ? `${relBase}/${name}` : name;
-      return st.isDirectory() ? { path, isDir: true } : { path, isDir: false, fileSize: st.size };
-    });
 }

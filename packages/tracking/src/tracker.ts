@@ -31,6 +31,10 @@ export interface StartRunOptions {
   tags?: Record<string, string>;
 }
 
+export interface ResumeRunOptions {
+  tags?: Record<string, string>;
+}
+
 export interface MetricInput {
   key: string;
   value: number;
@@ -66,6 +70,11 @@ export interface Tracker {
   /** The backend: reads for UIs and tests go through it. */
   readonly store: TrackingStore;
   startRun(opts?: StartRunOptions): Promise<RunHandle>;
+  /**
+   * Continues an existing run of this tracker's store (a training run resumed from its checkpoint):
+   * sets `tags`, then the status back to RUNNING; its end time is set again when it ends.
+   */
+  resumeRun(runId: string, opts?: ResumeRunOptions): Promise<RunHandle>;
   getExperimentByName(name: string): Promise<Experiment | undefined>;
   searchRuns(opts: SearchRunsOptions): Promise<Page<Run>>;
   getRun(runId: string): Promise<Run>;
@@ -118,6 +127,21 @@ class TrackerImpl implements Tracker {
       warnSpooling(this.opts, err as Error, spool);
       return new RunHandleImpl(spool, run.info.runId, experimentId, experimentName, create, () => undefined, this.opts, true);
     }
+  }
+
+  async resumeRun(runId: string, opts: ResumeRunOptions = {}): Promise<RunHandle> {
+    const run = await this.store.getRun(runId);
+    const experiment = await this.store.getExperiment(run.info.experimentId);
+    const tags = { ...(opts.tags ?? {}) };
+    for (const [k, v] of Object.entries(tags)) {
+      validateKey('tag', k);
+      validateTagValue(k, v);
+    }
+    // Tags first: a run is never RUNNING with the pid of a process that is gone.
+    if (Object.keys(tags).length > 0) await this.store.logBatch(runId, { tags });
+    await this.store.updateRun(runId, { status: 'RUNNING' });
+    const created = { runName: run.info.runName, startTime: run.info.startTime, tags: { ...run.data.tags, ...tags } };
+    return new RunHandleImpl(this.store, runId, run.info.experimentId, experiment.name, created, this.spoolStore, this.opts);
   }
 
   getExperimentByName(name: string) {

@@ -10,10 +10,65 @@ export const LIMITS = {
   metricsPerBatch: 1000,
   paramsOrTagsPerBatch: 100,
   entitiesPerBatch: 1000,
+  /**
+   * Times (run start/end, metric timestamps) are integer milliseconds since the epoch up to
+   * 8.64e15 (year 275760): the range of a JavaScript Date, so every accepted time can be shown.
+   * MLflow's int64 allows more; difflab refuses what it could not display or store exactly.
+   */
+  maxTimeMs: 8.64e15,
+  /** Steps are integers a JavaScript number holds exactly (±(2^53 − 1)), not all of MLflow's int64. */
+  maxAbsStep: Number.MAX_SAFE_INTEGER,
 } as const;
 
 const KEY_CHARS = /^[/\w.\- :]*$/;
 const RUN_ID = /^[0-9a-f]{32}$/;
+
+/** A lone UTF-16 surrogate has no UTF-8 form: SQLite would store U+FFFD instead of what was sent. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
+/**
+ * A string field (param/tag value, name): MLflow's type for it is string, so numbers, objects and
+ * the like are refused rather than stored as their `String()` (`[object Object]`). `field` names it
+ * in the error, e.g. `param 'lr' value`.
+ */
+export function validateText(field: string, value: unknown): asserts value is string {
+  if (typeof value !== 'string') {
+    throw new InvalidParameterError(`${field} must be a string (MLflow's type for it), got ${describeValue(value)}; send it as a string, e.g. JSON-encode an object`);
+  }
+  if (LONE_SURROGATE.test(value)) {
+    throw new InvalidParameterError(`${field} contains an unpaired UTF-16 surrogate, which cannot be stored as UTF-8; send well-formed Unicode text`);
+  }
+}
+
+/** A run or metric time: integer milliseconds since the epoch within [0, LIMITS.maxTimeMs]. */
+export function validateTime(field: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > LIMITS.maxTimeMs) {
+    throw new InvalidParameterError(
+      `${field} must be integer milliseconds since the epoch in [0, ${LIMITS.maxTimeMs}] (the dates the tracker can show, up to year 275760), got ${describeValue(value)}`,
+    );
+  }
+}
+
+/** A metric step: an integer within ±LIMITS.maxAbsStep. */
+export function validateStep(field: string, value: unknown): asserts value is number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value)) {
+    throw new InvalidParameterError(`${field} must be an integer in [-${LIMITS.maxAbsStep}, ${LIMITS.maxAbsStep}], got ${describeValue(value)}`);
+  }
+}
+
+/** A short, safe rendering of a rejected value for an error message. */
+function describeValue(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  if (value === undefined) return 'nothing';
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return `${Array.isArray(value) ? 'a list' : typeof value} ${text.length > 60 ? `${text.slice(0, 60)}…` : text}`;
+}
 
 /** `kind` names the field in the error, e.g. 'param', 'metric', 'tag'. */
 export function validateKey(kind: string, key: string): void {
@@ -36,6 +91,7 @@ export function validateKey(kind: string, key: string): void {
 }
 
 export function validateParamValue(key: string, value: string): void {
+  validateText(`param '${key}' value`, value);
   if (value.length > LIMITS.paramValueLength) {
     throw new InvalidParameterError(
       `param '${key}' value is ${value.length} characters; the limit is ${LIMITS.paramValueLength}. Log long values (e.g. a whole config) as an artifact instead`,
@@ -44,6 +100,7 @@ export function validateParamValue(key: string, value: string): void {
 }
 
 export function validateTagValue(key: string, value: string): void {
+  validateText(`tag '${key}' value`, value);
   if (value.length > LIMITS.tagValueLength) {
     throw new InvalidParameterError(`tag '${key}' value is ${value.length} characters; the limit is ${LIMITS.tagValueLength}`);
   }
@@ -51,11 +108,10 @@ export function validateTagValue(key: string, value: string): void {
 
 export function validateMetric(m: Metric): void {
   validateKey('metric', m.key);
-  if (typeof m.value !== 'number') throw new InvalidParameterError(`metric '${m.key}' value must be a number, got ${typeof m.value}`);
-  if (!Number.isSafeInteger(m.step)) throw new InvalidParameterError(`metric '${m.key}' step must be an integer, got ${m.step}`);
-  if (!Number.isSafeInteger(m.timestamp) || m.timestamp < 0) {
-    throw new InvalidParameterError(`metric '${m.key}' timestamp must be integer milliseconds since the epoch, got ${m.timestamp}`);
-  }
+  // NaN and ±Infinity are metric values MLflow stores (and the UI shows); anything else must be a number.
+  if (typeof m.value !== 'number') throw new InvalidParameterError(`metric '${m.key}' value must be a number, got ${describeValue(m.value)}`);
+  validateStep(`metric '${m.key}' step`, m.step);
+  validateTime(`metric '${m.key}' timestamp`, m.timestamp);
 }
 
 export function validateRunId(runId: string): void {

@@ -169,6 +169,30 @@ describe('SqliteStore runs', () => {
   });
 });
 
+describe('SqliteStore search loads what the page shows', () => {
+  it('returns whole runs when the filter and order read only some keys, and counts runs per experiment', async () => {
+    const experimentId = await store.ensureExperiment('two-phase');
+    for (const [i, lr] of ['0.1', '0.2', '0.3'].entries()) {
+      const run = await store.createRun({ experimentId, runName: `r${i}`, startTime: 1000 + i, tags: { phase: 'train' } });
+      await store.logBatch(run.info.runId, { params: { lr, seed: String(i) }, metrics: [{ key: 'loss', value: 1 / (i + 1), step: 1, timestamp: 1 }, { key: 'acc', value: i, step: 1, timestamp: 1 }] });
+    }
+    const found = await store.searchRuns({ experimentIds: [experimentId], filter: 'metrics.loss < 0.9', orderBy: ['params.lr DESC'], maxResults: 1 });
+    expect(found.items.map((r) => r.info.runName)).toEqual(['r2']);
+    expect(found.items[0]!.data).toEqual({
+      params: { lr: '0.3', seed: '2' },
+      tags: { phase: 'train', 'mlflow.runName': 'r2' },
+      metrics: [
+        { key: 'acc', value: 2, step: 1, timestamp: 1 },
+        { key: 'loss', value: 1 / 3, step: 1, timestamp: 1 },
+      ],
+    });
+    const next = await store.searchRuns({ experimentIds: [experimentId], filter: 'metrics.loss < 0.9', orderBy: ['params.lr DESC'], maxResults: 1, pageToken: found.nextPageToken });
+    expect(next.items.map((r) => r.info.runName)).toEqual(['r1']);
+    expect(next.nextPageToken).toBeUndefined();
+    expect(store.runSummary().get(experimentId)).toEqual({ runs: 3, lastStartTime: 1002 });
+  });
+});
+
 describe('SqliteStore artifacts', () => {
   it('writes, lists and reads artifacts under the run root', async () => {
     const { info } = await newRun();

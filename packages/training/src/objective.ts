@@ -11,6 +11,10 @@ export interface ObjectiveContext {
   y: tf.Tensor1D;
   rng: Rng;
   schedule: NoiseSchedule;
+  /** 1-based number of the optimizer update this loss is for (trainStep sets it; HASTE-style schedules switch terms by it). */
+  step?: number;
+  /** Index of each example in the training split, when the batch came from it (per-example caches are keyed by it). */
+  indices?: Int32Array;
 }
 
 export interface ObjectiveValue {
@@ -28,6 +32,12 @@ export interface Objective {
   readonly name: string;
   /** Recorded in the run's params as given. */
   readonly params: Readonly<Record<string, string | number | boolean>>;
+  /**
+   * Weights the objective trains beside the model's (REPA's projector), keyed by names distinct from the
+   * model's: the step differentiates and updates them with the same AdamW (no EMA), the checkpoint saves
+   * them (objective.safetensors), sampling never uses them. Absent or empty for most objectives.
+   */
+  readonly trainable?: Readonly<Record<string, tf.Variable>>;
   loss(ctx: ObjectiveContext): ObjectiveValue;
   /** Releases what the objective holds (e.g. a teacher's weights). */
   dispose(): void;

@@ -15,7 +15,7 @@ export interface Trainer {
   readonly ema: Ema;
   /** Global-norm clipping threshold; 0 = off. */
   readonly gradClip: number;
-  /** The variables that get gradients: every parameter except the frozen ones (model.zero). */
+  /** The variables that get gradients: every parameter except the frozen ones (model.zero), then the objective's own. */
   readonly trainable: readonly tf.Variable[];
   /**
    * Where clipping, AdamW and the EMA run (core-tensor's clipAdamWEma): `auto` (default) is one fused
@@ -43,18 +43,22 @@ export function createTrainer(
   settings: OptimizerSettings,
   opts: { updateEngine?: UpdateEngine } = {},
 ): Trainer {
+  const own = objective.trainable ?? {};
+  const clash = Object.keys(own).find((k) => Object.hasOwn(model.params, k));
+  if (clash !== undefined) throw new Error(`objective '${objective.name}' trains a weight named '${clash}', which is also a model parameter; give the objective's weights their own prefix`);
+  const params = { ...model.params, ...own };
   const optimizer = new AdamW({
     lr: settings.lr,
     beta1: settings.beta1,
     beta2: settings.beta2,
     weightDecay: settings.weightDecay,
     // As in common DiT/ViT recipes: no decay on biases and 1-D parameters.
-    decay: (name) => (model.params[name]?.rank ?? 0) > 1,
+    decay: (name) => (params[name]?.rank ?? 0) > 1,
   });
   const ema = new Ema(model.params, settings.emaDecay);
   // Zeroed operators (model.zero) stay the identity: they get no gradient, so neither AdamW nor the EMA moves them.
   const frozen = new Set(model.frozen);
-  const trainable = Object.entries(model.params).filter(([k]) => !frozen.has(k)).map(([, v]) => v);
+  const trainable = [...Object.entries(model.params).filter(([k]) => !frozen.has(k)).map(([, v]) => v), ...Object.values(own)];
   return {
     model, objective, schedule, optimizer, ema, gradClip: settings.gradClip, trainable, updateEngine: opts.updateEngine ?? 'auto',
     dispose: () => {
@@ -73,14 +77,18 @@ export function createTrainer(
  */
 export function trainStep(trainer: Trainer, batch: FloatBatch, opts: { lr: number; emaDecay: number; rng: Rng }): StepResult {
   const { model, objective, optimizer, ema } = trainer;
+  const own = objective.trainable ?? {};
+  const params = { ...model.params, ...own };
   // tf.variableGrads keys gradients by tfjs variable name; the optimizer keys by parameter name.
-  const paramNameOf = new Map(Object.entries(model.params).map(([k, v]) => [v.name, k]));
+  const paramNameOf = new Map(Object.entries(params).map(([k, v]) => [v.name, k]));
+  // The optimizer's count of applied updates: this update's number, 1-based (equal to the loop's step, also on resume).
+  const step = optimizer.getState().step + 1;
   const terms: Record<string, number> = {};
   const { loss, grads } = tf.tidy(() => {
     const x = tf.tensor4d(batch.x, batch.shape);
     const y = tf.tensor1d(batch.y, 'int32');
     const { value, grads } = tf.variableGrads(() => {
-      const v = objective.loss({ model, x, y, rng: opts.rng, schedule: trainer.schedule });
+      const v = objective.loss({ model, x, y, rng: opts.rng, schedule: trainer.schedule, step, ...(batch.indices ? { indices: batch.indices } : {}) });
       // Read inside: variableGrads disposes everything but the loss when this returns.
       for (const [k, t] of Object.entries(v.terms)) terms[k] = typeof t === 'number' ? t : t.dataSync()[0]!;
       return v.loss;
@@ -89,12 +97,13 @@ export function trainStep(trainer: Trainer, batch: FloatBatch, opts: { lr: numbe
     return { loss: value.dataSync()[0]!, grads: named };
   });
   // Outside the tidy: the optimizer's moments and the EMA must outlive this step.
-  const { norm, updated } = clipAdamWEma(model.params, grads, optimizer, ema, {
+  const { norm, updated } = clipAdamWEma(params, grads, optimizer, ema, {
     maxNorm: trainer.gradClip > 0 ? trainer.gradClip : Infinity,
     lr: opts.lr,
     emaDecay: opts.emaDecay,
     apply: Number.isFinite(loss),
     engine: trainer.updateEngine ?? 'auto',
+    withoutEma: Object.keys(own),
   });
   tf.dispose(Object.values(grads));
   forgetDisposedInScope();

@@ -1,13 +1,15 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, existsSync } from 'node:fs';
+import { existsSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Rng, backendInfo, initBackend, tf, writeFileAtomic } from '@difflab/core-tensor';
 import {
   ConfigError,
   type TrainConfig,
   CheckpointError,
+  acquireRunLock,
   latestCheckpointDir,
+  removeAbandonedCheckpointTemps,
   loadCheckpoint,
   saveCheckpoint,
   type TrainerState,
@@ -85,35 +87,42 @@ export function emaDecayAt(cfg: TrainConfig['train'], n: number): number {
  * whose states are checkpointed, so a resumed run continues bit-exactly.
  */
 export async function train(cfg: TrainConfig, opts: TrainOptions): Promise<TrainResult> {
+  const runDir = resolve(opts.runDir);
+  const notice = (line: string) => (opts.progressStream ?? process.stderr).write(`${line}\n`);
+  // The run directory is this process's until it ends: a second writer is refused before it writes anything.
+  const lock = acquireRunLock(runDir, { warn: notice });
   // Every tensor a run allocates is released when it ends, however it ends (tests run many in one process).
   // Variables outlive scopes, so the model registers its own disposal.
   const cleanup: (() => void)[] = [];
   tf.engine().startScope();
   try {
-    return await trainInScope(cfg, opts, cleanup);
+    removeAbandonedCheckpointTemps(runDir);
+    return await trainInScope(cfg, { ...opts, runDir }, cleanup, notice);
   } finally {
     for (const fn of cleanup) fn();
     tf.engine().endScope();
+    lock.release();
+    // Refused before writing (e.g. --resume of a directory that did not exist): leave no empty directory behind.
+    if (lock.createdDir) removeIfEmpty(runDir);
   }
 }
 
-async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() => void)[]): Promise<TrainResult> {
-  const runDir = resolve(opts.runDir);
+async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() => void)[], notice: (line: string) => void): Promise<TrainResult> {
+  const runDir = opts.runDir;
   const sinks = opts.sinks ?? [];
-  const backend = await initBackend();
-  const schedule = scheduleFor(cfg.diffusion);
-  const loading = startPhase(`loading ${cfg.data.dataset}`, opts.progressStream);
-  const data = await datasetFor(cfg.data);
-  loading.done(data.train.n + data.test.n, 'images');
-  const imageSize = data.train.height;
-
   const hash = configHash(cfg);
   const resumeDir = opts.resume ? latestCheckpointDir(runDir) : null;
   if (opts.resume && !resumeDir) throw new CheckpointError(`--resume: ${runDir} has no checkpoint to resume from`);
   if (!opts.resume && existsSync(join(runDir, 'checkpoints', 'latest'))) {
     throw new CheckpointError(`${runDir} already holds a run; pass --resume to continue it or choose another --out`);
   }
-  mkdirSync(runDir, { recursive: true });
+
+  const backend = await initBackend();
+  const schedule = scheduleFor(cfg.diffusion);
+  const loading = startPhase(`loading ${cfg.data.dataset}`, opts.progressStream);
+  const data = await datasetFor(cfg.data);
+  loading.done(data.train.n + data.test.n, 'images');
+  const imageSize = data.train.height;
 
   const root = new Rng(cfg.seed);
   const model = createDenoiser(cfg.model, root.fork());
@@ -140,7 +149,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const metrics = new MetricsTable(join(runDir, 'metrics.parquet'));
 
   if (resumeDir) {
-    const ckpt = await loadCheckpoint(resumeDir);
+    const ckpt = await loadCheckpoint(resumeDir, { warn: notice });
     if (ckpt.state.configHash !== hash) {
       tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
       throw new CheckpointError(`${resumeDir} was written with a different config (hash ${ckpt.state.configHash}, now ${hash}); resume with the run's own config.json`);
@@ -148,7 +157,9 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     for (const [k, v] of Object.entries(ckpt.params)) model.params[k]!.assign(v);
     optimizer.loadState(ckpt.optimizer);
     ema.loadState({ decay: ckpt.emaDecay, tensors: ckpt.ema });
-    tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
+    const objectiveWeights = loadObjectiveWeights(objective.trainable ?? {}, ckpt.objective ?? {}, resumeDir);
+    tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors), ...Object.values(ckpt.objective ?? {})]);
+    if (objectiveWeights) throw objectiveWeights;
     trainRng = Rng.fromState(ckpt.state.trainRng);
     iterator = new FloatBatchIterator(data.train, cfg.train.batchSize, { state: ckpt.state.data });
     step = ckpt.state.step;
@@ -180,7 +191,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   };
   await writeFileAtomic(join(runDir, 'config.json'), `${JSON.stringify(cfg, null, 2)}\n`);
   await writeFileAtomic(join(runDir, 'params.json'), `${JSON.stringify(params, null, 2)}\n`);
-  for (const s of sinks) await s.start(params);
+  for (const s of sinks) await s.start(params, { fromStep: step, recorded: metrics.recorded });
   for (const s of sinks) await s.artifact(join(runDir, 'config.json'), 'config');
 
   const totalSteps = Math.min(cfg.train.steps, opts.stopAtStep ?? Infinity);
@@ -191,12 +202,14 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   const checkpoint = async () => {
     const state: TrainerState = { step, trainRng: trainRng.getState(), data: iterator.getState(), configHash: hash };
+    // Metrics first: killed between the two writes, metrics.parquet holds more rows than the checkpoint
+    // (a resume drops them), never fewer.
+    await metrics.flush();
     lastGood = await saveCheckpoint(
       runDir,
-      { state, params: model.params, ema: ema.weights, emaDecay: ema.decay, optimizer: optimizer.getState() },
+      { state, params: model.params, ema: ema.weights, emaDecay: ema.decay, optimizer: optimizer.getState(), objective: objective.trainable ?? {} },
       KEEP_CHECKPOINTS,
     );
-    await metrics.flush();
     for (const s of sinks) await s.artifact(lastGood, 'checkpoint');
   };
   const finish = async (status: RunStatus, extra: Partial<TrainResult> = {}): Promise<TrainResult> => {
@@ -284,6 +297,29 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   await writeFileAtomic(evalPath, `${JSON.stringify(evaluation, null, 2)}\n`);
   for (const s of sinks) await s.artifact(evalPath, 'evaluation');
   return finish('FINISHED', { heldOutLoss: held, samplePath });
+}
+
+/** Assigns an objective's saved weights (objective.safetensors); the error, if any, is returned so the caller can free the checkpoint first. */
+function loadObjectiveWeights(into: Readonly<Record<string, tf.Variable>>, saved: Record<string, tf.Tensor>, dir: string): CheckpointError | null {
+  const want = Object.keys(into).sort(), have = Object.keys(saved).sort();
+  if (want.join('\n') !== have.join('\n')) {
+    return new CheckpointError(
+      `${dir}: the objective trains [${want.join(', ') || 'no weights'}] but the checkpoint's objective.safetensors holds [${have.join(', ') || 'nothing'}]; resume with the run's own config.json`,
+    );
+  }
+  for (const [k, v] of Object.entries(into)) {
+    if (!tf.util.arraysEqual(v.shape, saved[k]!.shape)) return new CheckpointError(`${dir}: objective weight '${k}' is [${saved[k]!.shape}] in the checkpoint but [${v.shape}] now`);
+  }
+  for (const [k, v] of Object.entries(into)) v.assign(saved[k]!);
+  return null;
+}
+
+function removeIfEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // Not empty: the run wrote something, which stays.
+  }
 }
 
 function gitCommit(): string {

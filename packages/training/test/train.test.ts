@@ -94,7 +94,8 @@ describe('trainer', () => {
   it('records a failed run as FAILED in the tracker', async () => {
     const tracker = openTracker({ uri: tmp() });
     const cfg = tinyConfig({ steps: 50, lr: 1e25, gradClip: 0, warmupSteps: 0 });
-    await expect(train(cfg, { runDir: tmp(), progressStream: quiet, sinks: [new TrackerSink(tracker, 'tiny', 'bad', 'x')] })).rejects.toThrow(
+    const runDir = tmp();
+    await expect(train(cfg, { runDir, progressStream: quiet, sinks: [new TrackerSink(tracker, 'tiny', 'bad', runDir)] })).rejects.toThrow(
       NonFiniteLossError,
     );
     const exp = await tracker.getExperimentByName('tiny');

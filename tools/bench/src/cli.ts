@@ -7,6 +7,7 @@ import { SAMPLE_CONFIG, SAMPLE_SAMPLERS, checkSamplePeer, formatSampleCheck, for
 import { benchModelSection } from './train-step.js';
 import type { ModelConfigInput } from '@difflab/runs';
 import { ENGINES, formatTrainStepReport, runTrainStepBench, SMALL_CONFIG, type Engine } from './train-step-bench.js';
+import { formatTrackerReport, runTrackerBench } from './tracker-bench.js';
 
 /** The `difflab bench` command; apps/cli loads this file at run time instead of depending on the harness. */
 
@@ -16,6 +17,7 @@ const usage = `usage: difflab bench train-step [--quick] [--json] [--engines nat
        difflab bench sample [--quick] [--json] [--config ${SAMPLE_CONFIG}|w<width>-d<depth>] [--model K=V[,K=V]] [--batch 100] [--samplers ddim,euler]
                             [--engines native,pytorch] [--threads N] [--check]
        difflab bench gemm [--quick] [--json] [--bf16-lib PATH] [--threads 1,2] [--engines openblas,pytorch]
+       difflab bench tracker [--runs 10000] [--steps 1000] [--rest-runs N] [--dir PARENT] [--json]
 
 train-step  Times the trainer's own training step (@difflab/training's trainStep: random t,
             label dropout, forward + backward, clipping, AdamW, EMA) for the small Fashion-MNIST
@@ -42,7 +44,12 @@ gemm        bf16 vs fp32 GEMM on the DiT's linear-layer shapes (forward, input a
             cblas_sgemm (tools/bench/native/gemm_bf16.c, compiled on demand; sbgemm from --bf16-lib or
             DIFFLAB_BF16_OPENBLAS, an OpenBLAS built with BUILD_BFLOAT16=1, since Debian's has none) and
             oneDNN fp32 vs bf16 through PyTorch. GFLOP/s per shape at 1 and all threads, and the
-            FLOP-weighted bf16/fp32 ratio against issue #16's 1.5× rule.`;
+            FLOP-weighted bf16/fp32 ratio against issue #16's 1.5× rule.
+tracker     The tracker under load, in a temp store (removed afterwards): --runs runs × --steps steps ×
+            5 metrics through the store API (logBatch), --rest-runs more (default runs/20) through a
+            'difflab tracker' server's runs/log-batch, then the runs table, a filtered runs table, the
+            experiments list and a 10-run compare timed over HTTP. Targets: ≥ 50,000 values/s local
+            ingest, each page < 1 s. The full size writes ~7 GiB: --dir picks the disk; --runs 500 is quick.`;
 
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -64,6 +71,10 @@ export async function run(args: string[]): Promise<number> {
       samplers: { type: 'string' },
       check: { type: 'boolean' },
       'bf16-lib': { type: 'string' },
+      runs: { type: 'string' },
+      steps: { type: 'string' },
+      'rest-runs': { type: 'string' },
+      dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -169,6 +180,23 @@ export async function run(args: string[]): Promise<number> {
       log: (line) => process.stderr.write(line + '\n'),
     });
     console.log(values.json ? JSON.stringify(report, null, 2) : formatGemmBf16Report(report));
+    return 0;
+  }
+  if (sub === 'tracker') {
+    const count = (flag: string, v: string | undefined, fallback: number | undefined) => {
+      if (v === undefined) return fallback;
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} must be a positive integer, got '${v}'`);
+      return n;
+    };
+    const report = await runTrackerBench({
+      runs: count('runs', values.runs, 10_000)!,
+      steps: count('steps', values.steps, 1000)!,
+      restRuns: count('rest-runs', values['rest-runs'], undefined),
+      ...(values.dir ? { parentDir: values.dir } : {}),
+      log: (line) => process.stderr.write(line + '\n'),
+    });
+    console.log(values.json ? JSON.stringify(report, null, 2) : formatTrackerReport(report));
     return 0;
   }
   console.error(usage);

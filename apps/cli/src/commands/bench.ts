@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
-export const summary = 'Benchmarks: DiT training step per engine vs PyTorch, GEMM vs peak, kernel profiles';
+export const summary = 'Benchmarks: DiT training step per engine vs PyTorch, GEMM vs peak, kernel profiles, tracker load';
 
 // The harness (tools/bench) is a tool of this repository, not a dependency of the CLI: it is found
 // beside the CLI in the checkout and loaded only when `difflab bench` runs.

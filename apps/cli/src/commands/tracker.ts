@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { localTrackingDir, mlflowAuthHeaders, resolveTrackingTarget, SqliteStore, syncSpool } from '@difflab/tracking';
+import { localTrackingDir, mlflowAuthHeaders, repairOrphanRuns, resolveTrackingTarget, SqliteStore, syncSpool } from '@difflab/tracking';
 import { startTrackerServer } from '@difflab/tracker';
 
 export const summary = 'Serve the tracker UI + MLflow REST API, or sync spooled runs to MLflow';
@@ -50,6 +50,10 @@ export async function run(args: string[]): Promise<number> {
   const port = values.port === undefined ? 5000 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be an integer in [0, 65535], got '${values.port}'`);
   const store = openLocal(values.store);
+  // A training process killed with -9 leaves its run RUNNING; end those whose process is gone on this host.
+  for (const r of await repairOrphanRuns(store)) {
+    console.error(`difflab tracker: run ${r.runId} ('${r.runName}') was RUNNING but its process ${r.pid} is gone; marked it KILLED`);
+  }
   if (sub === 'sync') {
     try {
       const report = await syncSpool(store, { headers: mlflowAuthHeaders() });

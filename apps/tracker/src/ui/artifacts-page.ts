@@ -1,4 +1,4 @@
-import { NotFoundError, type SqliteStore } from '@difflab/tracking';
+import { InvalidParameterError, NotFoundError, type SqliteStore } from '@difflab/tracking';
 import { artifactKindOf, contentDispositionOf, contentTypeOf } from './content-type.js';
 import { esc, href, page } from './html.js';
 import { previewParquet } from './parquet.js';
@@ -7,16 +7,22 @@ import type { Rendered } from './routes.js';
 const PARQUET_ROWS = 200;
 const TEXT_BYTES = 1 << 20;
 
+/**
+ * The folder's files and subfolders, linked; entries the store refuses to serve (a symbolic link
+ * leading out of the run's artifact folder, a dangling link) are listed unlinked with the reason,
+ * so a user sees why a file they put there does not open.
+ */
 export async function artifactListing(store: SqliteStore, runId: string, path: string): Promise<string> {
-  const files = await store.listArtifacts(runId, path);
-  if (files.length === 0) return '<p class="muted">No artifacts.</p>';
+  const { files, refused } = await store.artifactListing(runId, path);
+  if (files.length === 0 && refused.length === 0) return '<p class="muted">No artifacts.</p>';
   const rows = files.map((f) => {
     const link = href(`/runs/${encodeURIComponent(runId)}/artifacts`, { path: f.path });
     return `<tr><td><a href="${esc(link)}">${esc(f.path)}${f.isDir ? '/' : ''}</a></td><td class="num">${f.isDir ? '' : esc(f.fileSize ?? '')}</td></tr>`;
   });
+  const refusedRows = refused.map((r) => `<tr class="refused"><td>${esc(r.path)} <span class="muted">— not served: ${esc(r.reason)}</span></td><td></td></tr>`);
   const zip = href('/get-artifact-archive', { run_id: runId, path });
-  return `<table id="artifacts"><tr><th>Path</th><th>Bytes</th></tr>${rows.join('')}</table>
-    <p><a id="download-folder" href="${esc(zip)}">download ${path ? esc(path) : 'all artifacts'} as .zip</a></p>`;
+  return `<table id="artifacts"><tr><th>Path</th><th>Bytes</th></tr>${rows.join('')}${refusedRows.join('')}</table>
+    ${files.length > 0 ? `<p><a id="download-folder" href="${esc(zip)}">download ${path ? esc(path) : 'all artifacts'} as .zip</a></p>` : ''}`;
 }
 
 export async function artifactPage(store: SqliteStore, runId: string, path: string): Promise<string> {
@@ -67,9 +73,12 @@ export async function artifactPage(store: SqliteStore, runId: string, path: stri
 
 async function isDirectory(store: SqliteStore, runId: string, path: string): Promise<boolean> {
   const parent = path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '';
-  const entry = (await store.listArtifacts(runId, parent)).find((f) => f.path === path);
-  if (!entry) throw new NotFoundError(`run ${runId} has no artifact '${path}'`);
-  return entry.isDir;
+  const { files, refused } = await store.artifactListing(runId, parent);
+  const entry = files.find((f) => f.path === path);
+  if (entry) return entry.isDir;
+  const why = refused.find((r) => r.path === path);
+  if (why) throw new InvalidParameterError(`artifact '${path}' of run ${runId} is not served: ${why.reason}`);
+  throw new NotFoundError(`run ${runId} has no artifact '${path}'`);
 }
 
 export async function rawArtifact(store: SqliteStore, runId: string, path: string, download = false): Promise<Rendered> {

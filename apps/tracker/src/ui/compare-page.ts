@@ -1,4 +1,4 @@
-import { InvalidParameterError, type Run, type SqliteStore } from '@difflab/tracking';
+import { InvalidParameterError, recordOfEntries, type Run, type SqliteStore } from '@difflab/tracking';
 import { chartBlock, CHART_SCRIPTS, logXToggle, parseLogX, parseSmoothing, smoothingSlider } from './chart-html.js';
 import { chartSpec, X_AXES, type XAxis } from './chart-spec.js';
 import { esc, formatDuration, formatNumber, href, page } from './html.js';
@@ -68,7 +68,7 @@ export async function comparePage(store: SqliteStore, q: URLSearchParams): Promi
   const xOptions = (Object.keys(X_AXES) as XAxis[]).map((k) => `<option value="${k}"${k === x ? ' selected' : ''}>${esc(X_AXES[k])}</option>`).join('');
   const header = `<tr><th></th>${runs.map((r) => `<th><a href="/runs/${esc(r.info.runId)}">${esc(names.get(r.info.runId))}</a></th>`).join('')}</tr>`;
   const params = diffRows(runs, (r) => r.data.params, showAll);
-  const latest = diffRows(runs, (r) => Object.fromEntries(r.data.metrics.map((m) => [m.key, formatNumber(m.value)])), true);
+  const latest = diffRows(runs, (r) => recordOfEntries(r.data.metrics.map((m) => [m.key, formatNumber(m.value)] as const)), true);
   const info = diffRows(runs, (r) => ({ status: r.info.status, duration: formatDuration(r.info.startTime, r.info.endTime), run_id: r.info.runId }), true);
   const experimentIds = [...new Set(runs.map((r) => r.info.experimentId))];
   const crumbs: [string, string?][] = [['Experiments', '/']];

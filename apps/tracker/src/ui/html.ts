@@ -24,9 +24,15 @@ export function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
 }
 
+/**
+ * A time as `YYYY-MM-DD hh:mm:ssZ`. The API accepts only times a Date can hold, but a store written by
+ * an older version (or by hand) may hold any int64: such a time shows as its number, never an error.
+ */
 export function formatTime(ms: number | null): string {
-  if (ms === null || !Number.isFinite(ms)) return '';
-  return new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  if (typeof ms !== 'number' || !Number.isFinite(ms)) return '';
+  const date = new Date(ms);
+  if (Number.isNaN(date.getTime())) return `${ms} ms since 1970 (beyond the calendar)`;
+  return date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
 }
 
 export function formatDuration(start: number, end: number | null): string {

@@ -22,7 +22,7 @@ export function seriesNames(runs: Run[]): Map<string, string> {
 
 export function parseXAxis(value: string | null): XAxis {
   const x = value ?? 'step';
-  if (!(x in X_AXES)) throw new InvalidParameterError(`x must be one of ${Object.keys(X_AXES).join(', ')}, got '${x}'`);
+  if (!Object.hasOwn(X_AXES, x)) throw new InvalidParameterError(`x must be one of ${Object.keys(X_AXES).join(', ')}, got '${x}'`);
   return x as XAxis;
 }
 

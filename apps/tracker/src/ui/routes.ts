@@ -1,4 +1,5 @@
 import { NotFoundError, TrackingError, type SqliteStore } from '@difflab/tracking';
+import { decodePathSegments } from '../url-path.js';
 import { artifactArchive } from './artifact-archive.js';
 import { artifactPage, rawArtifact } from './artifacts-page.js';
 import { compareData, comparePage } from './compare-page.js';
@@ -25,8 +26,9 @@ const JSON_TYPE = 'application/json';
  */
 export async function renderUi(store: SqliteStore, url: URL): Promise<Rendered> {
   const q = url.searchParams;
-  const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+  let parts: string[] = [];
   try {
+    parts = decodePathSegments(url.pathname);
     if (parts.length === 0) return { status: 200, contentType: HTML, body: await experimentsPage(store) };
     if (parts[0] === 'experiments' && parts.length === 2) return { status: 200, contentType: HTML, body: await runsPage(store, parts[1]!, q) };
     if (parts[0] === 'experiments' && parts.length === 3 && parts[2] === 'runs.csv') {

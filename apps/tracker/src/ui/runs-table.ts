@@ -1,4 +1,4 @@
-import { InvalidParameterError, type Run, type SqliteStore } from '@difflab/tracking';
+import { InvalidParameterError, recordOfEntries, type Run, type SqliteStore } from '@difflab/tracking';
 import { formatDuration, formatNumber, formatTime } from './html.js';
 
 export const MAX_RUNS = 1000;
@@ -95,11 +95,12 @@ export async function runsTable(store: SqliteStore, experimentId: string, q: URL
   const columns = chosen.length > 0 ? available.filter((c) => chosen.includes(c.id)) : available.filter(defaults);
   const hiddenParams = chosen.length > 0 ? 0 : paramKeys.filter((k) => !(showAllParams || differs(k))).length;
 
-  const ranges = store.metricRanges(runs.map((r) => r.info.runId));
+  // Min/max scan every value of every listed run: only done when such a column is shown.
+  const ranges = columns.some((c) => c.stat === 'min' || c.stat === 'max') ? store.metricRanges(runs.map((r) => r.info.runId)) : new Map<string, Record<string, { min: number; max: number }>>();
   const now = Date.now();
   const rows: RunRow[] = runs.map((r) => {
-    const last = Object.fromEntries(r.data.metrics.map((m) => [m.key, m.value]));
-    const range = ranges.get(r.info.runId) ?? {};
+    const last = recordOfEntries(r.data.metrics.map((m) => [m.key, m.value] as const));
+    const range = ranges.get(r.info.runId) ?? recordOfEntries<{ min: number; max: number }>([]);
     const cells = columns.map((c): Cell => {
       if (c.kind === 'param') return { text: r.data.params[c.key] ?? '' };
       if (c.kind === 'tag') return { text: r.data.tags[c.key] ?? '' };

@@ -3,12 +3,15 @@ import type { Objective, ObjectiveFactory } from '../objective.js';
 import { distillationFromConfig } from './distillation.js';
 import { epsilonFromConfig } from './epsilon.js';
 import { flowFromConfig } from './flow.js';
+import { repaFromConfig } from './repa.js';
 import { vPredictionFromConfig } from './v-prediction.js';
 
 export { epsilonObjective } from './epsilon.js';
 export { distillationObjective } from './distillation.js';
 export { flowObjective, type FlowObjectiveOptions } from './flow.js';
 export { vPredictionObjective } from './v-prediction.js';
+export { createRepaProjector, repaObjective, type RepaProjector, type RepaProjectorKind, type RepaSettings } from './repa.js';
+export { gatherTokens, readEncoderTokens, toHalfBits, writeEncoderTokens, TOKENS_FILE, TOKENS_META_FILE, type EncoderTokens, type EncoderTokensMeta } from './repa-tokens.js';
 
 /** Every objective train.objective can name. A new objective is a module here and one line below. */
 export const OBJECTIVES: Readonly<Record<string, ObjectiveFactory>> = {
@@ -42,7 +45,7 @@ export function defaultObjectiveName(cfg: TrainConfig): string {
 /**
  * The objective a config asks for: train.objective, else defaultObjectiveName. An objective that trains
  * another process or prediction than diffusion.* says (the sampler would misread the model), is a
- * ConfigError naming the field and the fix.
+ * ConfigError naming the field and the fix. A repa section wraps that objective in REPA's alignment term.
  */
 export async function objectiveFor(cfg: TrainConfig, model: Denoiser): Promise<Objective> {
   const explicit = cfg.train.objective;
@@ -53,7 +56,14 @@ export async function objectiveFor(cfg: TrainConfig, model: Denoiser): Promise<O
     throw new ConfigError(`distill: a distill section is set but train.objective is '${name}'; remove distill or set train.objective to 'distillation'`);
   }
   checkDiffusion(cfg, name, explicit !== undefined);
-  return factory(cfg, model);
+  const base = await factory(cfg, model);
+  if (!cfg.repa) return base;
+  try {
+    return repaFromConfig(cfg, model, base);
+  } catch (e) {
+    base.dispose();
+    throw e;
+  }
 }
 
 function checkDiffusion(cfg: TrainConfig, name: string, explicit: boolean): void {

@@ -1,0 +1,37 @@
+// The study's plan: arms × seeds, each a valid trainer config whose repa section points at the preset's
+// teachers; HASTE's stop step; the vanilla arm has no repa section; bad definitions are refused by field.
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { parseTrainConfig } from '@difflab/runs';
+import { definitionPath, loadRepaDefinition, repaStudySchema } from '../src/definition.js';
+import { planUnits } from '../src/plan.js';
+
+const studyDir = join(import.meta.dirname, '..');
+const def = loadRepaDefinition(definitionPath(studyDir));
+
+describe('repa study plan', () => {
+  it('runs every arm × seed of the full preset, and a 3-arm, 1-seed smoke preset', () => {
+    const full = planUnits(def, 'full');
+    expect(full).toHaveLength(def.arms.length * 3);
+    expect(new Set(full.map((u) => u.id)).size).toBe(full.length);
+    expect(planUnits(def, 'smoke').map((u) => u.id)).toEqual(['vanilla-s0', 'repa-mae-s0', 'haste-mae-s0']);
+  });
+
+  it('gives each arm its teacher, shared block and λ; HASTE stops after the fraction; vanilla has no repa', () => {
+    const units = Object.fromEntries(planUnits(def, 'full').map((u) => [u.id, u]));
+    expect(units['vanilla-s1']!.config.repa).toBeUndefined();
+    expect(units['irepa-mae-s0']!.config.repa).toEqual({ encoder: 'experiments/repa-encoders/artifacts/mae', block: 2, lambda: 0.5, projector: 'conv', spatialNorm: true });
+    expect((units['haste-mae-s2']!.config.repa as { stopStep: number }).stopStep).toBe(1001);
+    expect((units['repa-random-s0']!.config.repa as { encoder: string }).encoder).toMatch(/artifacts\/random$/);
+    for (const preset of ['smoke', 'full']) for (const u of planUnits(def, preset)) expect(() => parseTrainConfig(u.config), u.id).not.toThrow();
+  });
+
+  it('refuses an unknown arm in a preset and a duplicate arm id, naming the field', () => {
+    const raw = structuredClone(def) as unknown as { presets: Record<string, { arms?: string[] }>; arms: { id: string }[] };
+    raw.presets.smoke!.arms = ['vanilla', 'nope'];
+    expect(repaStudySchema.safeParse(raw).error?.issues[0]?.path.join('.')).toBe('presets.smoke.arms.1');
+    const dup = structuredClone(def) as unknown as { arms: { id: string }[] };
+    dup.arms[1]!.id = 'vanilla';
+    expect(repaStudySchema.safeParse(dup).error?.issues.map((i) => i.message).join()).toMatch(/appears twice/);
+  });
+});
