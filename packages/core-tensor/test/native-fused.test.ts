@@ -168,8 +168,8 @@ describe('native LayerNormModulate', () => {
     const load = loadAddon();
     if (!load.ok) throw new Error(load.reason);
     const f = (n: number) => new Float32Array(n);
-    expect(() => load.addon.layerNormModulate(f(23), f(8), f(8), 2, 3, 4, EPS, f(24), f(6), f(6))).toThrow(/x has 23 elements; its shape needs 24/);
-    expect(() => load.addon.layerNormModulateGrad(f(24), f(24), f(6), f(5), f(8), 2, 3, 4, f(24), f(8), f(8))).toThrow(/rstd has 5/);
+    expect(() => load.addon.layerNormModulate(f(23), f(8), f(8), 2, 3, 4, EPS, f(24), f(6), f(6), true)).toThrow(/x has 23 elements; its shape needs 24/);
+    expect(() => load.addon.layerNormModulateGrad(f(24), f(24), f(6), f(5), f(8), 2, 3, 4, f(24), f(8), f(8), true)).toThrow(/rstd has 5/);
     tf.dispose([x, good, bad]);
   });
 });

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { LAYER_NORM_MODULATE_KERNEL, Rng, registerNativeBackend } from '@difflab/core-tensor';
-import { gatedResidual, layerNormModulate, selfAttentionCore } from '../src/dit/fused.js';
+import { gatedResidual, normModulate, selfAttentionCore } from '../src/dit/fused.js';
 
 const reg = registerNativeBackend();
 if (!reg.ok) throw new Error(`native backend unavailable: ${reg.reason}; run npm run build-native -w @difflab/core-tensor`);
@@ -13,11 +13,12 @@ if (!reg.ok) throw new Error(`native backend unavailable: ${reg.reason}; run npm
 const EPS = 1e-6;
 type Ref = (ins: Float64Array[]) => Float64Array;
 
-function lnModRef([x, shift, scale]: Float64Array[], b: number, d: number): Float64Array {
+/** Layer norm (or, uncentred, RMSNorm) + modulate in float64. */
+function lnModRef([x, shift, scale]: Float64Array[], b: number, d: number, center = true): Float64Array {
   const rows = x!.length / d, per = rows / b, y = new Float64Array(x!.length);
   for (let r = 0; r < rows; r++) {
     const row = x!.subarray(r * d, (r + 1) * d);
-    const m = row.reduce((s, v) => s + v, 0) / d;
+    const m = center ? row.reduce((s, v) => s + v, 0) / d : 0;
     const rstd = 1 / Math.sqrt(row.reduce((s, v) => s + (v - m) ** 2, 0) / d + EPS);
     const g = Math.floor(r / per) * d;
     for (let c = 0; c < d; c++) y[r * d + c] = (row[c]! - m) * rstd * (1 + scale![g + c]!) + shift![g + c]!;
@@ -108,12 +109,15 @@ async function check(
 
 const rand = (rng: Rng, shape: number[], lo = -2, hi = 2) => ({ values: rng.uniformArray(shape.reduce((p, d) => p * d, 1), lo, hi), shape });
 
-describe('layerNormModulate', () => {
-  it.each([[1, 1, 4], [2, 3, 5], [3, 5, 8]] as [number, number, number][])('x [%i, %i, %i]: value and gradients on cpu and native', async (b, n, d) => {
+describe('normModulate', () => {
+  it.each([
+    ['layernorm', 1, 1, 4], ['layernorm', 2, 3, 5], ['layernorm', 3, 5, 8],
+    ['rmsnorm', 1, 1, 4], ['rmsnorm', 2, 3, 5], ['rmsnorm', 3, 5, 8],
+  ] as ['layernorm' | 'rmsnorm', number, number, number][])('%s, x [%i, %i, %i]: value and gradients on cpu and native', async (norm, b, n, d) => {
     const rng = new Rng(b * 10 + n + d);
     const inputs = [rand(rng, [b, n, d]), rand(rng, [b, 1, d]), rand(rng, [b, 1, d], -1, 1)];
-    const op = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor) => layerNormModulate(x, shift, scale, EPS);
-    const ref: Ref = (ins) => lnModRef(ins, b, d);
+    const op = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor) => normModulate(x, shift, scale, EPS, norm);
+    const ref: Ref = (ins) => lnModRef(ins, b, d, norm === 'layernorm');
     expect(await check('cpu', op, ref, inputs, 1e-3)).not.toContain(LAYER_NORM_MODULATE_KERNEL);
     expect(await check('native', op, ref, inputs, 1e-3)).toContain(LAYER_NORM_MODULATE_KERNEL);
   });

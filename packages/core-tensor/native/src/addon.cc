@@ -212,7 +212,7 @@ Napi::Value Softmax(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// layerNormModulate(x, shift, scale, groups, rowsPerGroup, cols, eps, y, mean, rstd)
+// layerNormModulate(x, shift, scale, groups, rowsPerGroup, cols, eps, y, mean, rstd, center)
 Napi::Value LayerNormModulate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t groups = num(info, 3), perGroup = num(info, 4), cols = num(info, 5);
@@ -224,12 +224,13 @@ Napi::Value LayerNormModulate(const Napi::CallbackInfo& info) {
   requireLength(env, info[7], "y", groups * perGroup * cols);
   requireLength(env, info[8], "mean", groups * perGroup);
   requireLength(env, info[9], "rstd", groups * perGroup);
-  layerNormModulate(floats(info[0], "x"), floats(info[1], "shift"), floats(info[2], "scale"), groups, perGroup, cols, eps,
+  const bool center = info[10].As<Napi::Boolean>().Value();
+  layerNormModulate(floats(info[0], "x"), floats(info[1], "shift"), floats(info[2], "scale"), groups, perGroup, cols, eps, center,
                     floats(info[7], "y"), floats(info[8], "mean"), floats(info[9], "rstd"));
   return env.Undefined();
 }
 
-// layerNormModulateGrad(dy, x, mean, rstd, scale, groups, rowsPerGroup, cols, dx, dscale, dshift)
+// layerNormModulateGrad(dy, x, mean, rstd, scale, groups, rowsPerGroup, cols, dx, dscale, dshift, center)
 Napi::Value LayerNormModulateGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const int64_t groups = num(info, 5), perGroup = num(info, 6), cols = num(info, 7);
@@ -244,8 +245,8 @@ Napi::Value LayerNormModulateGrad(const Napi::CallbackInfo& info) {
   requireLength(env, info[9], "dscale", groups * cols);
   requireLength(env, info[10], "dshift", groups * cols);
   layerNormModulateGrad(floats(info[0], "dy"), floats(info[1], "x"), floats(info[2], "mean"), floats(info[3], "rstd"),
-                        floats(info[4], "scale"), groups, perGroup, cols, floats(info[8], "dx"), floats(info[9], "dscale"),
-                        floats(info[10], "dshift"));
+                        floats(info[4], "scale"), groups, perGroup, cols, info[11].As<Napi::Boolean>().Value(), floats(info[8], "dx"),
+                        floats(info[9], "dscale"), floats(info[10], "dshift"));
   return env.Undefined();
 }
 

@@ -25,9 +25,9 @@ double laneSum(int64_t n, Term term) {
   return s + ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-// Mean and 1/sqrt(var + eps) of one row, both in double.
-void rowStats(const float* x, int64_t cols, float eps, float* mean, float* rstd) {
-  const double m = laneSum(cols, [&](int64_t c) { return static_cast<double>(x[c]); }) / static_cast<double>(cols);
+// Mean and 1/sqrt(var + eps) of one row, both in double; uncentred (RMSNorm), the mean is 0 and var = mean(x²).
+void rowStats(const float* x, int64_t cols, float eps, bool center, float* mean, float* rstd) {
+  const double m = center ? laneSum(cols, [&](int64_t c) { return static_cast<double>(x[c]); }) / static_cast<double>(cols) : 0.0;
   const double v = laneSum(cols, [&](int64_t c) {
     const double d = x[c] - m;
     return d * d;
@@ -39,14 +39,14 @@ void rowStats(const float* x, int64_t cols, float eps, float* mean, float* rstd)
 }  // namespace
 
 void layerNormModulate(const float* x, const float* shift, const float* scale, int64_t groups,
-                       int64_t rowsPerGroup, int64_t cols, float eps, float* y, float* mean, float* rstd) {
+                       int64_t rowsPerGroup, int64_t cols, float eps, bool center, float* y, float* mean, float* rstd) {
   const int64_t rows = groups * rowsPerGroup;
   parallelFor(rows, cols * 4, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* xr = x + r * cols;
       const float* sh = shift + (r / rowsPerGroup) * cols;
       const float* sc = scale + (r / rowsPerGroup) * cols;
-      rowStats(xr, cols, eps, &mean[r], &rstd[r]);
+      rowStats(xr, cols, eps, center, &mean[r], &rstd[r]);
       const float m = mean[r], s = rstd[r];
       float* yr = y + r * cols;
       for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - m) * s * (sc[c] + 1.f) + sh[c];
@@ -55,7 +55,7 @@ void layerNormModulate(const float* x, const float* shift, const float* scale, i
 }
 
 void layerNormModulateGrad(const float* dy, const float* x, const float* mean, const float* rstd,
-                           const float* scale, int64_t groups, int64_t rowsPerGroup, int64_t cols,
+                           const float* scale, int64_t groups, int64_t rowsPerGroup, int64_t cols, bool center,
                            float* dx, float* dscale, float* dshift) {
   // One group (batch item) per task: its modulation gradients sum over the group's rows only.
   parallelFor(groups, rowsPerGroup * cols * 8, [&](int64_t g0, int64_t g1) {
@@ -69,14 +69,14 @@ void layerNormModulateGrad(const float* dy, const float* x, const float* mean, c
         const float* xr = x + r * cols;
         const float* dyr = dy + r * cols;
         const float m = mean[r], s = rstd[r];
-        // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)), g = dy · (1 + scale).
+        // dx = rstd · (g − mean(g) − x̂ · mean(g · x̂)), g = dy · (1 + scale); uncentred (RMSNorm) without mean(g).
         for (int64_t c = 0; c < cols; ++c) {
           const float xh = (xr[c] - m) * s;
           xhat[c] = xh;
           accShift[c] += dyr[c];
           accScale[c] += dyr[c] * xh;
         }
-        const double sumG = laneSum(cols, [&](int64_t c) { return static_cast<double>(dyr[c] * (sc[c] + 1.f)); });
+        const double sumG = center ? laneSum(cols, [&](int64_t c) { return static_cast<double>(dyr[c] * (sc[c] + 1.f)); }) : 0.0;
         const double sumGX = laneSum(cols, [&](int64_t c) { return static_cast<double>(dyr[c] * (sc[c] + 1.f)) * xhat[c]; });
         const float mg = static_cast<float>(sumG / static_cast<double>(cols));
         const float mgx = static_cast<float>(sumGX / static_cast<double>(cols));

@@ -62,9 +62,9 @@ void attentionGrad(const float* dy, const float* qkv, const float* probs, int64_
 
 // Layer norm without affine, then adaLN modulate: y = (x − mean) · rstd · (1 + scale) + shift.
 // x is [groups · rowsPerGroup, cols]; shift and scale are [groups, cols] (one row per batch item);
-// mean and rstd ([rows]) are saved for the gradient.
+// mean and rstd ([rows]) are saved for the gradient. center = false is RMSNorm: mean 0, rstd = 1/√(mean(x²) + eps).
 void layerNormModulate(const float* x, const float* shift, const float* scale, int64_t groups,
-                       int64_t rowsPerGroup, int64_t cols, float eps, float* y, float* mean, float* rstd);
+                       int64_t rowsPerGroup, int64_t cols, float eps, bool center, float* y, float* mean, float* rstd);
 // adaLN-Zero's gated residual out = h + gate · x (h, x [groups · rowsPerGroup, cols], gate [groups, cols]).
 void gatedResidual(const float* h, const float* gate, const float* x, int64_t groups, int64_t rowsPerGroup,
                    int64_t cols, float* out);
@@ -73,7 +73,7 @@ void gatedResidualGrad(const float* dy, const float* gate, const float* x, int64
                        int64_t cols, float* dx, float* dgate);
 // Its gradient: dx [rows, cols], dscale and dshift [groups, cols].
 void layerNormModulateGrad(const float* dy, const float* x, const float* mean, const float* rstd,
-                           const float* scale, int64_t groups, int64_t rowsPerGroup, int64_t cols,
+                           const float* scale, int64_t groups, int64_t rowsPerGroup, int64_t cols, bool center,
                            float* dx, float* dscale, float* dshift);
 
 struct ConvGeometry {

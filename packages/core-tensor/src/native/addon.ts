@@ -26,11 +26,11 @@ export interface NativeAddon {
   ): void;
   layerNormModulate(
     x: Float32Array, shift: Float32Array, scale: Float32Array, groups: number, rowsPerGroup: number, cols: number, eps: number,
-    y: Float32Array, mean: Float32Array, rstd: Float32Array,
+    y: Float32Array, mean: Float32Array, rstd: Float32Array, center: boolean,
   ): void;
   layerNormModulateGrad(
     dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, scale: Float32Array,
-    groups: number, rowsPerGroup: number, cols: number, dx: Float32Array, dscale: Float32Array, dshift: Float32Array,
+    groups: number, rowsPerGroup: number, cols: number, dx: Float32Array, dscale: Float32Array, dshift: Float32Array, center: boolean,
   ): void;
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: readonly number[], bias: Float32Array | null, activation: number, alpha: number): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: readonly number[]): void;

@@ -383,7 +383,7 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
       const rows = groups * perGroup;
       const y = backend.alloc(rows * cols), mean = backend.alloc(rows), rstd = backend.alloc(rows);
       addon.layerNormModulate(f32(backend, x), f32(backend, shift), f32(backend, scale), groups, perGroup, cols,
-        attrs!['epsilon'] as number, y, mean, rstd);
+        attrs!['epsilon'] as number, y, mean, rstd, centered(attrs));
       const statShape = x.shape.slice(0, -1);
       return [output(backend, x.shape, y), output(backend, statShape, mean), output(backend, statShape, rstd)];
     }) as unknown as KernelFunc,
@@ -391,7 +391,7 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
   configs.push({
     kernelName: LAYER_NORM_MODULATE_GRAD_KERNEL,
     backendName,
-    kernelFunc: (({ inputs, backend }: Args) => {
+    kernelFunc: (({ inputs, backend, attrs }: Args) => {
       const dy = inputs['dy']!, x = inputs['x']!, mean = inputs['mean']!, rstd = inputs['rstd']!, scale = inputs['scale']!;
       floatInputs(LAYER_NORM_MODULATE_GRAD_KERNEL, backend, [dy, x, mean, rstd, scale]);
       sameShape(LAYER_NORM_MODULATE_GRAD_KERNEL, ['dy', dy], ['x', x]);
@@ -403,11 +403,16 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
       const rows = groups * perGroup;
       const dx = backend.alloc(rows * cols), dscale = backend.alloc(groups * cols), dshift = backend.alloc(groups * cols);
       addon.layerNormModulateGrad(f32(backend, dy), f32(backend, x), f32(backend, mean), f32(backend, rstd), f32(backend, scale),
-        groups, perGroup, cols, dx, dscale, dshift);
+        groups, perGroup, cols, dx, dscale, dshift, centered(attrs));
       return [output(backend, x.shape, dx), output(backend, scale.shape, dscale), output(backend, scale.shape, dshift)];
     }) as unknown as KernelFunc,
   });
   return configs;
+}
+
+/** The norm kernels' `center` attr: layer norm unless it is explicitly false (RMSNorm). */
+function centered(attrs: Args['attrs']): boolean {
+  return attrs?.['center'] !== false;
 }
 
 /** GELU (tanh approximation) forward {x} and backward {dy, x}: native-only kernels. */
@@ -422,11 +427,12 @@ export const ATTENTION_KERNEL = 'Attention';
 export const ATTENTION_GRAD_KERNEL = 'AttentionGrad';
 /**
  * Layer norm without affine followed by adaLN modulate, native only:
- * {x [B, …, D], shift, scale (B×D values, e.g. [B, 1, D])}, attr epsilon →
+ * {x [B, …, D], shift, scale (B×D values, e.g. [B, 1, D])}, attrs epsilon, center (default true) →
  * [y = (x − mean)·rstd·(1 + scale) + shift, mean, rstd] (mean and rstd shaped x without its last axis).
+ * center: false is RMSNorm + modulate: mean is 0 and rstd = 1/√(mean(x²) + ε).
  */
 export const LAYER_NORM_MODULATE_KERNEL = 'LayerNormModulate';
-/** Its gradient: {dy, x, mean, rstd, scale} → [dx, dscale, dshift]. */
+/** Its gradient: {dy, x, mean, rstd, scale}, attr center as the forward's → [dx, dscale, dshift]. */
 export const LAYER_NORM_MODULATE_GRAD_KERNEL = 'LayerNormModulateGrad';
 /** adaLN-Zero's gated residual, native only: {h, gate, x} → h + gate·x, with x, h [B, …, D] and gate B×D values. */
 export const GATED_RESIDUAL_KERNEL = 'GatedResidual';

@@ -4,9 +4,9 @@ import { ModelConfigError, ModelInputError } from '../errors.js';
 import { geluTanh } from '../ops/gelu.js';
 import { type DiTConfig, type DiTNorm, TIMESTEP_FREQ_DIM, ditShape, validateDiTConfig } from './config.js';
 import { sincosPosEmbed2d, timestepFrequencies } from './embeddings.js';
-import { gatedResidual, layerNormComposed, layerNormModulate, selfAttentionCore } from './fused.js';
+import { gatedResidual, layerNormComposed, normModulate as fusedNormModulate, selfAttentionCore } from './fused.js';
 import { patchify, unpatchify } from './patchify.js';
-import { rmsNorm, rmsNormModulate } from './rmsnorm.js';
+import { rmsNorm } from './rmsnorm.js';
 import { applyRotary, qkvRotaryTables } from './rope.js';
 import { type Dense, swigluMlp } from './swiglu.js';
 
@@ -160,9 +160,8 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
       ? tf.mul(rmsNorm(x, LN_EPS), w(`${affine}.weight`))
       : tf.add(tf.mul(layerNormComposed(x, LN_EPS), w(`${affine}.weight`)), w(`${affine}.bias`));
 
-  /** DiT's modulate(norm(x), shift, scale): LayerNorm fused (see fused.ts), or RMSNorm composed. */
-  const normModulate = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor =>
-    cfg.norm === 'rmsnorm' ? rmsNormModulate(x, shift, scale, LN_EPS) : layerNormModulate(x, shift, scale, LN_EPS);
+  /** DiT's modulate(norm(x), shift, scale), one fused kernel each way where the backend has it (see fused.ts). */
+  const normModulate = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor => fusedNormModulate(x, shift, scale, LN_EPS, cfg.norm ?? 'layernorm');
 
   const dense = (name: string): Dense => ({ weight: w(`${name}.weight`), bias: w(`${name}.bias`) });
 

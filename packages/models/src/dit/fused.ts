@@ -8,6 +8,7 @@ import {
   LAYER_NORM_MODULATE_GRAD_KERNEL,
   LAYER_NORM_MODULATE_KERNEL,
 } from '@difflab/core-tensor';
+import { rmsNormModulate } from './rmsnorm.js';
 
 // Why these ops exist: tfjs keeps every forward intermediate and every gradient until the backward
 // pass ends, so a chain of small broadcasting ops costs memory per op as well as one pass each. Each
@@ -23,21 +24,25 @@ export function layerNormComposed(x: tf.Tensor, eps: number): tf.Tensor {
 }
 
 /**
- * DiT's `modulate(norm(x), shift, scale)` = layerNorm(x)·(1 + scale) + shift for x [B, N, D] and
- * shift, scale [B, 1, D]. One native kernel each way where the backend has them (the gradient keeps
- * x, scale and the per-row mean and 1/σ); elsewhere the composed tfjs ops.
+ * DiT's `modulate(norm(x), shift, scale)` = norm(x)·(1 + scale) + shift for x [B, N, D] and shift, scale
+ * [B, 1, D], norm a layer norm or RMSNorm without affine. One native kernel each way where the backend has
+ * them (RMSNorm is the kernel's uncentred mode; the gradient keeps x, scale and the per-row mean and 1/σ);
+ * elsewhere the composed tfjs ops.
  */
-export function layerNormModulate(x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor, eps: number): tf.Tensor {
-  if (!hasKernel(LAYER_NORM_MODULATE_KERNEL)) return tf.add(tf.mul(layerNormComposed(x, eps), tf.add(scale, 1)), shift);
+export function normModulate(x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor, eps: number, norm: 'layernorm' | 'rmsnorm'): tf.Tensor {
+  const center = norm !== 'rmsnorm';
+  if (!hasKernel(LAYER_NORM_MODULATE_KERNEL)) {
+    return center ? tf.add(tf.mul(layerNormComposed(x, eps), tf.add(scale, 1)), shift) : rmsNormModulate(x, shift, scale, eps);
+  }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xs, sh, sc, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM_MODULATE_KERNEL, { x: xs, shift: sh, scale: sc }, { epsilon: eps }) as tf.Tensor[];
+    const [y, mean, rstd] = tf.engine().runKernel(LAYER_NORM_MODULATE_KERNEL, { x: xs, shift: sh, scale: sc }, { epsilon: eps, center }) as tf.Tensor[];
     save([xs, sc, mean!, rstd!]);
     return {
       value: y!,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, ssc, smean, srstd] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const [dx, dscale, dshift] = tf.engine().runKernel(LAYER_NORM_MODULATE_GRAD_KERNEL, { dy, x: sx, mean: smean, rstd: srstd, scale: ssc }) as tf.Tensor[];
+        const [dx, dscale, dshift] = tf.engine().runKernel(LAYER_NORM_MODULATE_GRAD_KERNEL, { dy, x: sx, mean: smean, rstd: srstd, scale: ssc }, { center }) as tf.Tensor[];
         return [dx!, dshift!, dscale!];
       },
     };

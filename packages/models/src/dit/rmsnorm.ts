@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 
 // RMSNorm (Zhang & Sennrich 2019): x / sqrt(mean(x²) + eps) over the last axis, without LayerNorm's
-// centring. Composed from tfjs ops (no fused kernel yet), so tfjs differentiates it.
+// centring. Composed from tfjs ops, so tfjs differentiates it; the DiT block's norm + modulate runs as one
+// native kernel where the backend has it (normModulate in fused.ts), with these ops as its fallback and reference.
 
 /** RMSNorm over the last axis without affine. */
 export function rmsNorm(x: tf.Tensor, eps: number): tf.Tensor {
