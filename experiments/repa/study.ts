@@ -29,7 +29,7 @@ function teachers(studyDir: string, preset: string) {
 
 export default defineStudy({
   name: 'repa',
-  summary: 'REPA in miniature: vanilla vs alignment toward in-repo teachers (MAE, supervised CNN), iREPA, early stop, random-encoder control; FID, class accuracy, seeds per arm',
+  summary: 'REPA in miniature: vanilla vs alignment toward in-repo teachers (MAE, supervised CNN), iREPA, early stop, random-encoder control; FID over training, steps to vanilla\'s final FID, seeds per arm',
   presets: (studyDir) => {
     const def = loadRepaDefinition(definitionPath(studyDir));
     return Object.keys(def.presets).map((name) => ({ name, fingerprint: fingerprint({ arms: def.arms, base: def.base, preset: def.presets[name] }) }));
@@ -41,13 +41,13 @@ export default defineStudy({
       const p = def.presets[preset]!;
       return planUnits(def, preset).map((u) => ({
         id: u.id,
-        fingerprints: { train: fingerprint({ config: u.config }), evaluate: fingerprint({ fidSamplesPerClass: p.fidSamplesPerClass }) },
+        fingerprints: { train: fingerprint({ config: u.config, evalSteps: p.evalSteps }), evaluate: fingerprint({ fidSamplesPerClass: p.fidSamplesPerClass, evalSteps: p.evalSteps }), probe: fingerprint({ probe: p.probe, evalSteps: p.evalSteps, encoders: p.encoders }) },
         tags: { arm: u.arm, seed: String(u.seed), encoder: u.encoder ?? 'none' },
       }));
     },
     stages: {
       train: {
-        summary: 'train one arm × seed → runs/<preset>/<run>/ (the projector in its checkpoints, never sampled)',
+        summary: 'train one arm × seed → runs/<preset>/<run>/, keeping the checkpoint at each of the preset\'s evalSteps in snapshots/step-N/ (the projector in its checkpoints, never sampled)',
         outputs: ['runs/{preset}/{unit}'],
         code: 'training',
         workspaceInputs: (p) => teachers(p.studyDir, p.preset).files,
@@ -60,7 +60,7 @@ export default defineStudy({
         },
       },
       evaluate: {
-        summary: 'FID-FMNIST with its floor at N, class accuracy, precision and recall of the EMA weights → runs/<preset>/<run>/eval/',
+        summary: 'each kept checkpoint: FID-FMNIST with its floor at N, class accuracy, precision and recall of the EMA weights → runs/<preset>/<run>/eval/{step-N/, curve.parquet}',
         dependsOn: ['train'],
         dependencyOutputs: ['**/*.safetensors', '**/*.json'],
         workspaceInputs: [FMNIST_FEATURE_NET.file],
@@ -71,13 +71,25 @@ export default defineStudy({
           await (await code()).evaluateUnit(unitContext(ctx));
         },
       },
+      probe: {
+        summary: "each kept checkpoint: every block's linear-probe top-1 and CKNNA to each teacher's tokens on noised training images → runs/<preset>/<run>/probe/probe.parquet",
+        dependsOn: ['train'],
+        dependencyOutputs: ['**/*.safetensors', '**/*.json'],
+        workspaceInputs: (p) => teachers(p.studyDir, p.preset).files,
+        needs: (p) => [teachers(p.studyDir, p.preset).needs],
+        outputs: ['runs/{preset}/{unit}/probe'],
+        code: 'evaluation',
+        async run(ctx) {
+          await (await code()).probeUnit(unitContext(ctx));
+        },
+      },
     },
   },
   stages: {
     table: {
-      summary: 'every run of the preset → results/<preset>/{runs.parquet, table.md}',
-      dependsOn: ['each:train', 'each:evaluate'],
-      dependencyOutputs: ['**/metrics.parquet', '**/config.json'],
+      summary: 'every run of the preset → results/<preset>/{table.md (speed-up to vanilla\'s final FID with its bootstrap interval, FID over steps), runs.parquet, curve.parquet, fid-vs-steps.svg/png}',
+      dependsOn: ['each:train', 'each:evaluate', 'each:probe'],
+      dependencyOutputs: ['**/metrics.parquet', '**/curve.parquet', '**/probe.parquet', '**/config.json'],
       outputs: ['results/{preset}'],
       code: 'analysis',
       async run(ctx) {

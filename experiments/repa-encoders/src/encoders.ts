@@ -42,6 +42,11 @@ export const encodersConfigSchema = z
     features: z
       .object({
         batchSize: z.number().int().positive(),
+        /**
+         * Encode the first this many training images (split order) into the cache; default the whole split. A DiT
+         * trained on that cache must set data.trainExamples ≤ this (the trainer refuses otherwise).
+         */
+        count: z.number().int().positive().optional(),
         /** Linear probe on mean-pooled tokens: first `train` training images, the next `val`, the first `test` test images. */
         probe: z.object({ train: z.number().int().positive(), val: z.number().int().positive(), test: z.number().int().positive() }).strict(),
         /** Training images the spatial-structure score averages over. */

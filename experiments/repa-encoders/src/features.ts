@@ -36,21 +36,24 @@ function encodeSplit(encoder: TokenEncoder, split: ImageSplit, count: number, ba
 }
 
 /**
- * Writes `dir`/tokens.npy + tokens.json (every training image, float16) and report.json: the probe accuracy,
+ * Writes `dir`/tokens.npy + tokens.json (the first features.count training images, default all; float16) and report.json: the probe accuracy,
  * the spatial-structure score, the cache's size and the time to encode, write and load it.
  */
 export async function writeFeatures(encoder: TokenEncoder, cfg: EncodersConfig, dir: string, log: (line: string) => void): Promise<FeaturesReport> {
   const data = loadFashionMnist();
   const f = cfg.features;
-  const count = data.train.count;
+  if (f.count !== undefined && f.count > data.train.count) throw new Error(`features.count: ${f.count} is more than the ${data.train.count} training images; lower it or remove it`);
+  const count = f.count ?? data.train.count;
   const per = encoder.grid * encoder.grid * encoder.dim;
   const bits = new Uint16Array(count * per);
   const t0 = performance.now();
   let done = 0;
   for (const b of sequentialBatches(data.train, f.batchSize, { padding: 2 })) {
+    if (done >= count) break;
+    const take = Math.min(b.y.length, count - done);
     const values = tf.tidy(() => encoder.tokens(tf.tensor4d(b.x, b.shape)).dataSync() as Float32Array);
-    for (let i = 0; i < values.length; i++) bits[done * per + i] = float32ToFloat16Bits(values[i]!);
-    done += b.y.length;
+    for (let i = 0; i < take * per; i++) bits[done * per + i] = float32ToFloat16Bits(values[i]!);
+    done += take;
     if (done % (20 * f.batchSize) === 0 || done === count) {
       const rate = done / ((performance.now() - t0) / 1000);
       log(`${encoder.name}: encoded ${done}/${count} images, ${rate.toFixed(0)} images/s, ETA ${((count - done) / rate).toFixed(0)} s`);
@@ -66,7 +69,7 @@ export async function writeFeatures(encoder: TokenEncoder, cfg: EncodersConfig, 
   if (loaded.bits.length !== bits.length) throw new Error(`${dir}: read back ${loaded.bits.length} values, wrote ${bits.length}`);
 
   const p = f.probe;
-  if (p.train + p.val > count || p.test > data.test.count) throw new Error(`features.probe: train + val must be ≤ ${count} and test ≤ ${data.test.count}`);
+  if (p.train + p.val > count || p.test > data.test.count) throw new Error(`features.probe: train + val must be ≤ ${count} (the cached images, features.count) and test ≤ ${data.test.count}`);
   const trainTokens = encodeSplit(encoder, data.train, p.train + p.val, f.batchSize);
   const testTokens = encodeSplit(encoder, data.test, p.test, f.batchSize);
   const pooled = (values: Float32Array, from: number, rows: number) => meanPoolTokens(values.subarray(from * per, (from + rows) * per), rows, encoder.grid * encoder.grid, encoder.dim);

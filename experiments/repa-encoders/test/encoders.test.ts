@@ -9,6 +9,10 @@ import { encodersConfigSchema, loadEncoder, saveEncoder, trainEncoder, type Enco
 import { Cnn, initCnn } from '../src/cnn.js';
 import { Vit, initVit, patchify } from '../src/vit.js';
 import { localVsDistantSimilarity } from '../src/spatial.js';
+import { writeFeatures } from '../src/features.js';
+import { loadFashionMnist, sequentialBatches } from '@difflab/data';
+import { float16BitsToFloat32 } from '@difflab/core-tensor';
+import { readEncoderTokens } from '@difflab/training';
 await initBackend({ log: () => {} });
 const cfg: EncodersConfig = encodersConfigSchema.parse(JSON.parse(readFileSync(new URL('../encoders.smoke.json', import.meta.url), 'utf8')));
 
@@ -64,5 +68,23 @@ describe('encoders', () => {
     encoder.dispose();
     loaded.dispose();
     input.dispose();
+  });
+
+  it('features.count caches the first N training images in split order (a smoke cache) and refuses more than the split', async () => {
+    const { encoder } = await trainEncoder('random', cfg, () => {});
+    const small = { ...cfg, features: { batchSize: 64, count: 150, probe: { train: 60, val: 40, test: 50 }, spatialImages: 10 } };
+    const dir = mkdtempSync(join(tmpdir(), 'repa-feat-'));
+    const report = await writeFeatures(encoder, small, dir, () => {});
+    const cache = readEncoderTokens(dir);
+    expect([report.count, cache.meta.count, cache.bits.length]).toEqual([150, 150, 150 * 64 * encoder.dim]);
+    // Rows 128..149 (the third, cut batch) are the tokens of those images, computed here independently.
+    const third = [...sequentialBatches(loadFashionMnist().train, 64, { padding: 2 })][2]!;
+    const expected = tf.tidy(() => encoder.tokens(tf.tensor4d(third.x, third.shape)).dataSync());
+    const per = 64 * encoder.dim;
+    for (const i of [0, 21]) {
+      for (const j of [0, 7, per - 1]) expect(float16BitsToFloat32(cache.bits[(128 + i) * per + j]!)).toBeCloseTo(expected[i * per + j]!, 2);
+    }
+    await expect(writeFeatures(encoder, { ...small, features: { ...small.features, count: 60001 } }, dir, () => {})).rejects.toThrow(/features\.count: 60001 is more than the 60000/);
+    encoder.dispose();
   });
 });

@@ -45,6 +45,16 @@ const presetSchema = z
     seeds: z.array(z.number().int().nonnegative()).nonempty(),
     /** Samples per class scored by `difflab eval` (N = 10 × this; the FID floor at the same N). */
     fidSamplesPerClass: z.number().int().positive(),
+    /**
+     * Steps at which the train stage keeps a checkpoint and the evaluate stage scores it (the FID-vs-steps
+     * curve): strictly increasing, the last = train.steps.
+     */
+    /** The per-block probe and CKNNA to each teacher at every evalStep (src/probe.ts). */
+    probe: z.object({ images: z.number().int().min(17), t: z.number().min(0).max(1), topk: z.number().int().min(2) }).strict(),
+    evalSteps: z
+      .array(z.number().int().positive())
+      .nonempty()
+      .refine((v) => v.every((s, i) => i === 0 || s > v[i - 1]!), 'strictly increasing steps, e.g. [250, 500, 1000, 2000]'),
   })
   .strict();
 

@@ -50,6 +50,8 @@ export function planUnits(def: RepaStudyDefinition, preset: string): RepaUnit[] 
             ...(arm.repa.stopFraction !== undefined ? { stopStep: Math.round(arm.repa.stopFraction * (steps as number)) + 1 } : {}),
           };
         }
+        const steps = (cfg.train as Json | undefined)?.steps;
+        if (p.evalSteps.at(-1) !== steps) throw new RepaDefinitionError(`presets.${preset}.evalSteps: the last step must be train.steps (${String(steps)}), so the final checkpoint is scored; it is ${p.evalSteps.at(-1)}`);
         cfg.seed = seed;
         cfg.name = def.name;
         return { id: `${arm.id}-s${seed}`, arm: arm.id, seed, encoder: arm.repa?.encoder ?? null, config: cfg };

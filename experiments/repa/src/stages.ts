@@ -1,14 +1,16 @@
-import { existsSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '@difflab/core-tensor';
 import { readParquet, tableFromRows, tableToRows, writeParquet } from '@difflab/data';
-import { evaluate } from '@difflab/evaluation';
+import { evaluate, logEvaluation } from '@difflab/evaluation';
 import { TrackerSink, parseTrainConfig } from '@difflab/runs';
 import { train } from '@difflab/training';
 import type { Tracker } from '@difflab/tracking';
 import type { RepaStudyDefinition } from './definition.js';
 import type { RepaUnit } from './plan.js';
+import { armSpeedUps, type ArmSpeedUp } from './speedup.js';
+import { PROBE_FILE, type ProbeRow } from './probe.js';
 
 export interface UnitContext {
   def: RepaStudyDefinition;
@@ -28,24 +30,92 @@ function unitConfig(c: UnitContext) {
   return parseTrainConfig(raw, `repa.json (preset ${c.preset}, arm ${c.unit.arm})`);
 }
 
+/** checkpoints/step-0000250 and the like: the trainer's directory names, kept by the study under snapshots/. */
+export const stepName = (step: number) => `step-${String(step).padStart(7, '0')}`;
+const snapshotsDir = (runDir: string) => join(runDir, 'snapshots');
+
+/**
+ * Trains to each of the preset's evalSteps in turn (the trainer's bit-exact resume between them) and keeps the
+ * checkpoint of each as snapshots/step-N/: a run directory of its own (config.json + that one checkpoint), which
+ * `evaluate()` scores as it scores any run. The trainer keeps only its last two checkpoints, hence the copies.
+ */
 export async function trainUnit(c: UnitContext): Promise<void> {
   const cfg = unitConfig(c);
-  const sinks = c.tracker ? [new TrackerSink(c.tracker, `${c.def.name}-${c.preset}`, c.unit.id, c.runDir)] : [];
-  const result = await train(cfg, { runDir: c.runDir, sinks });
-  c.log(`${c.unit.id}: ${result.step} steps, held-out loss ${result.heldOutLoss?.toFixed(4)} → ${c.runDir}`);
+  const evalSteps = c.def.presets[c.preset]!.evalSteps;
+  let last = 0;
+  for (const [i, stopAt] of evalSteps.entries()) {
+    const sinks = c.tracker ? [new TrackerSink(c.tracker, `${c.def.name}-${c.preset}`, c.unit.id, c.runDir)] : [];
+    const result = await train(cfg, { runDir: c.runDir, resume: i > 0, stopAtStep: stopAt, sinks });
+    if (result.step !== stopAt) throw new Error(`${c.runDir}: training stopped at step ${result.step}, expected ${stopAt} (evalSteps); see the run's log`);
+    const name = stepName(stopAt);
+    const snap = join(snapshotsDir(c.runDir), name);
+    rmSync(snap, { recursive: true, force: true });
+    cpSync(join(c.runDir, 'checkpoints', name), join(snap, 'checkpoints', name), { recursive: true });
+    await writeFileAtomic(join(snap, 'checkpoints', 'latest'), `${name}\n`);
+    cpSync(join(c.runDir, 'config.json'), join(snap, 'config.json'));
+    c.log(`${c.unit.id}: step ${stopAt} (${stopAt - last} more), held-out loss ${result.heldOutLoss?.toFixed(4)} → ${snap}`);
+    last = stopAt;
+  }
 }
 
+/** One scored checkpoint, as <run>/eval/curve.parquet holds them. */
+export interface CurveRow {
+  step: number;
+  n_samples: number;
+  fid: number;
+  fid_floor: number;
+  class_accuracy: number;
+  precision: number;
+  recall: number;
+}
+
+/**
+ * Scores every kept checkpoint (snapshots/step-N) with FID-FMNIST and its floor, class accuracy, precision and
+ * recall (EMA weights, the preset's N, the same x_T draws for each) → eval/step-N/ and eval/curve.parquet, and
+ * logs each to the training run's tracker run at its step, so the tracker shows the curve.
+ */
 export async function evaluateUnit(c: UnitContext): Promise<void> {
-  const r = await evaluate(c.runDir, {
-    weights: 'ema',
-    samplesPerClass: c.def.presets[c.preset]!.fidSamplesPerClass,
-    ...(c.tracker ? { tracker: c.tracker } : {}),
-    log: c.log,
-  });
-  c.log(`${c.unit.id}: fid_fmnist ${r.fid.toFixed(2)} (floor ${r.fidFloor.toFixed(2)} at N = ${r.n}), class accuracy ${r.classAccuracy?.toFixed(3)}`);
+  const p = c.def.presets[c.preset]!;
+  const evalDir = join(c.runDir, 'eval');
+  rmSync(evalDir, { recursive: true, force: true });
+  mkdirSync(evalDir, { recursive: true });
+  const rows: CurveRow[] = [];
+  for (const step of p.evalSteps) {
+    const snap = join(snapshotsDir(c.runDir), stepName(step));
+    if (!existsSync(join(snap, 'checkpoints', 'latest'))) throw new Error(`${snap} not found; the train stage keeps a checkpoint at each of presets.${c.preset}.evalSteps — re-run it`);
+    rmSync(join(snap, 'eval'), { recursive: true, force: true });
+    const r = await evaluate(snap, { weights: 'ema', samplesPerClass: p.fidSamplesPerClass, log: c.log });
+    if (r.step !== step) throw new Error(`${snap}: holds step ${r.step}, expected ${step}`);
+    const out = join(evalDir, stepName(step));
+    renameSync(join(snap, 'eval'), out);
+    rows.push({ step, n_samples: r.n, fid: r.fid, fid_floor: r.fidFloor, class_accuracy: r.classAccuracy ?? Number.NaN, precision: r.precision, recall: r.recall });
+    if (c.tracker) {
+      const metrics = { fid_fmnist: r.fid, fid_fmnist_floor: r.fidFloor, precision: r.precision, recall: r.recall, ...(r.classAccuracy === null ? {} : { class_accuracy: r.classAccuracy }) };
+      await logEvaluation(c.tracker, { runDir: c.runDir, experimentName: `${c.def.name}-${c.preset}`, step, metrics, tablePath: join(out, 'metrics.parquet') });
+    }
+    c.log(`${c.unit.id} @ ${step}: fid_fmnist ${r.fid.toFixed(2)} (floor ${r.fidFloor.toFixed(2)} at N = ${r.n}), class accuracy ${r.classAccuracy?.toFixed(3)}`);
+  }
+  await writeParquet(join(evalDir, CURVE_FILE), tableFromRows(rows as unknown as Record<string, unknown>[]));
 }
 
-/** One run's numbers, as results/<preset>/runs.parquet holds them. */
+export const CURVE_FILE = 'curve.parquet';
+
+/** The teachers every run is probed against: all three, so vanilla's alignment to each is measured too. */
+export const TEACHERS = ['mae', 'classifier', 'random'] as const;
+
+/** Per kept checkpoint: every block's probe top-1 and CKNNA to each teacher → probe/probe.parquet. */
+export async function probeUnit(c: UnitContext): Promise<void> {
+  const p = c.def.presets[c.preset]!;
+  const dir = join(c.runDir, 'probe');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const { probeSnapshots } = await import('./probe.js');
+  const snapshots = p.evalSteps.map((step) => join(snapshotsDir(c.runDir), stepName(step)));
+  const teachers = Object.fromEntries(TEACHERS.map((t) => [t, resolve(c.workspaceRoot, p.encoders, t)]));
+  await probeSnapshots(snapshots, teachers, p.probe, join(dir, PROBE_FILE), (line) => c.log(`${c.unit.id}: ${line}`));
+}
+
+/** One run's numbers at its final checkpoint, with its whole curve; results/<preset>/runs.parquet holds the former. */
 export interface UnitResult {
   unit: string;
   arm: string;
@@ -60,30 +130,39 @@ export interface UnitResult {
   recall: number;
 }
 
-function metricOf(rows: Record<string, unknown>[], name: string, file: string): number {
-  const r = rows.find((x) => x.name === name);
-  if (!r) throw new Error(`${file}: no '${name}' row; re-run the unit's evaluate stage`);
-  return r.value as number;
+export interface UnitCurve {
+  final: UnitResult;
+  curve: CurveRow[];
+  probe: ProbeRow[];
 }
 
-export function readUnit(unit: RepaUnit, runDir: string): UnitResult {
-  const evalFile = join(runDir, 'eval', 'metrics.parquet');
+export function readUnit(unit: RepaUnit, runDir: string): UnitCurve {
+  const curveFile = join(runDir, 'eval', CURVE_FILE);
   const trainFile = join(runDir, 'metrics.parquet');
-  for (const f of [evalFile, trainFile]) if (!existsSync(f)) throw new Error(`${f} not found; run the unit's train and evaluate stages first`);
-  const ev = tableToRows(readParquet(evalFile));
+  for (const f of [curveFile, trainFile]) if (!existsSync(f)) throw new Error(`${f} not found; run the unit's train and evaluate stages first`);
+  const curve = (tableToRows(readParquet(curveFile)) as unknown as CurveRow[]).map((r) => ({ ...r, step: Number(r.step) })).sort((a, b) => a.step - b.step);
   const last = tableToRows(readParquet(trainFile)).at(-1)!;
+  const end = curve.at(-1);
+  if (!end || end.step !== Number(last.step)) throw new Error(`${curveFile}: the last scored step (${end?.step}) is not the run's last step (${String(last.step)}); re-run the evaluate stage`);
+  const probeFile = join(runDir, 'probe', PROBE_FILE);
+  if (!existsSync(probeFile)) throw new Error(`${probeFile} not found; run the unit's probe stage first`);
+  const probe = (tableToRows(readParquet(probeFile)) as unknown as ProbeRow[]).map((r) => ({ ...r, step: Number(r.step), block: Number(r.block) }));
   return {
-    unit: unit.id,
-    arm: unit.arm,
-    seed: unit.seed,
-    steps: last.step as number,
-    wall_seconds: last.wall_time as number,
-    n_samples: ev.find((x) => x.name === 'fid_fmnist')!.n_samples as number,
-    fid: metricOf(ev, 'fid_fmnist', evalFile),
-    fid_floor: metricOf(ev, 'fid_fmnist_floor', evalFile),
-    class_accuracy: metricOf(ev, 'class_accuracy', evalFile),
-    precision: metricOf(ev, 'precision', evalFile),
-    recall: metricOf(ev, 'recall', evalFile),
+    curve,
+    probe,
+    final: {
+      unit: unit.id,
+      arm: unit.arm,
+      seed: unit.seed,
+      steps: Number(last.step),
+      wall_seconds: last.wall_time as number,
+      n_samples: end.n_samples,
+      fid: end.fid,
+      fid_floor: end.fid_floor,
+      class_accuracy: end.class_accuracy,
+      precision: end.precision,
+      recall: end.recall,
+    },
   };
 }
 
@@ -91,31 +170,131 @@ const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
 const sd = (v: number[]) => (v.length < 2 ? 0 : Math.sqrt(v.reduce((s, x) => s + (x - mean(v)) ** 2, 0) / (v.length - 1)));
 const pm = (v: number[], digits: number) => `${mean(v).toFixed(digits)} ± ${sd(v).toFixed(digits)}`;
 
-/** The final-checkpoint table, one line per arm (mean ± sd over seeds). Not yet: FID over training and the steps-to-vanilla speed-up (issue #17 parts 3–4). */
-export function armsMarkdown(def: RepaStudyDefinition, preset: string, results: UnitResult[]): string {
+/** The vanilla arm's id: the arm without alignment, whose final FID is every arm's target. */
+export const VANILLA = 'vanilla';
+/** The bootstrap's seed and size: fixed, so the table's intervals are the same on every run. */
+export const BOOTSTRAP = { seed: 17, resamples: 10_000 } as const;
+
+function speedUpCell(a: ArmSpeedUp): string {
+  if (!a.interval) return 'not reached';
+  const { mean: m, low, high } = a.interval;
+  const part = a.reached < a.seeds ? ` (${a.reached} of ${a.seeds} seeds)` : '';
+  return `${m.toFixed(2)}× [${low.toFixed(2)}, ${high.toFixed(2)}]${part}`;
+}
+
+export function machineLine(): string {
+  return `${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)} at table time, Node ${process.version}`;
+}
+
+/** The table: the speed-up to vanilla's final FID, FID at each scored step, and the final checkpoint's numbers. */
+export function armsMarkdown(def: RepaStudyDefinition, preset: string, units: UnitCurve[], machine: string, date: string): string {
   const p = def.presets[preset]!;
+  const results = units.map((u) => u.final);
   const n = results[0]?.n_samples ?? 10 * p.fidSamplesPerClass;
-  const machine = `${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)} at table time, Node ${process.version}`;
+  const floor = mean(units.flatMap((u) => u.curve.map((r) => r.fid_floor)));
+  const arms = def.arms.filter((a) => results.some((r) => r.arm === a.id));
   const lines = [
     `# REPA — preset ${preset}`,
     '',
-    `${new Date().toISOString().slice(0, 10)}, ${machine}. Seeds ${p.seeds.join(', ')} per arm; block ${p.repa.block}, λ = ${p.repa.lambda}; teachers from ${p.encoders}.`,
-    `FID-FMNIST from N = ${n} samples (EMA weights); the real-vs-real floor at the same N is ${mean(results.map((r) => r.fid_floor)).toFixed(2)}.`,
+    `${date}, ${machine}. Seeds ${p.seeds.join(', ')} per arm; block ${p.repa.block}, λ = ${p.repa.lambda}; teachers from ${p.encoders}.`,
+    `FID-FMNIST from N = ${n} samples (EMA weights, the same x_T draws at every checkpoint); the real-vs-real floor at the same N is ${floor.toFixed(2)}. Scored at steps ${p.evalSteps.join(', ')}.`,
     '',
-    '| arm | change | steps | FID-FMNIST | class acc. | precision | recall | train s |',
-    '|---|---|---:|---:|---:|---:|---:|---:|',
   ];
-  for (const arm of def.arms) {
+  if (results.some((r) => r.arm === VANILLA)) {
+    const s = armSpeedUps(
+      units.map((u) => ({ arm: u.final.arm, seed: u.final.seed, curve: u.curve })),
+      VANILLA,
+      BOOTSTRAP,
+    );
+    lines.push(
+      `## Steps to vanilla's final FID`,
+      '',
+      `Target: vanilla's final FID-FMNIST, ${s.target.toFixed(2)} (mean over its seeds at step ${s.vanillaFinalStep}). Per seed, the first step the arm's FID-vs-steps curve reaches it, by linear interpolation between the scored steps`,
+      `(at the first scored step: that step, an upper bound); speed-up = ${s.vanillaFinalStep} / that step. Mean over the seeds that reached it, with a 95 % percentile bootstrap interval over those seeds`,
+      `(${BOOTSTRAP.resamples.toLocaleString('en')} resamples, seed ${BOOTSTRAP.seed}); a mean over fewer seeds than run flatters the arm. Vanilla's own row is the check: near 1×.`,
+      '',
+      '| arm | steps to target (each seed) | speed-up, mean [95 % CI] |',
+      '|---|---|---:|',
+    );
+    for (const arm of arms) {
+      const a = s.arms.find((x) => x.arm === arm.id)!;
+      const each = a.perSeed.map((x) => `s${x.seed}: ${x.stepsToTarget === null ? 'not reached' : x.stepsToTarget.toFixed(0)}`).join(', ');
+      lines.push(`| ${arm.id} | ${each} | ${speedUpCell(a)} |`);
+    }
+    lines.push('');
+  }
+  lines.push('## FID-FMNIST over training (mean ± sd over seeds)', '', `| arm | ${p.evalSteps.map((x) => `step ${x}`).join(' | ')} |`, `|---|${p.evalSteps.map(() => '---:').join('|')}|`);
+  for (const arm of arms) {
+    const cells = p.evalSteps.map((step) => {
+      const v = units.filter((u) => u.final.arm === arm.id).flatMap((u) => u.curve.filter((r) => r.step === step).map((r) => r.fid));
+      return v.length ? pm(v, 2) : '—';
+    });
+    lines.push(`| ${arm.id} | ${cells.join(' | ')} |`);
+  }
+  lines.push('', '## Final checkpoint', '', '| arm | change | steps | FID-FMNIST | class acc. | precision | recall | train s |', '|---|---|---:|---:|---:|---:|---:|---:|');
+  for (const arm of arms) {
     const rs = results.filter((r) => r.arm === arm.id);
-    if (rs.length === 0) continue;
     const col = (k: keyof UnitResult) => rs.map((r) => r[k] as number);
     lines.push(`| ${arm.id} | ${arm.change} | ${Math.round(mean(col('steps')))} | ${pm(col('fid'), 2)} | ${pm(col('class_accuracy'), 3)} | ${pm(col('precision'), 3)} | ${pm(col('recall'), 3)} | ${mean(col('wall_seconds')).toFixed(0)} |`);
   }
-  lines.push('');
+  lines.push('', ...probeMarkdown(def, preset, units));
+  lines.push('train s: the run\'s own wall time (all segments), under whatever else ran on the machine. Plot: fid-vs-steps.svg / .png (line: mean over seeds; points: each seed; dashed: vanilla\'s final FID).', '');
   return lines.join('\n');
 }
 
-export async function writeResults(dir: string, def: RepaStudyDefinition, preset: string, results: UnitResult[]): Promise<void> {
-  await writeParquet(join(dir, 'runs.parquet'), tableFromRows(results as unknown as Record<string, unknown>[]));
-  await writeFileAtomic(join(dir, 'table.md'), armsMarkdown(def, preset, results));
+/** The probe section: at the aligned block, probe top-1 and CKNNA to each teacher over the scored steps; probe top-1 by depth at the last step. */
+function probeMarkdown(def: RepaStudyDefinition, preset: string, units: UnitCurve[]): string[] {
+  const p = def.presets[preset]!;
+  const arms = def.arms.filter((a) => units.some((u) => u.final.arm === a.id));
+  const k = p.repa.block;
+  const last = p.evalSteps.at(-1)!;
+  const cell = (arm: string, pick: (r: ProbeRow) => boolean, field: keyof ProbeRow, digits: number) => {
+    const v = units.filter((u) => u.final.arm === arm).flatMap((u) => u.probe.filter(pick).map((r) => Number(r[field])));
+    return v.length ? pm(v, digits) : '—';
+  };
+  const timestep = units[0]?.probe[0]?.timestep;
+  const depth = Math.max(0, ...units.flatMap((u) => u.probe.map((r) => r.block)));
+  const lines = [
+    `## Representations (REPA's Figure 2 in miniature)`,
+    '',
+    `Each block's tokens, mean-pooled, on the first ${p.probe.images} training images noised to t = ${timestep} (null-class label, noise seed 0): linear-probe top-1 for the class (60 % fit, 20 % choose C, 20 % scored)`,
+    `and CKNNA (top-k ${p.probe.topk}) to each teacher's cached tokens of the scored images. Mean ± sd over seeds. The aligned block is ${k}; an arm's own teacher is in its row of the "change" column above.`,
+    '',
+    `| arm | step | probe top-1 (block ${k}) | ${TEACHERS.map((t) => `CKNNA to ${t} (block ${k})`).join(' | ')} |`,
+    `|---|---:|---:|${TEACHERS.map(() => '---:').join('|')}|`,
+  ];
+  for (const arm of arms)
+    for (const step of p.evalSteps) {
+      const at = (r: ProbeRow) => r.step === step && r.block === k;
+      lines.push(`| ${arm.id} | ${step} | ${cell(arm.id, at, 'probe_top1', 3)} | ${TEACHERS.map((t) => cell(arm.id, at, `cknna_${t}`, 3)).join(' | ')} |`);
+    }
+  lines.push('', `Probe top-1 by block at step ${last}:`, '', `| arm | ${Array.from({ length: depth }, (_, i) => `block ${i + 1}`).join(' | ')} |`, `|---|${Array.from({ length: depth }, () => '---:').join('|')}|`);
+  for (const arm of arms) lines.push(`| ${arm.id} | ${Array.from({ length: depth }, (_, i) => cell(arm.id, (r) => r.step === last && r.block === i + 1, 'probe_top1', 3)).join(' | ')} |`);
+  lines.push('');
+  return lines;
+}
+
+export async function writeResults(dir: string, def: RepaStudyDefinition, preset: string, units: UnitCurve[]): Promise<void> {
+  await writeParquet(join(dir, 'runs.parquet'), tableFromRows(units.map((u) => u.final) as unknown as Record<string, unknown>[]));
+  const curveRows = units.flatMap((u) => u.curve.map((r) => ({ unit: u.final.unit, arm: u.final.arm, seed: u.final.seed, ...r })));
+  await writeParquet(join(dir, 'curve.parquet'), tableFromRows(curveRows as unknown as Record<string, unknown>[]));
+  const probeRows = units.flatMap((u) => u.probe.map((r) => ({ unit: u.final.unit, arm: u.final.arm, seed: u.final.seed, ...r })));
+  await writeParquet(join(dir, 'probe.parquet'), tableFromRows(probeRows as unknown as Record<string, unknown>[]));
+  await writeFileAtomic(join(dir, 'table.md'), armsMarkdown(def, preset, units, machineLine(), new Date().toISOString().slice(0, 10)));
+  const vanillaFinal = units.filter((u) => u.final.arm === VANILLA).map((u) => u.final.fid);
+  const { writePlot } = await import('@difflab/scaling-laws');
+  const order = def.arms.map((a) => a.id).filter((id) => units.some((u) => u.final.arm === id));
+  const x = { field: 'step', type: 'quantitative', title: 'training step' };
+  const color = { field: 'arm', type: 'nominal', sort: order, title: null };
+  await writePlot(dir, 'fid-vs-steps', {
+    width: 480,
+    height: 300,
+    title: `REPA ${preset}: FID-FMNIST vs training steps`,
+    layer: [
+      { data: { values: curveRows }, mark: { type: 'line' }, encoding: { x, y: { aggregate: 'mean', field: 'fid', type: 'quantitative', title: 'FID-FMNIST (log)', scale: { type: 'log' } }, color } },
+      { data: { values: curveRows }, mark: { type: 'point', filled: true, size: 30, opacity: 0.6 }, encoding: { x, y: { field: 'fid', type: 'quantitative' }, color } },
+      ...(vanillaFinal.length ? [{ data: { values: [{ target: mean(vanillaFinal) }] }, mark: { type: 'rule', strokeDash: [4, 4], color: 'grey' }, encoding: { y: { field: 'target', type: 'quantitative' } } }] : []),
+    ],
+    config: { font: 'DejaVu Sans' },
+  } as never);
 }

@@ -1,6 +1,7 @@
 // The study's plan: arms × seeds, each a valid trainer config whose repa section points at the preset's
 // teachers; HASTE's stop step; the vanilla arm has no repa section; bad definitions are refused by field.
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTrainConfig } from '@difflab/runs';
 import { definitionPath, loadRepaDefinition, repaStudySchema } from '../src/definition.js';
@@ -34,4 +35,19 @@ describe('repa study plan', () => {
     dup.arms[1]!.id = 'vanilla';
     expect(repaStudySchema.safeParse(dup).error?.issues.map((i) => i.message).join()).toMatch(/appears twice/);
   });
+
+  it('scores at evalSteps ending at train.steps, and trains the smoke DiT on the images its teachers cached', () => {
+    expect(def.presets.full!.evalSteps.at(-1)).toBe((planUnits(def, 'full')[0]!.config.train as { steps: number }).steps);
+    const wrongEnd = structuredClone(def);
+    wrongEnd.presets.full!.evalSteps = [250, 500];
+    expect(() => planUnits(wrongEnd, 'full')).toThrow(/presets\.full\.evalSteps: the last step must be train\.steps \(2000\)/);
+    const raw = structuredClone(def) as unknown as { presets: Record<string, { evalSteps: number[] }> };
+    raw.presets.full!.evalSteps = [500, 250, 2000];
+    expect(repaStudySchema.safeParse(raw).error?.issues[0]?.path.join('.')).toBe('presets.full.evalSteps');
+    // The smoke caches hold the first features.count training images; the smoke DiT must see no more.
+    const smokeCount = (JSON.parse(readFileSync(join(studyDir, '..', 'repa-encoders', 'encoders.smoke.json'), 'utf8')) as { features: { count: number } }).features.count;
+    for (const u of planUnits(def, 'smoke')) expect((u.config.data as { trainExamples: number }).trainExamples).toBeLessThanOrEqual(smokeCount);
+    for (const u of planUnits(def, 'full')) expect((u.config.data as { trainExamples?: number }).trainExamples).toBeUndefined();
+  });
 });
+

@@ -29,6 +29,11 @@ const trainConfigObject = z
         pad32: z.boolean().default(true),
         /** spoken-digits-mel: the corpus directory (manifest.jsonl + wav/); default experiments/spoken-digits/data. */
         dir: z.string().min(1).optional(),
+        /**
+         * Train on the first this many training images only (split order; the test split is untouched): a smoke
+         * run whose per-example caches (REPA's encoder tokens) cover only those. Default: the whole split.
+         */
+        trainExamples: z.number().int().positive().optional(),
       })
       .strict()
       .default({ dataset: 'fashion-mnist', pad32: true }),

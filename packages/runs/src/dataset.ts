@@ -26,6 +26,19 @@ export interface TrainingData {
  * the same shape; nothing downstream looks at the dataset's name.
  */
 export async function datasetFor(data: TrainConfig['data'], log?: (line: string) => void): Promise<TrainingData> {
+  const all = await wholeDataset(data, log);
+  if (data.trainExamples === undefined) return all;
+  if (data.trainExamples > all.train.n) throw new ConfigError(`data.trainExamples: ${data.trainExamples} is more than the ${all.train.n} training images of ${data.dataset}; lower it or remove it`);
+  return { ...all, train: firstExamples(all.train, data.trainExamples), source: `${all.source} (first ${data.trainExamples} training images)` };
+}
+
+/** The first `n` examples of a split (views, no copy): their indices stay those of the whole split. */
+export function firstExamples(split: FloatImageSplit, n: number): FloatImageSplit {
+  const size = split.height * split.width * split.channels;
+  return { ...split, images: split.images.subarray(0, n * size), labels: split.labels.subarray(0, n), n };
+}
+
+async function wholeDataset(data: TrainConfig['data'], log?: (line: string) => void): Promise<TrainingData> {
   if (data.dir !== undefined && data.dataset !== 'spoken-digits-mel') throw new ConfigError(`data.dir: applies to dataset 'spoken-digits-mel' only, not '${data.dataset}'; remove it`);
   switch (data.dataset) {
     case 'fashion-mnist': {

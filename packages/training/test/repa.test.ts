@@ -233,17 +233,24 @@ describe('repa config', () => {
   it('wraps the configured base objective, names it, and says what is wrong with the cache', async () => {
     const model = createDenoiser(tinyModel, new Rng(0));
     const teacher = await tokenCache(12, 4, 5);
-    const flow = await objectiveFor(cfg({ encoder: teacher.dir, block: 2, projector: 'conv' }, { diffusion: { process: 'flow' } }), model);
+    // The cache holds the first 12 training images: the run must train on those only.
+    const first12 = { data: { dataset: 'fashion-mnist', pad32: true, trainExamples: 12 } } as const;
+    const flow = await objectiveFor(cfg({ encoder: teacher.dir, block: 2, projector: 'conv' }, { ...first12, diffusion: { process: 'flow' } }), model);
     expect(flow.name).toBe('flow+repa');
     expect(flow.params).toMatchObject({ 'objective.repa.block': 2, 'objective.repa.projector': 'conv', 'objective.repa.lambda': 0.5, 'objective.timeSampling': 'uniform' });
     expect(Object.keys(flow.trainable!)).toEqual(['repa.projector.conv.weight', 'repa.projector.conv.bias']);
     flow.dispose();
-    const mlp = await objectiveFor(cfg({ encoder: teacher.dir, block: 1 }), model);
+    const mlp = await objectiveFor(cfg({ encoder: teacher.dir, block: 1 }, first12), model);
     expect(mlp.params['objective.repa.hidden']).toBe(4 * 32);
     mlp.dispose();
+    // A run that can draw an image the cache does not hold is refused before training, naming both fields.
+    await expect(objectiveFor(cfg({ encoder: teacher.dir, block: 1 }, { data: { dataset: 'fashion-mnist', pad32: true, trainExamples: 13 } }), model)).rejects.toThrow(
+      /repa\.encoder: .* first 12 training images, but this run trains on 13 \(data\.trainExamples 13\)/,
+    );
+    await expect(objectiveFor(cfg({ encoder: teacher.dir, block: 1 }), model)).rejects.toThrow(/trains on 60000 \(data\.trainExamples unset: the whole split\)/);
     await expect(objectiveFor(cfg({ encoder: tmp(), block: 1 }), model)).rejects.toThrow(/repa\.encoder: .* has no tokens\.json/);
-    const coarse = await tokenCache(4, 3, 2);
-    await expect(objectiveFor(cfg({ encoder: coarse.dir, block: 1 }), model)).rejects.toThrow(/3×3 token grid does not divide the DiT's 4×4/);
+    const coarse = await tokenCache(12, 3, 2);
+    await expect(objectiveFor(cfg({ encoder: coarse.dir, block: 1 }, first12), model)).rejects.toThrow(/3×3 token grid does not divide the DiT's 4×4/);
     model.dispose();
   });
 });

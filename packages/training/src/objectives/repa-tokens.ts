@@ -54,7 +54,7 @@ export function gatherTokens(cache: EncoderTokens, indices: ArrayLike<number>): 
   for (let b = 0; b < indices.length; b++) {
     const i = indices[b]!;
     if (!(Number.isInteger(i) && i >= 0 && i < cache.meta.count)) {
-      throw new ConfigError(`repa.encoder: example ${i} is outside the ${cache.meta.count} cached rows of ${cache.dir}; the cache must cover the whole training split`);
+      throw new ConfigError(`repa.encoder: example ${i} is outside the ${cache.meta.count} cached rows of ${cache.dir}; the cache must cover every training image the run sees (data.trainExamples)`);
     }
     const src = cache.bits.subarray(i * per, (i + 1) * per);
     for (let j = 0; j < per; j++) out[b * per + j] = table[src[j]!]!;

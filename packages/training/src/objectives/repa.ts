@@ -1,4 +1,5 @@
 import { Rng, tf } from '@difflab/core-tensor';
+import { fashionMnistManifest } from '@difflab/data';
 import { poolTokenGrid, repaAlignmentLoss, spatialNormalizeTokens } from '@difflab/losses';
 import type { DiTConfig } from '@difflab/models';
 import { ConfigError, type Denoiser, type TrainConfig } from '@difflab/runs';
@@ -190,6 +191,14 @@ export function repaFromConfig(cfg: TrainConfig, model: Denoiser, base: Objectiv
       `repa.encoder: ${r.encoder} holds tokens of ${teacher.meta.dataset} (pad32 ${teacher.meta.pad32}), but this run trains on ${cfg.data.dataset} (data.pad32 ${pad32}); use a cache of the run's own images`,
     );
   }
+  // Refused here, not at the first batch that draws an uncached row: the run sees indices 0..seen−1 of the split.
+  const seen = cfg.data.trainExamples ?? (cfg.data.dataset === 'fashion-mnist' ? fashionMnistTrainCount() : undefined);
+  if (seen !== undefined && seen > teacher.meta.count) {
+    throw new ConfigError(
+      `repa.encoder: ${r.encoder} holds the tokens of the first ${teacher.meta.count} training images, but this run trains on ${seen} ` +
+        `(data.trainExamples ${cfg.data.trainExamples ?? 'unset: the whole split'}); set data.trainExamples ≤ ${teacher.meta.count} or encode at least ${seen} images into the cache`,
+    );
+  }
   const d = (model.config as DiTConfig).hiddenSize;
   // A separate stream, so REPA leaves the model's init and the training draws as they are without it.
   const projectorRng = new Rng((cfg.seed + 0x5e9a) >>> 0);
@@ -200,4 +209,10 @@ export function repaFromConfig(cfg: TrainConfig, model: Denoiser, base: Objectiv
     { lambda: r.lambda, block: r.block, projector: r.projector, hidden: r.hidden ?? 4 * d, spatialNorm: r.spatialNorm, ...(r.stopStep !== undefined ? { stopStep: r.stopStep } : {}) },
     projectorRng,
   );
+}
+
+function fashionMnistTrainCount(): number {
+  const f = fashionMnistManifest.files.find((x) => x.split === 'train' && x.kind === 'images');
+  if (!f) throw new Error('datasets/fashion-mnist.json lists no training images file');
+  return f.count;
 }

@@ -1,0 +1,44 @@
+// The table from hand-made runs: the speed-up row an arm gets from its curves (computed by hand below), the
+// FID-over-steps cells, "not reached", and the probe section at the aligned block.
+import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { definitionPath, loadRepaDefinition } from '../src/definition.js';
+import { armsMarkdown, type UnitCurve } from '../src/stages.js';
+import type { ProbeRow } from '../src/probe.js';
+
+const def = loadRepaDefinition(definitionPath(join(import.meta.dirname, '..')));
+
+function unit(arm: string, seed: number, fids: [number, number], probeTop1: number): UnitCurve {
+  const curve = [4, 8].map((step, i) => ({ step, n_samples: 20, fid: fids[i]!, fid_floor: 160, class_accuracy: 0.5, precision: 0.5, recall: 0.5 }));
+  const probe: ProbeRow[] = [4, 8].flatMap((step) => [1, 2].map((block) => ({ step, block, timestep: 250, probe_top1: probeTop1 + block / 100, cknna_mae: 0.1, cknna_classifier: 0.2, cknna_random: 0.3 }) as ProbeRow));
+  return { curve, probe, final: { unit: `${arm}-s${seed}`, arm, seed, steps: 8, wall_seconds: 1, n_samples: 20, fid: fids[1], fid_floor: 160, class_accuracy: 0.5, precision: 0.5, recall: 0.5 } };
+}
+
+describe('REPA table', () => {
+  it('gives each arm its steps to vanilla\'s final FID and the speed-up; FID per step; the probe at the aligned block', () => {
+    const md = armsMarkdown(def, 'smoke', [unit('vanilla', 0, [300, 200], 0.4), unit('repa-mae', 0, [240, 150], 0.6), unit('haste-mae', 0, [400, 300], 0.5)], 'test machine', '2026-01-01');
+    // Target 200. repa-mae: 240 → 150 over steps 4..8 crosses 200 at 4 + 40/90 · 4 = 5.78 → 8 / 5.78 = 1.38×.
+    expect(md).toContain('| repa-mae | s0: 6 | 1.38× [1.38, 1.38] |');
+    expect(md).toContain('| vanilla | s0: 8 | 1.00× [1.00, 1.00] |');
+    expect(md).toContain('| haste-mae | s0: not reached | not reached |');
+    expect(md).toContain('| repa-mae | 240.00 ± 0.00 | 150.00 ± 0.00 |');
+    expect(md).toMatch(/2026-01-01, test machine\./);
+    // Smoke aligns block 1: probe top-1 there is 0.6 + 0.01.
+    expect(md).toContain('| repa-mae | 8 | 0.610 ± 0.000 | 0.100 ± 0.000 | 0.200 ± 0.000 | 0.300 ± 0.000 |');
+    expect(md).toContain('| vanilla | 0.410 ± 0.000 | 0.420 ± 0.000 |');
+  });
+});
+
+describe('probe settings', () => {
+  it('refuses more probe images than a teacher caches, and too few to score, naming probe.images', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { writeEncoderTokens } = await import('@difflab/training');
+    const { probeSnapshots } = await import('../src/probe.js');
+    const dir = mkdtempSync(join(tmpdir(), 'repa-probe-'));
+    await writeEncoderTokens(dir, { encoder: 'test', dataset: 'fashion-mnist', pad32: true, split: 'train', count: 30, grid: 2, dim: 3 }, new Uint16Array(30 * 4 * 3));
+    const out = join(dir, 'probe.parquet');
+    await expect(probeSnapshots([], { t: dir }, { images: 40, t: 0.25, topk: 5 }, out, () => {})).rejects.toThrow(/probe\.images: 40 is more than the 30 images/);
+    await expect(probeSnapshots([], { t: dir }, { images: 20, t: 0.25, topk: 5 }, out, () => {})).rejects.toThrow(/probe\.images: 20 is too few/);
+  });
+});
