@@ -179,7 +179,17 @@ export class CheckpointFiles {
     return bytes;
   }
 
+  /** The full trainer state a resume needs. */
   state(): TrainerState {
+    return this.parseState(true) as TrainerState;
+  }
+
+  /** The checkpoint's step alone: all that reading weights needs (a weights-only checkpoint has no trainer state). */
+  step(): number {
+    return this.parseState(false).step!;
+  }
+
+  private parseState(full: boolean): Partial<TrainerState> {
     const file = join(this.dir, 'state.json');
     const text = Buffer.from(this.bytes('state.json')).toString('utf8');
     let state: Partial<TrainerState>;
@@ -188,10 +198,10 @@ export class CheckpointFiles {
     } catch (e) {
       throw this.fail(file, `not valid JSON (${(e as Error).message}; ${text.length} bytes)`);
     }
-    if (typeof state !== 'object' || state === null || !Number.isSafeInteger(state.step) || state.step! < 0 || typeof state.configHash !== 'string' || !state.trainRng || !state.data) {
-      throw this.fail(file, 'expected an object with step (a non-negative integer), trainRng, data and configHash');
+    if (typeof state !== 'object' || state === null || !Number.isSafeInteger(state.step) || state.step! < 0 || (full && (typeof state.configHash !== 'string' || !state.trainRng || !state.data))) {
+      throw this.fail(file, full ? 'expected an object with step (a non-negative integer), trainRng, data and configHash' : 'expected an object with step (a non-negative integer)');
     }
-    return state as TrainerState;
+    return state;
   }
 
   /** Decoded, verified tensors of one safetensors file; every float value is finite. */

@@ -34,7 +34,7 @@ export async function loadRun(runDir: string, weights: WeightsKind, opts: LoadCh
     throw new RunDirError(`${runDir} has no checkpoint (checkpoints/latest is missing); let the training run reach a checkpoint or finish`);
   }
   const files = CheckpointFiles.open(checkpointDir, opts);
-  const { step } = files.state();
+  const step = files.step();
   const { tensors } = files.tensors(weights === 'ema' ? 'ema.safetensors' : 'model.safetensors');
   return { config, checkpointDir, step, weights: entriesToTensors(tensors) };
 }
