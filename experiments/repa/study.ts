@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { FMNIST_FEATURE_NET, defineStudy, fingerprint, type StageContext } from '@difflab/studies';
+import { FMNIST_FEATURE_NET, FMNIST_FEATURE_NET_S1, defineStudy, fingerprint, type StageContext } from '@difflab/studies';
 import { definitionPath, loadRepaDefinition } from './src/definition.js';
 import { planUnits } from './src/plan.js';
 
@@ -17,6 +17,12 @@ function unitContext(ctx: StageContext) {
   const def = loadRepaDefinition(definitionPath(ctx.studyDir));
   const unit = planUnits(def, ctx.preset).find((u) => u.id === ctx.unit!.id)!;
   return { def, preset: ctx.preset, unit, runDir: runDir(ctx, unit.id), workspaceRoot: ctx.workspaceRoot, log: ctx.log, ...(ctx.tracker ? { tracker: ctx.tracker } : {}) };
+}
+
+/** The networks that score a preset's samples: the FID network, and the second one where the preset asks for it. */
+function scorers(studyDir: string, preset: string) {
+  const p = loadRepaDefinition(definitionPath(studyDir)).presets[preset]!;
+  return p.secondScorer ? [FMNIST_FEATURE_NET, FMNIST_FEATURE_NET_S1] : [FMNIST_FEATURE_NET];
 }
 
 /** The teachers' token caches of a preset's scale, and the repa-encoders task that makes them. */
@@ -41,7 +47,7 @@ export default defineStudy({
       const p = def.presets[preset]!;
       return planUnits(def, preset).map((u) => ({
         id: u.id,
-        fingerprints: { train: fingerprint({ config: u.config, evalSteps: p.evalSteps }), evaluate: fingerprint({ fidSamplesPerClass: p.fidSamplesPerClass, evalSteps: p.evalSteps }), probe: fingerprint({ probe: p.probe, evalSteps: p.evalSteps, encoders: p.encoders }) },
+        fingerprints: { train: fingerprint({ config: u.config, evalSteps: p.evalSteps }), evaluate: fingerprint({ fidSamplesPerClass: p.fidSamplesPerClass, evalSteps: p.evalSteps, secondScorer: p.secondScorer }), probe: fingerprint({ probe: p.probe, evalSteps: p.evalSteps, encoders: p.encoders }) },
         tags: { arm: u.arm, seed: String(u.seed), encoder: u.encoder ?? 'none' },
       }));
     },
@@ -63,8 +69,8 @@ export default defineStudy({
         summary: 'each kept checkpoint: FID-FMNIST with its floor at N, class accuracy, precision and recall of the EMA weights → runs/<preset>/<run>/eval/{step-N/, curve.parquet}',
         dependsOn: ['train'],
         dependencyOutputs: ['**/*.safetensors', '**/*.json'],
-        workspaceInputs: [FMNIST_FEATURE_NET.file],
-        needs: [FMNIST_FEATURE_NET.needs],
+        workspaceInputs: (p) => scorers(p.studyDir, p.preset).map((n) => n.file),
+        needs: (p) => scorers(p.studyDir, p.preset).map((n) => n.needs),
         outputs: ['runs/{preset}/{unit}/eval'],
         code: 'evaluation',
         async run(ctx) {

@@ -45,6 +45,8 @@ const presetSchema = z
     seeds: z.array(z.number().int().nonnegative()).nonempty(),
     /** Samples per class scored by `difflab eval` (N = 10 × this; the FID floor at the same N). */
     fidSamplesPerClass: z.number().int().positive(),
+    /** Also score every checkpoint's samples with the second FID network (FMNIST_FEATURE_NET_S1); off in smoke, whose CI budget has no room to train it. */
+    secondScorer: z.boolean().default(false),
     /**
      * Steps at which the train stage keeps a checkpoint and the evaluate stage scores it (the FID-vs-steps
      * curve): strictly increasing, the last = train.steps.

@@ -3,7 +3,8 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '@difflab/core-tensor';
 import { readParquet, tableFromRows, tableToRows, writeParquet } from '@difflab/data';
-import { evaluate, logEvaluation } from '@difflab/evaluation';
+import { evaluate, logEvaluation, scoreSamples } from '@difflab/evaluation';
+import { FMNIST_FEATURE_NET_S1 } from '@difflab/studies';
 import { TrackerSink, parseTrainConfig } from '@difflab/runs';
 import { train } from '@difflab/training';
 import type { Tracker } from '@difflab/tracking';
@@ -67,6 +68,10 @@ export interface CurveRow {
   class_accuracy: number;
   precision: number;
   recall: number;
+  /** The same samples scored by the second FID network (FMNIST_FEATURE_NET_S1); NaN where the preset has no second scorer. */
+  fid_s1: number;
+  fid_floor_s1: number;
+  class_accuracy_s1: number;
 }
 
 /**
@@ -88,12 +93,18 @@ export async function evaluateUnit(c: UnitContext): Promise<void> {
     if (r.step !== step) throw new Error(`${snap}: holds step ${r.step}, expected ${step}`);
     const out = join(evalDir, stepName(step));
     renameSync(join(snap, 'eval'), out);
-    rows.push({ step, n_samples: r.n, fid: r.fid, fid_floor: r.fidFloor, class_accuracy: r.classAccuracy ?? Number.NaN, precision: r.precision, recall: r.recall });
+    const s1 = p.secondScorer ? await scoreSamples(r.samples, resolve(c.workspaceRoot, FMNIST_FEATURE_NET_S1.file), { log: c.log }) : null;
+    const second = { fid_s1: s1?.fid ?? Number.NaN, fid_floor_s1: s1?.fidFloor ?? Number.NaN, class_accuracy_s1: s1?.classAccuracy ?? Number.NaN };
+    rows.push({ step, n_samples: r.n, fid: r.fid, fid_floor: r.fidFloor, class_accuracy: r.classAccuracy ?? Number.NaN, precision: r.precision, recall: r.recall, ...second });
     if (c.tracker) {
-      const metrics = { fid_fmnist: r.fid, fid_fmnist_floor: r.fidFloor, precision: r.precision, recall: r.recall, ...(r.classAccuracy === null ? {} : { class_accuracy: r.classAccuracy }) };
+      const metrics = {
+        fid_fmnist: r.fid, fid_fmnist_floor: r.fidFloor, precision: r.precision, recall: r.recall,
+        ...(r.classAccuracy === null ? {} : { class_accuracy: r.classAccuracy }),
+        ...(s1 ? { fid_fmnist_s1: s1.fid, fid_fmnist_floor_s1: s1.fidFloor, ...(s1.classAccuracy === null ? {} : { class_accuracy_s1: s1.classAccuracy }) } : {}),
+      };
       await logEvaluation(c.tracker, { runDir: c.runDir, experimentName: `${c.def.name}-${c.preset}`, step, metrics, tablePath: join(out, 'metrics.parquet') });
     }
-    c.log(`${c.unit.id} @ ${step}: fid_fmnist ${r.fid.toFixed(2)} (floor ${r.fidFloor.toFixed(2)} at N = ${r.n}), class accuracy ${r.classAccuracy?.toFixed(3)}`);
+    c.log(`${c.unit.id} @ ${step}: fid_fmnist ${r.fid.toFixed(2)} (floor ${r.fidFloor.toFixed(2)} at N = ${r.n}), class accuracy ${r.classAccuracy?.toFixed(3)}${s1 ? `; second network: fid ${s1.fid.toFixed(2)} (floor ${s1.fidFloor.toFixed(2)}), class accuracy ${s1.classAccuracy?.toFixed(3)}` : ''}`);
   }
   await writeParquet(join(evalDir, CURVE_FILE), tableFromRows(rows as unknown as Record<string, unknown>[]));
 }
@@ -128,6 +139,8 @@ export interface UnitResult {
   class_accuracy: number;
   precision: number;
   recall: number;
+  fid_s1: number;
+  class_accuracy_s1: number;
 }
 
 export interface UnitCurve {
@@ -162,6 +175,8 @@ export function readUnit(unit: RepaUnit, runDir: string): UnitCurve {
       class_accuracy: end.class_accuracy,
       precision: end.precision,
       recall: end.recall,
+      fid_s1: end.fid_s1,
+      class_accuracy_s1: end.class_accuracy_s1,
     },
   };
 }
@@ -200,28 +215,10 @@ export function armsMarkdown(def: RepaStudyDefinition, preset: string, units: Un
     `FID-FMNIST from N = ${n} samples (EMA weights, the same x_T draws at every checkpoint); the real-vs-real floor at the same N is ${floor.toFixed(2)}. Scored at steps ${p.evalSteps.join(', ')}.`,
     '',
   ];
+  const second = hasSecondScorer(units);
   if (results.some((r) => r.arm === VANILLA)) {
-    const s = armSpeedUps(
-      units.map((u) => ({ arm: u.final.arm, seed: u.final.seed, curve: u.curve })),
-      VANILLA,
-      BOOTSTRAP,
-    );
-    lines.push(
-      `## Steps to vanilla's final FID`,
-      '',
-      `Target: vanilla's final FID-FMNIST, ${s.target.toFixed(2)} (mean over its seeds at step ${s.vanillaFinalStep}). Per seed, the first step the arm's FID-vs-steps curve reaches it, by linear interpolation between the scored steps`,
-      `(at the first scored step: that step, an upper bound); speed-up = ${s.vanillaFinalStep} / that step. Mean over the seeds that reached it, with a 95 % percentile bootstrap interval over those seeds`,
-      `(${BOOTSTRAP.resamples.toLocaleString('en')} resamples, seed ${BOOTSTRAP.seed}); a mean over fewer seeds than run flatters the arm. Vanilla's own row is the check: near 1×.`,
-      '',
-      '| arm | steps to target (each seed) | speed-up, mean [95 % CI] |',
-      '|---|---|---:|',
-    );
-    for (const arm of arms) {
-      const a = s.arms.find((x) => x.arm === arm.id)!;
-      const each = a.perSeed.map((x) => `s${x.seed}: ${x.stepsToTarget === null ? 'not reached' : x.stepsToTarget.toFixed(0)}`).join(', ');
-      lines.push(`| ${arm.id} | ${each} | ${speedUpCell(a)} |`);
-    }
-    lines.push('');
+    lines.push(...speedUpMarkdown(units, arms, (r) => r.fid, ''));
+    if (second) lines.push(...speedUpMarkdown(units, arms, (r) => r.fid_s1, ', by the second FID network'));
   }
   lines.push('## FID-FMNIST over training (mean ± sd over seeds)', '', `| arm | ${p.evalSteps.map((x) => `step ${x}`).join(' | ')} |`, `|---|${p.evalSteps.map(() => '---:').join('|')}|`);
   for (const arm of arms) {
@@ -231,15 +228,50 @@ export function armsMarkdown(def: RepaStudyDefinition, preset: string, units: Un
     });
     lines.push(`| ${arm.id} | ${cells.join(' | ')} |`);
   }
-  lines.push('', '## Final checkpoint', '', '| arm | change | steps | FID-FMNIST | class acc. | precision | recall | train s |', '|---|---|---:|---:|---:|---:|---:|---:|');
+  const secondHead = second ? ' FID (2nd net) | class acc. (2nd net) |' : '';
+  lines.push('', '## Final checkpoint', '', `| arm | change | steps | FID-FMNIST | class acc. | precision | recall |${secondHead} train s |`, `|---|---|---:|---:|---:|---:|---:|${second ? '---:|---:|' : ''}---:|`);
   for (const arm of arms) {
     const rs = results.filter((r) => r.arm === arm.id);
     const col = (k: keyof UnitResult) => rs.map((r) => r[k] as number);
-    lines.push(`| ${arm.id} | ${arm.change} | ${Math.round(mean(col('steps')))} | ${pm(col('fid'), 2)} | ${pm(col('class_accuracy'), 3)} | ${pm(col('precision'), 3)} | ${pm(col('recall'), 3)} | ${mean(col('wall_seconds')).toFixed(0)} |`);
+    const secondCells = second ? ` ${pm(col('fid_s1'), 2)} | ${pm(col('class_accuracy_s1'), 3)} |` : '';
+    lines.push(`| ${arm.id} | ${arm.change} | ${Math.round(mean(col('steps')))} | ${pm(col('fid'), 2)} | ${pm(col('class_accuracy'), 3)} | ${pm(col('precision'), 3)} | ${pm(col('recall'), 3)} |${secondCells} ${mean(col('wall_seconds')).toFixed(0)} |`);
+  }
+  if (second) {
+    const floor1 = mean(units.flatMap((u) => u.curve.map((r) => r.fid_floor_s1)));
+    lines.push('', `2nd net: the same samples scored by a second FID network (same architecture and recipe, trained from another seed: initialisation and data order); its floor at N = ${n} is ${floor1.toFixed(2)}. A gain that shows on one network only is a gain in that network's features, not in the images.`);
   }
   lines.push('', ...probeMarkdown(def, preset, units));
   lines.push('train s: the run\'s own wall time (all segments), under whatever else ran on the machine. Plot: fid-vs-steps.svg / .png (line: mean over seeds; points: each seed; dashed: vanilla\'s final FID).', '');
   return lines.join('\n');
+}
+
+/** Whether the runs' curves carry the second FID network's scores. */
+const hasSecondScorer = (units: UnitCurve[]) => units.length > 0 && units.every((u) => u.curve.every((r) => Number.isFinite(r.fid_s1)));
+
+/** Steps to vanilla's final FID per arm, its speed-up and interval, with FID read by `fidOf` (either network). */
+function speedUpMarkdown(units: UnitCurve[], arms: { id: string }[], fidOf: (r: CurveRow) => number, which: string): string[] {
+  const s = armSpeedUps(
+    units.map((u) => ({ arm: u.final.arm, seed: u.final.seed, curve: u.curve.map((r) => ({ step: r.step, fid: fidOf(r) })) })),
+    VANILLA,
+    BOOTSTRAP,
+  );
+  const lines = [
+    `## Steps to vanilla's final FID${which}`,
+    '',
+    `Target: vanilla's final FID-FMNIST${which}, ${s.target.toFixed(2)} (mean over its seeds at step ${s.vanillaFinalStep}). Per seed, the first step the arm's FID-vs-steps curve reaches it, by linear interpolation between the scored steps`,
+    `(at the first scored step: that step, an upper bound); speed-up = ${s.vanillaFinalStep} / that step. Mean over the seeds that reached it, with a 95 % percentile bootstrap interval over those seeds`,
+    `(${BOOTSTRAP.resamples.toLocaleString('en')} resamples, seed ${BOOTSTRAP.seed}); a mean over fewer seeds than run flatters the arm. Vanilla's own row is the check: near 1×.`,
+    '',
+    '| arm | steps to target (each seed) | speed-up, mean [95 % CI] |',
+    '|---|---|---:|',
+  ];
+  for (const arm of arms) {
+    const a = s.arms.find((x) => x.arm === arm.id)!;
+    const each = a.perSeed.map((x) => `s${x.seed}: ${x.stepsToTarget === null ? 'not reached' : x.stepsToTarget.toFixed(0)}`).join(', ');
+    lines.push(`| ${arm.id} | ${each} | ${speedUpCell(a)} |`);
+  }
+  lines.push('');
+  return lines;
 }
 
 /** The probe section: at the aligned block, probe top-1 and CKNNA to each teacher over the scored steps; probe top-1 by depth at the last step. */
@@ -295,6 +327,37 @@ export async function writeResults(dir: string, def: RepaStudyDefinition, preset
       { data: { values: curveRows }, mark: { type: 'point', filled: true, size: 30, opacity: 0.6 }, encoding: { x, y: { field: 'fid', type: 'quantitative' }, color } },
       ...(vanillaFinal.length ? [{ data: { values: [{ target: mean(vanillaFinal) }] }, mark: { type: 'rule', strokeDash: [4, 4], color: 'grey' }, encoding: { y: { field: 'target', type: 'quantitative' } } }] : []),
     ],
+    config: { font: 'DejaVu Sans' },
+  } as never);
+  // REPA's Figure 2 in miniature: probe accuracy by depth at the last step, CKNNA to each teacher over training at the aligned block.
+  const p = def.presets[preset]!;
+  const last = p.evalSteps.at(-1)!;
+  await writePlot(dir, 'probe-vs-depth', {
+    width: 360,
+    height: 260,
+    title: `REPA ${preset}: linear-probe top-1 by block at step ${last}`,
+    data: { values: probeRows.filter((r) => r.step === last) },
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'block', type: 'ordinal', title: 'block' },
+      y: { aggregate: 'mean', field: 'probe_top1', type: 'quantitative', title: 'probe top-1 (mean over seeds)', scale: { zero: false } },
+      color,
+    },
+    config: { font: 'DejaVu Sans' },
+  } as never);
+  await writePlot(dir, 'cknna-vs-steps', {
+    title: `REPA ${preset}: CKNNA to each teacher at block ${p.repa.block}`,
+    data: { values: probeRows.filter((r) => r.block === p.repa.block) },
+    transform: [{ fold: TEACHERS.map((t) => `cknna_${t}`), as: ['teacher', 'cknna'] }],
+    mark: { type: 'line', point: true },
+    encoding: {
+      x,
+      y: { aggregate: 'mean', field: 'cknna', type: 'quantitative', title: 'CKNNA (mean over seeds)' },
+      color,
+      column: { field: 'teacher', type: 'nominal', title: null },
+    },
+    width: 220,
+    height: 220,
     config: { font: 'DejaVu Sans' },
   } as never);
 }

@@ -8,10 +8,10 @@ import type { ProbeRow } from '../src/probe.js';
 
 const def = loadRepaDefinition(definitionPath(join(import.meta.dirname, '..')));
 
-function unit(arm: string, seed: number, fids: [number, number], probeTop1: number): UnitCurve {
-  const curve = [4, 8].map((step, i) => ({ step, n_samples: 20, fid: fids[i]!, fid_floor: 160, class_accuracy: 0.5, precision: 0.5, recall: 0.5 }));
+function unit(arm: string, seed: number, fids: [number, number], probeTop1: number, second: [number, number] = [NaN, NaN]): UnitCurve {
+  const curve = [4, 8].map((step, i) => ({ step, n_samples: 20, fid: fids[i]!, fid_floor: 160, class_accuracy: 0.5, precision: 0.5, recall: 0.5, fid_s1: second[i]!, fid_floor_s1: 90, class_accuracy_s1: 0.25 }));
   const probe: ProbeRow[] = [4, 8].flatMap((step) => [1, 2].map((block) => ({ step, block, timestep: 250, probe_top1: probeTop1 + block / 100, cknna_mae: 0.1, cknna_classifier: 0.2, cknna_random: 0.3 }) as ProbeRow));
-  return { curve, probe, final: { unit: `${arm}-s${seed}`, arm, seed, steps: 8, wall_seconds: 1, n_samples: 20, fid: fids[1], fid_floor: 160, class_accuracy: 0.5, precision: 0.5, recall: 0.5 } };
+  return { curve, probe, final: { unit: `${arm}-s${seed}`, arm, seed, steps: 8, wall_seconds: 1, n_samples: 20, fid: fids[1], fid_floor: 160, class_accuracy: 0.5, precision: 0.5, recall: 0.5, fid_s1: second[1], class_accuracy_s1: 0.25 } };
 }
 
 describe('REPA table', () => {
@@ -26,6 +26,20 @@ describe('REPA table', () => {
     // Smoke aligns block 1: probe top-1 there is 0.6 + 0.01.
     expect(md).toContain('| repa-mae | 8 | 0.610 ± 0.000 | 0.100 ± 0.000 | 0.200 ± 0.000 | 0.300 ± 0.000 |');
     expect(md).toContain('| vanilla | 0.410 ± 0.000 | 0.420 ± 0.000 |');
+    // No second network's scores: neither its section nor its columns.
+    expect(md).not.toContain('second FID network');
+    expect(md).not.toContain('2nd net');
+  });
+
+  it('adds the second FID network\'s speed-up and final columns when every curve has its scores', () => {
+    const units = [unit('vanilla', 0, [300, 200], 0.4, [120, 100]), unit('repa-mae', 0, [240, 150], 0.6, [130, 110])];
+    const md = armsMarkdown(def, 'smoke', units, 'test machine', '2026-01-01');
+    // By the first network repa-mae gets there (1.38×); by the second its curve 130 → 110 never reaches vanilla's 100.
+    expect(md).toContain('| repa-mae | s0: 6 | 1.38× [1.38, 1.38] |');
+    expect(md).toContain("## Steps to vanilla's final FID, by the second FID network");
+    expect(md).toContain('| repa-mae | s0: not reached | not reached |');
+    expect(md).toContain('| 110.00 ± 0.00 | 0.250 ± 0.000 |');
+    expect(md).toMatch(/its floor at N = 20 is 90\.00/);
   });
 });
 

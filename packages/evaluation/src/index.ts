@@ -1,4 +1,5 @@
 export { evaluate, DEFAULT_FEATURE_NET, type EvaluateOptions, type EvalResult } from './evaluate.js';
+export { requireFeatureNet, scoreSamples, type SampleScores, type ScoreOptions } from './score.js';
 export { EvalError } from './errors.js';
 export { writeEvalTable, type EvalMetricRow } from './eval-table.js';
 export { generateSamples, EVAL_SAMPLE_SEED, type GeneratedSamples } from './generate.js';

@@ -8,7 +8,7 @@ import { FmnistFeatureNet, frechetDistance, gaussianStats, precisionRecall } fro
 import { openTracker } from '@difflab/tracking';
 import { parseTrainConfig, TrackerSink } from '@difflab/runs';
 import { train } from '@difflab/training';
-import { EvalError, evaluate, type EvalResult } from '../src/index.js';
+import { EvalError, evaluate, scoreSamples, type EvalResult } from '../src/index.js';
 
 const quiet = { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream;
 const tmp = () => mkdtempSync(join(tmpdir(), 'difflab-eval-'));
@@ -106,6 +106,29 @@ describe('evaluate', () => {
 
     expect(Math.min(...first.samples.images)).toBeGreaterThanOrEqual(0);
     expect(Math.max(...first.samples.images)).toBeLessThanOrEqual(1);
+  });
+
+  it('scores the same samples with a second, independently initialised network: its own FID, floor and class accuracy', async () => {
+    const otherDir = tmp();
+    const otherPath = join(otherDir, 'fmnist-featurenet.safetensors');
+    const other = FmnistFeatureNet.init(12);
+    await other.save(otherPath);
+    const second = await scoreSamples(first.samples, otherPath, { referenceImages: REFERENCE, batchSize: 7 });
+    const test = loadFashionMnist().test;
+    const real = Float32Array.from(test.images.subarray(0, REFERENCE * 784), (v) => v / 255);
+    const expected = frechetDistance(features(other, real, REFERENCE), features(other, first.samples.images, first.samples.count));
+    const floor = frechetDistance(features(other, real, REFERENCE), features(other, firstPerClass(PER_CLASS), 20));
+    const predicted = tf.tidy(() => other.classify(tf.tensor4d(first.samples.images, [first.samples.count, 28, 28, 1])));
+    const hits = Array.from(predicted).filter((p, i) => p === first.samples.labels![i]).length;
+    other.dispose();
+    expect(Math.abs(second.fid - expected)).toBeLessThan(1e-6 * expected);
+    expect(Math.abs(second.fidFloor - floor)).toBeLessThan(1e-6 * floor);
+    expect(second.classAccuracy).toBe(hits / first.samples.count);
+    expect(second.fid).not.toBe(first.fid);
+    expect(second.featureNetSha256).not.toBe(first.featureNetSha256);
+    // No report.json beside it: no real-data floor is claimed for it.
+    expect(second.realDataFloor).toBeNull();
+    await expect(scoreSamples(first.samples, join(otherDir, 'missing.safetensors'))).rejects.toThrow(/missing\.safetensors not found; make it with: npx nx run fmnist-featurenet:train/);
   });
 
   it('reports sampling progress in images with rate and ETA, ending at all of them', () => {

@@ -4,4 +4,4 @@ export { findStudies, loadStudy, STUDIES_DIR, STUDY_FILE, type StudyLocation } f
 export { runStudy, StudyRunError, type RunStudyOptions } from './run.js';
 export { taggedTracker } from './tagged-tracker.js';
 export { canonicalJson, fingerprint } from './fingerprint.js';
-export { FMNIST_FEATURE_NET, SPOKEN_DIGITS_EMBEDDER } from './quality-networks.js';
+export { FMNIST_FEATURE_NET, FMNIST_FEATURE_NET_S1, SPOKEN_DIGITS_EMBEDDER } from './quality-networks.js';
