@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { Rng, initBackend, tf } from '@difflab/core-tensor';
 import { loadFashionMnist, makeBatch, tableFromRows, writeParquet } from '@difflab/data';
 import { cknna, l2NormalizeRows, linearProbe, meanPoolTokens, type FeatureMatrix } from '@difflab/metrics';
-import { addNoise, createDiT } from '@difflab/models';
-import { loadRun, resolveModelConfig, scheduleFor } from '@difflab/runs';
+import { FLOW_TIME_SCALE, addNoise, createDiT, flowInterpolate } from '@difflab/models';
+import { loadRun, resolveModelConfig, scheduleFor, type TrainConfig } from '@difflab/runs';
 import { gatherTokens, readEncoderTokens } from '@difflab/training';
 
 // REPA's Figure 2 in miniature, per kept checkpoint: each block's mean-pooled tokens on noised training images,
@@ -15,7 +15,11 @@ import { gatherTokens, readEncoderTokens } from '@difflab/training';
 export interface ProbeSettings {
   /** The first this many training images (all inside every teacher's cache): 60 % fit, 20 % choose C, 20 % score and CKNNA. */
   images: number;
-  /** Noise level as a fraction of T (0.25 → round(0.25·(T−1))). */
+  /**
+   * Noise level in the run's own process: DDPM, the fraction of T (0.25 → timestep round(0.25·(T−1))); flow, the
+   * interpolant's t (x_t = (1 − t)·x + t·ε, the network seeing 1000·t). The two are not the same signal-to-noise
+   * ratio: compare probes within a process.
+   */
   t: number;
   /** CKNNA's neighbourhood size. */
   topk: number;
@@ -25,6 +29,7 @@ export interface ProbeRow {
   step: number;
   /** 1-based, as repa.block. */
   block: number;
+  /** The time the network saw: the DDPM timestep, or FLOW_TIME_SCALE·t for a flow model. */
   timestep: number;
   probe_top1: number;
   /** CKNNA to each teacher: cknna_mae, cknna_classifier, cknna_random. */
@@ -34,8 +39,21 @@ export interface ProbeRow {
 export const PROBE_FILE = 'probe.parquet';
 const BATCH = 100;
 
+/** How a checkpoint's process noises a clean batch to the probe's level, and the time its network then sees. */
+interface ProbeNoising {
+  timestep: number;
+  noise(x0: tf.Tensor4D, eps: tf.Tensor4D): tf.Tensor4D;
+}
+
+function probeNoising(diffusion: TrainConfig['diffusion'], t: number): ProbeNoising {
+  if (diffusion.process === 'flow') return { timestep: FLOW_TIME_SCALE * t, noise: (x0, eps) => flowInterpolate(x0, eps, new Array<number>(x0.shape[0]).fill(t)) };
+  const schedule = scheduleFor(diffusion);
+  const timestep = Math.round(t * (schedule.numTimesteps - 1));
+  return { timestep, noise: (x0, eps) => addNoise(schedule, x0, eps, new Array<number>(x0.shape[0]).fill(timestep)) as tf.Tensor4D };
+}
+
 /** Mean-pooled outputs [images × D] of every block on x_t, labels the null class (the network's reading of the image, not of the label). */
-function blockFeatures(dit: ReturnType<typeof createDiT>, x0All: Float32Array, shape: [number, number, number, number], timestep: number, schedule: ReturnType<typeof scheduleFor>, noise: Rng): FeatureMatrix[] {
+function blockFeatures(dit: ReturnType<typeof createDiT>, x0All: Float32Array, shape: [number, number, number, number], noising: ProbeNoising, noise: Rng): FeatureMatrix[] {
   const [n, h, w, c] = shape;
   const d = dit.config.hiddenSize;
   const out = Array.from({ length: dit.config.depth }, () => new Float64Array(n * d));
@@ -43,8 +61,8 @@ function blockFeatures(dit: ReturnType<typeof createDiT>, x0All: Float32Array, s
     const b = Math.min(BATCH, n - at);
     tf.tidy(() => {
       const x0 = tf.tensor4d(x0All.subarray(at * h * w * c, (at + b) * h * w * c), [b, h, w, c]);
-      const xt = addNoise(schedule, x0, tf.tensor4d(noise.normalArray(b * h * w * c), [b, h, w, c]), new Array<number>(b).fill(timestep)) as tf.Tensor4D;
-      dit.forward(xt, tf.fill([b], timestep, 'float32') as tf.Tensor1D, tf.fill([b], dit.config.numClasses, 'int32') as tf.Tensor1D, {
+      const xt = noising.noise(x0, tf.tensor4d(noise.normalArray(b * h * w * c), [b, h, w, c]));
+      dit.forward(xt, tf.fill([b], noising.timestep, 'float32') as tf.Tensor1D, tf.fill([b], dit.config.numClasses, 'int32') as tf.Tensor1D, {
         onBlock: (index, tokens) => out[index]!.set(meanPoolTokens(tokens.dataSync(), b, tokens.shape[1]!, d).data as Float64Array, at * d),
       });
     });
@@ -82,14 +100,13 @@ export async function probeSnapshots(snapshots: string[], teachers: Record<strin
     const run = await loadRun(snap, 'ema');
     const resolved = resolveModelConfig(run.config.model);
     if (resolved.architecture !== 'dit') throw new Error(`${snap}: the probe reads DiT blocks`);
-    if (run.config.diffusion.process === 'flow') throw new Error(`${snap}: the probe noises images with the DDPM schedule; diffusion.process 'flow' is not supported yet`);
-    const schedule = scheduleFor(run.config.diffusion);
-    const timestep = Math.round(s.t * (schedule.numTimesteps - 1));
+    const noising = probeNoising(run.config.diffusion, s.t);
+    const timestep = noising.timestep;
     const dit = createDiT(resolved.config, new Rng(0));
     try {
       for (const [name, v] of Object.entries(dit.params)) v.assign(run.weights[name]!);
       const batch = makeBatch(data.train, Int32Array.from({ length: s.images }, (_, i) => i), { padding: run.config.data.pad32 ? 2 : 0 });
-      const feats = blockFeatures(dit, batch.x, batch.shape as [number, number, number, number], timestep, schedule, new Rng(0));
+      const feats = blockFeatures(dit, batch.x, batch.shape as [number, number, number, number], noising, new Rng(0));
       feats.forEach((f, k) => {
         const probe = linearProbe(
           { features: rowsOf(f, 0, nFit), labels: labels.slice(0, nFit) },

@@ -56,3 +56,38 @@ describe('probe settings', () => {
     await expect(probeSnapshots([], { t: dir }, { images: 20, t: 0.25, topk: 5 }, out, () => {})).rejects.toThrow(/probe\.images: 20 is too few/);
   });
 });
+
+describe('probe of a flow model', () => {
+  it('noises with the interpolant at t and shows the network 1000·t; a DDPM run keeps the schedule index', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { writeEncoderTokens, train } = await import('@difflab/training');
+    const { parseTrainConfig } = await import('@difflab/runs');
+    const { probeSnapshots } = await import('../src/probe.js');
+    const dir = mkdtempSync(join(tmpdir(), 'repa-probe-flow-'));
+    const images = 100;
+    const tokens = new Uint16Array(images * 4 * 3);
+    for (let i = 0; i < tokens.length; i++) tokens[i] = 0x3c00 + ((i * 2654435761) % 977); // float16 values in [1, 2)
+    await writeEncoderTokens(join(dir, 'teacher'), { encoder: 'test', dataset: 'fashion-mnist', pad32: true, split: 'train', count: images, grid: 2, dim: 3 }, tokens);
+    const rows: Record<string, number> = {};
+    for (const process of ['flow', 'ddpm'] as const) {
+      const cfg = parseTrainConfig({
+        name: `probe-${process}`,
+        data: { dataset: 'fashion-mnist', pad32: true, trainExamples: images },
+        model: { preset: 'DiT-FMNIST-S/4', hiddenSize: 16, depth: 2, numHeads: 2 },
+        diffusion: process === 'flow' ? { process: 'flow' } : { timesteps: 100 },
+        train: { steps: 2, batchSize: 4, lr: 1e-3, warmupSteps: 1 },
+        checkpoint: { every: 2 },
+        eval: { heldoutExamples: 4 },
+        sample: { steps: 2, perClass: 1 },
+      });
+      const runDir = join(dir, process);
+      await train(cfg, { runDir, progressStream: { write: () => true, isTTY: false } as unknown as NodeJS.WriteStream });
+      const out = await probeSnapshots([runDir], { teacher: join(dir, 'teacher') }, { images, t: 0.25, topk: 3 }, join(dir, `${process}.parquet`), () => {});
+      expect(out.map((r) => r.block)).toEqual([1, 2]);
+      for (const r of out) expect(Number.isFinite(r.cknna_teacher) && r.probe_top1 >= 0 && r.probe_top1 <= 1).toBe(true);
+      rows[process] = out[0]!.timestep;
+    }
+    expect(rows).toEqual({ flow: 250, ddpm: 25 });
+  });
+});
