@@ -11,7 +11,7 @@ export {
   ditConfig,
   validateDiTConfig,
 } from './dit/config.js';
-export { type DiT, type DiTForwardOptions, createDiT } from './dit/dit.js';
+export { type DiT, type DiTAdaptation, type DiTAttentionPrefix, type DiTForwardOptions, createDiT } from './dit/dit.js';
 export { type DiTCount, countDiT } from './dit/count.js';
 export { patchify, unpatchify } from './dit/patchify.js';
 export { sincosPosEmbed2d, timestepFrequencies } from './dit/embeddings.js';
@@ -126,3 +126,16 @@ export {
   sampleLatents,
 } from './pruning/ld-pruner.js';
 export { geluTanh } from './ops/gelu.js';
+export {
+  type LayerPattern,
+  type PeftAdapter,
+  type PeftMethod,
+  PeftConfigError,
+  linearLayers,
+} from './peft/adapter.js';
+export { type LoraAdapter, type LoraOptions, LORA_DEFAULT_TARGETS, createLora } from './peft/lora.js';
+export { type HoulsbyAdapter, type HoulsbyOptions, createHoulsbyAdapters } from './peft/houlsby.js';
+export { type PrefixAdapter, type PrefixOptions, createPrefixTuning } from './peft/prefix.js';
+export { type SvdiffAdapter, type SvdiffOptions, type SvdiffSpectrum, SVDIFF_DEFAULT_TARGETS, createSvdiff } from './peft/svdiff.js';
+export { type ThinSvd, thinSvd } from './peft/svd.js';
+export { type FineTuneMethod, type FineTuneSpec, FINE_TUNE_METHODS, createAdapter, trainableParams } from './peft/peft.js';

@@ -6,6 +6,7 @@ import { type DiTConfig, type DiTNorm, TIMESTEP_FREQ_DIM, ditShape, validateDiTC
 import { sincosPosEmbed2d, timestepFrequencies } from './embeddings.js';
 import { gatedResidual, layerNormComposed, normModulate as fusedNormModulate, selfAttentionCore } from './fused.js';
 import { patchify, unpatchify } from './patchify.js';
+import { prefixedSelfAttention } from '../peft/prefix-attention.js';
 import { rmsNorm } from './rmsnorm.js';
 import { applyRotary, qkvRotaryTables } from './rope.js';
 import { type Dense, swigluMlp } from './swiglu.js';
@@ -19,6 +20,45 @@ export interface DiTForwardOptions {
    * tensor is freed when forward returns: read it (h.dataSync()) or tf.keep a copy inside the callback.
    */
   onBlock?: (index: number, h: tf.Tensor3D) => void;
+  /**
+   * Hooks of one parameter-efficient fine-tuning method (see `../peft`: `createLora`, `createHoulsbyAdapters`,
+   * `createPrefixTuning`, `createSvdiff`, each returning `{ adaptation }`). Absent: the base model, unchanged.
+   */
+  adaptation?: DiTAdaptation;
+}
+
+/** Learned key and value prefixes of one self-attention layer, each [L, hiddenSize] (heads split like k and v). */
+export interface DiTAttentionPrefix {
+  k: tf.Tensor2D;
+  v: tf.Tensor2D;
+}
+
+/**
+ * Where a fine-tuning method enters the DiT forward. Every member is optional and called inside the
+ * forward's tf.tidy, so tensors a hook creates are freed with the forward's own; hooks must be pure tfjs
+ * ops (no dataSync) so that gradients reach the method's variables under tf.variableGrads.
+ */
+export interface DiTAdaptation {
+  /**
+   * The weight [in, out] that linear layer `layer` (its name without `.weight`, e.g. 'blocks.0.attn.qkv';
+   * every linear goes through here, SwiGLU's and cross-attention's included) uses in place of its
+   * stored weight `w`. The bias is not adapted. LoRA and SVDiff.
+   */
+  weight?(layer: string, w: tf.Tensor2D): tf.Tensor2D;
+  /**
+   * The self-attention sublayer's output [B, T, d] of block `block` (after `attn.proj`, before the
+   * residual add or adaLN-Zero's gate; T = numPatches, + 2 conditioning tokens in the in-context design)
+   * → its replacement. Cross-attention has no hook. Houlsby adapters.
+   */
+  afterAttention?(block: number, out: tf.Tensor3D): tf.Tensor3D;
+  /** The MLP sublayer's output [B, T, d] of block `block` (before the residual add or gate) → its replacement. */
+  afterMlp?(block: number, out: tf.Tensor3D): tf.Tensor3D;
+  /**
+   * Key/value prefixes prepended to block `block`'s self-attention keys and values (queries are not
+   * prefixed, so the output length is unchanged), or null. A prefixed layer runs attention composed from
+   * tfjs ops instead of the fused kernel; prefix keys are not rotated by RoPE (they have no position).
+   */
+  prefix?(block: number): DiTAttentionPrefix | null;
 }
 
 export interface DiT {
@@ -145,9 +185,15 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
     return v;
   };
 
+  /** Linear layer `name`'s weight [in, out]: the stored one, or the adaptation's effective weight. */
+  const weightOf = (name: string, a?: DiTAdaptation): tf.Tensor => {
+    const stored = w(`${name}.weight`);
+    return a?.weight ? a.weight(name, stored as tf.Tensor2D) : stored;
+  };
+
   /** Dense layer on the last axis of a tensor of any rank. */
-  const linear = (x: tf.Tensor, name: string): tf.Tensor => {
-    const weight = w(`${name}.weight`);
+  const linear = (x: tf.Tensor, name: string, a?: DiTAdaptation): tf.Tensor => {
+    const weight = weightOf(name, a);
     const outDim = weight.shape[1]!;
     const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]!]);
     const y = tf.fused.matMul({ a: x2 as tf.Tensor2D, b: weight as tf.Tensor2D, bias: w(`${name}.bias`) });
@@ -163,13 +209,16 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
   /** DiT's modulate(norm(x), shift, scale), one fused kernel each way where the backend has it (see fused.ts). */
   const normModulate = (x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor): tf.Tensor => fusedNormModulate(x, shift, scale, LN_EPS, cfg.norm ?? 'layernorm');
 
-  const dense = (name: string): Dense => ({ weight: w(`${name}.weight`), bias: w(`${name}.bias`) });
+  const dense = (name: string, a?: DiTAdaptation): Dense => ({ weight: weightOf(name, a), bias: w(`${name}.bias`) });
 
-  /** GELU MLP fc2(gelu(fc1 x)), or SwiGLU w3(silu(w1 x) ⊙ w2 x). */
-  const mlp = (x: tf.Tensor, p: string): tf.Tensor =>
-    cfg.mlp === 'swiglu'
-      ? swigluMlp(x, dense(`${p}.mlp.w1`), dense(`${p}.mlp.w2`), dense(`${p}.mlp.w3`))
-      : linear(geluTanh(linear(x, `${p}.mlp.fc1`)), `${p}.mlp.fc2`);
+  /** GELU MLP fc2(gelu(fc1 x)), or SwiGLU w3(silu(w1 x) ⊙ w2 x); then the adaptation's afterMlp of block i. */
+  const mlp = (x: tf.Tensor, p: string, i: number, a?: DiTAdaptation): tf.Tensor => {
+    const out =
+      cfg.mlp === 'swiglu'
+        ? swigluMlp(x, dense(`${p}.mlp.w1`, a), dense(`${p}.mlp.w2`, a), dense(`${p}.mlp.w3`, a))
+        : linear(geluTanh(linear(x, `${p}.mlp.fc1`, a)), `${p}.mlp.fc2`, a);
+    return a?.afterMlp ? a.afterMlp(i, out as tf.Tensor3D) : out;
+  };
 
   /** q and k of the fused qkv [B, T, 3d] rotated by RoPE when enabled, so the attention kernels stay unchanged. */
   const rotate = (qkv: tf.Tensor): tf.Tensor => (ropeCos && ropeSin ? applyRotary(qkv, ropeCos, ropeSin) : qkv);
@@ -181,16 +230,32 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
     return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, nq, d]);
   };
 
-  const selfAttention = (x: tf.Tensor, p: string): tf.Tensor =>
-    linear(selfAttentionCore(rotate(linear(x, `${p}.attn.qkv`)), heads), `${p}.attn.proj`);
+  /** Self-attention over keys and values [prefix; tokens] (prefix tuning): qkv comes rotated, the prefix keys are not (no position). */
+  const prefixedAttention = (qkv: tf.Tensor, prefix: DiTAttentionPrefix, block: number): tf.Tensor => {
+    const len = prefix.k.shape[0];
+    for (const [part, t] of [['k', prefix.k], ['v', prefix.v]] as const) {
+      if (t.rank !== 2 || t.shape[0] !== len || t.shape[1] !== d) {
+        throw new ModelInputError(`DiT block ${block}: prefix ${part} must be [L, ${d}] with the same L for k and v, got [${t.shape.join(', ')}] (k has L = ${len})`);
+      }
+    }
+    return prefixedSelfAttention(qkv, prefix.k, prefix.v, heads);
+  };
 
-  const crossAttention = (x: tf.Tensor, cond: tf.Tensor, p: string): tf.Tensor => {
+  /** Self-attention of block i, with the adaptation's weights, prefix and afterAttention when given. */
+  const selfAttention = (x: tf.Tensor, p: string, i: number, a?: DiTAdaptation): tf.Tensor => {
+    const qkv = rotate(linear(x, `${p}.attn.qkv`, a));
+    const prefix = a?.prefix ? a.prefix(i) : null;
+    const out = linear(prefix ? prefixedAttention(qkv, prefix, i) : selfAttentionCore(qkv, heads), `${p}.attn.proj`, a);
+    return a?.afterAttention ? a.afterAttention(i, out as tf.Tensor3D) : out;
+  };
+
+  const crossAttention = (x: tf.Tensor, cond: tf.Tensor, p: string, a?: DiTAdaptation): tf.Tensor => {
     const [b, n] = x.shape as [number, number, number];
     const m = cond.shape[1]!;
-    const q = tf.transpose(tf.reshape(linear(x, `${p}.cross_attn.q`), [b, n, heads, headDim]), [0, 2, 1, 3]);
-    const kv = tf.transpose(tf.reshape(linear(cond, `${p}.cross_attn.kv`), [b, m, 2, heads, headDim]), [2, 0, 3, 1, 4]);
+    const q = tf.transpose(tf.reshape(linear(x, `${p}.cross_attn.q`, a), [b, n, heads, headDim]), [0, 2, 1, 3]);
+    const kv = tf.transpose(tf.reshape(linear(cond, `${p}.cross_attn.kv`, a), [b, m, 2, heads, headDim]), [2, 0, 3, 1, 4]);
     const [k, v] = tf.unstack(kv) as [tf.Tensor, tf.Tensor];
-    return linear(attend(q, k, v, b, n), `${p}.cross_attn.proj`);
+    return linear(attend(q, k, v, b, n), `${p}.cross_attn.proj`, a);
   };
 
   /** Splits a [B, k·d] modulation into k tensors [B, 1, d] (via a leading axis, for contiguous slices). */
@@ -226,9 +291,10 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
       const b = x.shape[0];
       const n = s.numPatches;
       const labels = opts.labelDropout && cfg.classDropoutProb > 0 ? dropLabels(y, opts.labelDropout) : y;
+      const a = opts.adaptation;
 
-      let h = tf.add(tf.reshape(linear(patchify(x, cfg.patchSize), 'x_embedder.proj'), [b, n, d]), posEmbed);
-      const tEmb = linear(silu(linear(timestepFrequencies(t, TIMESTEP_FREQ_DIM), 't_embedder.mlp.0')), 't_embedder.mlp.2');
+      let h = tf.add(tf.reshape(linear(patchify(x, cfg.patchSize), 'x_embedder.proj', a), [b, n, d]), posEmbed);
+      const tEmb = linear(silu(linear(timestepFrequencies(t, TIMESTEP_FREQ_DIM), 't_embedder.mlp.0', a)), 't_embedder.mlp.2', a);
       const yEmb = tf.gather(w('y_embedder.embedding_table.weight'), labels);
 
       let out: tf.Tensor;
@@ -237,34 +303,34 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
         for (let i = 0; i < cfg.depth; i++) {
           const p = `blocks.${i}`;
           if (cfg.block === 'adaLN-Zero') {
-            const [sh1, sc1, g1, sh2, sc2, g2] = chunks(linear(c, `${p}.adaLN_modulation.1`), 6);
-            h = gatedResidual(h, g1!, selfAttention(normModulate(h, sh1!, sc1!), p));
-            h = gatedResidual(h, g2!, mlp(normModulate(h, sh2!, sc2!), p));
+            const [sh1, sc1, g1, sh2, sc2, g2] = chunks(linear(c, `${p}.adaLN_modulation.1`, a), 6);
+            h = gatedResidual(h, g1!, selfAttention(normModulate(h, sh1!, sc1!), p, i, a));
+            h = gatedResidual(h, g2!, mlp(normModulate(h, sh2!, sc2!), p, i, a));
           } else {
-            const [sh1, sc1, sh2, sc2] = chunks(linear(c, `${p}.adaLN_modulation.1`), 4);
-            h = tf.add(h, selfAttention(normModulate(h, sh1!, sc1!), p));
-            h = tf.add(h, mlp(normModulate(h, sh2!, sc2!), p));
+            const [sh1, sc1, sh2, sc2] = chunks(linear(c, `${p}.adaLN_modulation.1`, a), 4);
+            h = tf.add(h, selfAttention(normModulate(h, sh1!, sc1!), p, i, a));
+            h = tf.add(h, mlp(normModulate(h, sh2!, sc2!), p, i, a));
           }
           opts.onBlock?.(i, h as tf.Tensor3D);
         }
-        const [shift, scale] = chunks(linear(c, 'final_layer.adaLN_modulation.1'), 2);
-        out = linear(normModulate(h, shift!, scale!), 'final_layer.linear');
+        const [shift, scale] = chunks(linear(c, 'final_layer.adaLN_modulation.1', a), 2);
+        out = linear(normModulate(h, shift!, scale!), 'final_layer.linear', a);
       } else {
         const cond = tf.stack([tEmb, yEmb], 1);
         if (cfg.block === 'in-context') h = tf.concat([h, cond], 1);
         for (let i = 0; i < cfg.depth; i++) {
           const p = `blocks.${i}`;
-          h = tf.add(h, selfAttention(affineNorm(h, `${p}.norm1`), p));
+          h = tf.add(h, selfAttention(affineNorm(h, `${p}.norm1`), p, i, a));
           if (cfg.block === 'cross-attention') {
-            h = tf.add(h, crossAttention(affineNorm(h, `${p}.norm2`), cond, p));
-            h = tf.add(h, mlp(affineNorm(h, `${p}.norm3`), p));
+            h = tf.add(h, crossAttention(affineNorm(h, `${p}.norm2`), cond, p, a));
+            h = tf.add(h, mlp(affineNorm(h, `${p}.norm3`), p, i, a));
           } else {
-            h = tf.add(h, mlp(affineNorm(h, `${p}.norm2`), p));
+            h = tf.add(h, mlp(affineNorm(h, `${p}.norm2`), p, i, a));
           }
           opts.onBlock?.(i, (cfg.block === 'in-context' ? tf.slice(h, [0, 0, 0], [b, n, d]) : h) as tf.Tensor3D);
         }
         if (cfg.block === 'in-context') h = tf.slice(h, [0, 0, 0], [b, n, d]);
-        out = linear(affineNorm(h, 'final_layer.norm_final'), 'final_layer.linear');
+        out = linear(affineNorm(h, 'final_layer.norm_final'), 'final_layer.linear', a);
       }
       return unpatchify(out, b, s.gridSize, cfg.patchSize, s.outChannels);
     });
