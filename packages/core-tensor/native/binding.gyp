@@ -11,6 +11,7 @@
         'src/reduce.cc',
         'src/conv.cc',
         'src/fused.cc',
+        'src/rope.cc',
         'src/attention.cc',
         'src/peak.cc',
         'src/parallel.cc',

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Rng, registerNativeBackend } from '@difflab/core-tensor';
+import { ROTARY_KERNEL, Rng, registerNativeBackend } from '@difflab/core-tensor';
 import { applyRotary, qkvRotaryTables, rmsNorm, rmsNormModulate, rope2dAngles, swigluMlp } from '../src/index.js';
 
 const reg = registerNativeBackend();
@@ -231,6 +231,39 @@ describe('2-D RoPE', () => {
     const at = (key: string) => seen.get(key)![0]!;
     expect(Math.abs(at('0:1,0') - at('0:0,0'))).toBeGreaterThan(1e-3);
     expect(Math.abs(at('0:0,1') - at('0:0,0'))).toBeGreaterThan(1e-3);
+  });
+
+  it('native (one kernel each way) equals the composed ops on cpu: values and the gradient, extra tokens, no leaks', async () => {
+    const [b, extra] = [3, 2];
+    const t = qkvRotaryTables(d, heads, grid, extra);
+    const rng = new Rng(13);
+    const qkv = rng.uniformArray(b * (n + extra) * 3 * d, -2, 2), w = rng.uniformArray(qkv.length, -1, 1);
+    const shape: [number, number, number] = [b, n + extra, 3 * d];
+    const valueAndGrad = async (backend: (typeof BACKENDS)[number]) => {
+      const cos = () => tf.tensor2d(t.cos, [t.tokens, t.pairs]), sin = () => tf.tensor2d(t.sin, [t.tokens, t.pairs]);
+      let value: Float32Array = new Float32Array(), grad: Float32Array = new Float32Array();
+      const prof = await tf.profile(async () => {
+        value = await on(backend, () => applyRotary(tf.tensor3d(qkv, shape), cos(), sin()));
+        grad = await on(backend, () => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(applyRotary(x, cos(), sin()), tf.tensor3d(w, shape))))(tf.tensor3d(qkv, shape)));
+      });
+      return { value, grad, kernels: prof.kernels.map((k) => k.name) };
+    };
+    const cpu = await valueAndGrad('cpu');
+    const native = await valueAndGrad('native');
+    expect(cpu.kernels).not.toContain(ROTARY_KERNEL);
+    // Forward, then forward and backward: the rotation and nothing else of the composed chain.
+    expect(native.kernels.filter((k) => k === ROTARY_KERNEL)).toHaveLength(3);
+    expect(native.kernels).not.toContain('Unpack');
+    expectNear(native.value, cpu.value, 1e-6, 'value');
+    expectNear(native.grad, cpu.grad, 1e-6, 'gradient');
+    // The gradient is the inverse rotation of w, which for v and the extra tokens (angle 0) is w itself.
+    for (let bi = 0; bi < b; bi++) {
+      for (let tk = 0; tk < n + extra; tk++) {
+        const base = (bi * (n + extra) + tk) * 3 * d;
+        const from = tk < n ? base + 2 * d : base;
+        expect(Array.from(native.grad.subarray(from, base + 3 * d))).toEqual(Array.from(w.subarray(from, base + 3 * d)));
+      }
+    }
   });
 
   it("the in-context design's extra tokens are not rotated", async () => {

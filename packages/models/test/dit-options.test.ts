@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Rng, registerNativeBackend } from '@difflab/core-tensor';
+import { ROTARY_KERNEL, Rng, registerNativeBackend } from '@difflab/core-tensor';
 import { DIT_BLOCKS, DIT_CONFIGS, type DiT, type DiTConfig, ModelConfigError, countDiT, createDiT, ditConfig } from '../src/index.js';
 import { ditShape } from '../src/dit/config.js';
 
@@ -176,6 +176,31 @@ describe('models with the options', () => {
         const scale = Math.max(1e-6, ...Array.from(gc, Math.abs));
         gn.forEach((v, i) => expect(Math.abs(v - gc[i]!), `${name}[${i}]`).toBeLessThan(1e-3 * scale));
       }
+    });
+  }
+
+  for (const block of ['adaLN-Zero', 'in-context'] as const) {
+    it(`${block} with rope alone: the native rotary kernel gives cpu's composed forward`, async () => {
+      const cfg: DiTConfig = { ...tiny, block, rope: true };
+      const forward = async (backend: 'native' | 'cpu') => {
+        await tf.setBackend(backend);
+        const model = createDiT(cfg, new Rng(3));
+        randomize(model, 4);
+        const { x, t, y } = inputs(3, cfg);
+        let value: Float32Array = new Float32Array();
+        const prof = await tf.profile(() => {
+          value = tf.tidy(() => model.forward(x, t, y).dataSync().slice() as Float32Array);
+        });
+        model.dispose();
+        tf.dispose([x, t, y]);
+        return { value, kernels: prof.kernels.map((k) => k.name) };
+      };
+      const cpu = await forward('cpu');
+      const native = await forward('native');
+      expect(cpu.kernels).not.toContain(ROTARY_KERNEL);
+      expect(native.kernels.filter((k) => k === ROTARY_KERNEL)).toHaveLength(cfg.depth);
+      expect(native.value.length).toBe(cpu.value.length);
+      native.value.forEach((v, i) => expect(Math.abs(v - cpu.value[i]!), `output ${i}`).toBeLessThan(1e-4 * (1 + Math.abs(cpu.value[i]!))));
     });
   }
 

@@ -250,6 +250,24 @@ Napi::Value LayerNormModulateGrad(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// rotaryPairs(x, cos, sin, batch, tokens, pairs, inverse, y)
+Napi::Value RotaryPairs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int64_t b = num(info, 3), n = num(info, 4), p = num(info, 5);
+  if (b < 0 || n < 0 || p < 0) throw Napi::RangeError::New(env, "rotaryPairs: batch, tokens and pairs must be non-negative");
+  // Types first, so a wrong array is named as such rather than measured in the wrong element size.
+  const float* x = floats(info[0], "x");
+  const float* cos = floats(info[1], "cos");
+  const float* sin = floats(info[2], "sin");
+  float* y = floats(info[7], "y");
+  requireLength(env, info[0], "x", b * n * 2 * p);
+  requireLength(env, info[1], "cos", n * p);
+  requireLength(env, info[2], "sin", n * p);
+  requireLength(env, info[7], "y", b * n * 2 * p);
+  rotaryPairs(x, cos, sin, b, n, p, info[6].ToBoolean().Value(), y);
+  return env.Undefined();
+}
+
 // gatedResidual(h, gate, x, groups, rowsPerGroup, cols, out)
 Napi::Value GatedResidual(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -478,6 +496,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("softmax", Napi::Function::New(env, Softmax));
   exports.Set("layerNormModulate", Napi::Function::New(env, LayerNormModulate));
   exports.Set("layerNormModulateGrad", Napi::Function::New(env, LayerNormModulateGrad));
+  exports.Set("rotaryPairs", Napi::Function::New(env, RotaryPairs));
   exports.Set("gatedResidual", Napi::Function::New(env, GatedResidual));
   exports.Set("gatedResidualGrad", Napi::Function::New(env, GatedResidualGrad));
   exports.Set("attention", Napi::Function::New(env, Attention));

@@ -76,6 +76,12 @@ void layerNormModulateGrad(const float* dy, const float* x, const float* mean, c
                            const float* scale, int64_t groups, int64_t rowsPerGroup, int64_t cols, bool center,
                            float* dx, float* dscale, float* dshift);
 
+// Rotary position embedding of interleaved channel pairs (rope.cc): for x, y [batch, tokens, 2·pairs] and
+// tables cos, sin [tokens, pairs], y[2p] = x[2p]·cos − x[2p+1]·sin, y[2p+1] = x[2p+1]·cos + x[2p]·sin.
+// inverse rotates by the negated angle, which is also the gradient (dx = inverse rotation of dy).
+void rotaryPairs(const float* x, const float* cos, const float* sin, int64_t batch, int64_t tokens, int64_t pairs,
+                 bool inverse, float* y);
+
 struct ConvGeometry {
   int64_t batch, inH, inW, inC, outH, outW, outC, filterH, filterW;
   int64_t strideH, strideW, dilationH, dilationW, padTop, padLeft;

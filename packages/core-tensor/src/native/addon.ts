@@ -32,6 +32,12 @@ export interface NativeAddon {
     dy: Float32Array, x: Float32Array, mean: Float32Array, rstd: Float32Array, scale: Float32Array,
     groups: number, rowsPerGroup: number, cols: number, dx: Float32Array, dscale: Float32Array, dshift: Float32Array, center: boolean,
   ): void;
+  /**
+   * Rotary position embedding of interleaved channel pairs (native/src/rope.cc): for x, y [batch, tokens, 2·pairs]
+   * and cos, sin [tokens, pairs], y[2p] = x[2p]·cos − x[2p+1]·sin, y[2p+1] = x[2p+1]·cos + x[2p]·sin; `inverse`
+   * negates sin (the inverse rotation, which is also the gradient). Absent from addons built before it existed.
+   */
+  rotaryPairs?(x: Float32Array, cos: Float32Array, sin: Float32Array, batch: number, tokens: number, pairs: number, inverse: boolean, y: Float32Array): void;
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: readonly number[], bias: Float32Array | null, activation: number, alpha: number): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: readonly number[]): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: readonly number[]): void;

@@ -407,6 +407,34 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
       return [output(backend, x.shape, dx), output(backend, scale.shape, dscale), output(backend, scale.shape, dshift)];
     }) as unknown as KernelFunc,
   });
+
+  // Rotary position embedding; only where the addon has it (one built before it loads without it, and
+  // models then compose the rotation from tfjs ops).
+  const rotaryPairs = addon.rotaryPairs?.bind(addon);
+  if (rotaryPairs) {
+    configs.push({
+      kernelName: ROTARY_KERNEL,
+      backendName,
+      kernelFunc: (({ inputs, backend, attrs }: Args) => {
+        const x = inputs['x']!, cos = inputs['cos']!, sin = inputs['sin']!;
+        for (const [name, t] of [['x', x], ['cos', cos], ['sin', sin]] as const) {
+          if (!allFloat32(backend, [t])) throw new TypeError(`${ROTARY_KERNEL}: ${name} must be a float32 tensor, got ${t.dtype}`);
+        }
+        if (cos.shape.length !== 2) throw new RangeError(`${ROTARY_KERNEL}: cos [${cos.shape}] must be [tokens, pairs]`);
+        sameShape(ROTARY_KERNEL, ['sin', sin], ['cos', cos]);
+        const [tokens, pairs] = cos.shape as [number, number];
+        if (x.shape.length !== 3 || x.shape[2] !== 2 * pairs) {
+          throw new RangeError(`${ROTARY_KERNEL}: x [${x.shape}] must be [batch, tokens, 2·pairs] = [batch, ${tokens}, ${2 * pairs}] for cos and sin [${cos.shape}]`);
+        }
+        if (x.shape[1] !== tokens) {
+          throw new RangeError(`${ROTARY_KERNEL}: cos and sin [${cos.shape}] must have one row per token of x [${x.shape}], ${x.shape[1]} rows`);
+        }
+        const y = backend.alloc(util.sizeFromShape(x.shape));
+        rotaryPairs(f32(backend, x), f32(backend, cos), f32(backend, sin), x.shape[0]!, tokens, pairs, attrs?.['inverse'] === true, y);
+        return output(backend, x.shape, y);
+      }) as unknown as KernelFunc,
+    });
+  }
   return configs;
 }
 
@@ -434,6 +462,14 @@ export const ATTENTION_GRAD_KERNEL = 'AttentionGrad';
 export const LAYER_NORM_MODULATE_KERNEL = 'LayerNormModulate';
 /** Its gradient: {dy, x, mean, rstd, scale}, attr center as the forward's → [dx, dscale, dshift]. */
 export const LAYER_NORM_MODULATE_GRAD_KERNEL = 'LayerNormModulateGrad';
+/**
+ * 2-D RoPE's rotation of interleaved channel pairs, native only: {x [B, T, 2·P], cos, sin [T, P]}, attr inverse
+ * (default false) → y [B, T, 2·P] with y[…, 2p] = x₀·cos − x₁·sin, y[…, 2p+1] = x₁·cos + x₀·sin (x₀, x₁ = x[…, 2p],
+ * x[…, 2p+1]; tables indexed [t, p]). inverse: true negates sin, the inverse rotation, which is also the
+ * gradient: dx = the kernel on dy with inverse: true (the tables are constants and get none).
+ * Registered only where the addon has it.
+ */
+export const ROTARY_KERNEL = 'DifflabRotaryPairs';
 /** adaLN-Zero's gated residual, native only: {h, gate, x} → h + gate·x, with x, h [B, …, D] and gate B×D values. */
 export const GATED_RESIDUAL_KERNEL = 'GatedResidual';
 /** Its gradient but dh (= dy): {dy, gate, x} → [dx = dy·gate, dgate = Σ dy·x over each batch item's rows]. */

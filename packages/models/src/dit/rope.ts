@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+// A kernel name a backend may register to rotate in one pass each way (difflab's native backend does).
+import { ROTARY_KERNEL } from '@difflab/core-tensor';
 
 // 2-D axial rotary position embedding (Su et al., RoFormer; the 2-D axial layout of EVA-02's
 // VisionRotaryEmbeddingFast, which LightningDiT uses). A rotation of each channel pair of the queries
@@ -70,12 +72,35 @@ export function qkvRotaryTables(hiddenSize: number, numHeads: number, gridSize: 
 
 /**
  * Rotates interleaved channel pairs (x0, x1) → (x0·cos a − x1·sin a, x1·cos a + x0·sin a), EVA's
- * x·cos + rotate_half(x)·sin, for x [B, tokens, 2·pairs] and tables [tokens, pairs].
- * Evens and odds are split by one transpose to a leading pair axis and contiguous unstacks (native
- * kernels); tfjs's cpu `reverse` and `unstack` on an inner axis index element by element and made a
- * DiT-FMNIST-S/4 training step about 10× slower.
+ * x·cos + rotate_half(x)·sin, for x [B, tokens, 2·pairs] and tables [tokens, pairs]. The tables are
+ * constants: they get no gradient.
+ * One native kernel each way where the backend has it: the composed ops below are about ten passes and as
+ * many tensors kept for the backward pass, a quarter of a small DiT's training step. The gradient needs no
+ * saved activations, since a rotation's transpose is its inverse: dx is dy rotated by −a (the same kernel,
+ * `inverse`). Elsewhere the composed tfjs ops, which are also the reference the kernel is tested against.
  */
 export function applyRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
+  if (tf.getKernel(ROTARY_KERNEL, tf.getBackend()) === undefined) return composedRotary(x, cos, sin);
+  // Only x is an input on the tape, so no table gradient is ever built; saving the tables keeps them alive
+  // for the backward pass should the caller dispose them first.
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xs, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    save([cos, sin]);
+    return {
+      value: tf.engine().runKernel(ROTARY_KERNEL, { x: xs, cos, sin }, { inverse: false }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(ROTARY_KERNEL, { x: dy, cos: saved[0]!, sin: saved[1]! }, { inverse: true }) as tf.Tensor,
+    };
+  });
+  return op(x);
+}
+
+/**
+ * applyRotary composed from tfjs ops. Evens and odds are split by one transpose to a leading pair axis and
+ * contiguous unstacks (native kernels); tfjs's cpu `reverse` and `unstack` on an inner axis index element
+ * by element and made a DiT-FMNIST-S/4 training step about 10× slower.
+ */
+function composedRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const [b, t, w] = x.shape as [number, number, number];
     const split = tf.transpose(tf.reshape(x, [b, t, w / 2, 2]), [3, 0, 1, 2]); // (2, B, T, P)
