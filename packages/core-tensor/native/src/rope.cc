@@ -5,6 +5,15 @@
 #include "kernels.h"
 #include "parallel.h"
 
+// No fused multiply-add: each product rounded, then the sum, exactly as the composed tfjs ops round, so a
+// run's numbers do not depend on whether the addon has this kernel (GCC contracts a * b + c in C++ even
+// in ISO mode; clang reads the STDC pragma).
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#else
+#pragma GCC optimize("fp-contract=off")
+#endif
+
 namespace difflab {
 
 void rotaryPairs(const float* x, const float* cos, const float* sin, int64_t batch, int64_t tokens, int64_t pairs,
