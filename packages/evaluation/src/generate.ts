@@ -1,6 +1,6 @@
 import { Rng, tf } from '@difflab/core-tensor';
 import { sample } from '@difflab/models';
-import { createDenoiser, makeSampler, type TrainConfig } from '@difflab/runs';
+import { createRunDenoiser, makeSampler, type TrainConfig } from '@difflab/runs';
 import { EvalError } from './errors.js';
 
 /** Fixed seed of the evaluation noise: every run and checkpoint is scored on the same x_T draws. */
@@ -21,7 +21,8 @@ export interface GeneratedSamples {
  * Samples `perClass` images of each class (class-major order) with the run's sampler settings
  * and guidance scale; an unconditional model gives 10·perClass images. One noise stream seeded
  * by EVAL_SAMPLE_SEED runs through the batches in order, so the samples are a deterministic
- * function of the weights, the config, perClass and batchSize.
+ * function of the weights, the config, perClass and batchSize. `weights` are the run's trained tensors by
+ * name (loadRun's): for a fine-tune run its adapter's, applied to the base its config's init.from names.
  */
 export function generateSamples(
   cfg: TrainConfig,
@@ -30,7 +31,8 @@ export function generateSamples(
   batchSize: number,
   onBatch?: (done: number, total: number) => void,
 ): GeneratedSamples {
-  const model = createDenoiser(cfg.model, new Rng(0));
+  // A fine-tune run's config rebuilds its base (init.from) and adapter; `weights` are then the adapter's tensors.
+  const model = createRunDenoiser(cfg, new Rng(0));
   try {
     for (const [name, v] of Object.entries(model.params)) {
       const w = weights[name];

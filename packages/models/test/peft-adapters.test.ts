@@ -238,6 +238,44 @@ describe('saving and loading', () => {
   }
 });
 
+describe('label embedding hook', () => {
+  it('labelEmbedding replaces the table the labels are looked up in: a copied row is the base bit for bit; a trained row moves only its class and gets the only gradient', async () => {
+    const model = createDiT(tiny, new Rng(1));
+    randomize(model, 2);
+    const c = 3;
+    const d = tiny.hiddenSize;
+    const table = model.params['y_embedder.embedding_table.weight']!;
+    const row = tf.variable(tf.reshape(tf.slice(table, [c, 0], [1, d]), [d]));
+    const adaptation = {
+      labelEmbedding: (t: tf.Tensor2D) => tf.concat([tf.slice(t, [0, 0], [c, d]), tf.reshape(row, [1, d]), tf.slice(t, [c + 1, 0], [-1, d])]) as tf.Tensor2D,
+    };
+    const { x, t, y } = inputs(6, tiny); // labels 0..4, 0: class 3 is example 3
+    const run = (a?: typeof adaptation) => {
+      const out = model.forward(x, t, y, a ? { adaptation: a } : {});
+      const v = out.dataSync().slice();
+      out.dispose();
+      return v;
+    };
+    const base = run();
+    expect(Buffer.from(run(adaptation).buffer).equals(Buffer.from(base.buffer))).toBe(true);
+
+    const { grads } = tf.variableGrads(() => tf.sum(tf.square(model.forward(x, t, y, { adaptation }))) as tf.Scalar, [row]);
+    expect(Object.keys(grads)).toEqual([row.name]);
+    expect(Math.max(...Array.from(grads[row.name]!.abs().dataSync()))).toBeGreaterThan(0);
+    tf.dispose(Object.values(grads));
+
+    row.assign(new Rng(9).normalTensor([d], 0, 0.5));
+    const moved = run(adaptation);
+    const per = moved.length / 6;
+    for (let i = 0; i < 6; i++) {
+      const same = Buffer.from(moved.slice(i * per, (i + 1) * per).buffer).equals(Buffer.from(base.slice(i * per, (i + 1) * per).buffer));
+      expect(same, `example ${i} (label ${i % 5})`).toBe(i % 5 !== c);
+    }
+    tf.dispose([row, x, t, y]);
+    model.dispose();
+  });
+});
+
 describe('bookkeeping', () => {
   it('creating, running and disposing every adapter leaves no tensor behind', async () => {
     const model = createDiT(tiny, new Rng(1));

@@ -36,6 +36,11 @@ export interface Checkpoint {
    * objective has none. Resuming needs them; sampling never reads them.
    */
   objective?: Record<string, tf.Tensor>;
+  /**
+   * Extra safetensors metadata of model.safetensors and ema.safetensors (e.g. a fine-tune's base run and its
+   * SHA-256, checked on resume and when the run is loaded). loadCheckpoint returns model.safetensors' own.
+   */
+  metadata?: Record<string, string>;
 }
 
 export class CheckpointError extends Error {
@@ -78,7 +83,7 @@ export async function saveCheckpoint(runDir: string, ckpt: Checkpoint, keep: num
   const tmp = join(root, `.tmp-${stepDir(ckpt.state.step)}-${process.pid}`);
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const meta = { format: 'difflab-checkpoint', step: String(ckpt.state.step) };
+  const meta = { ...ckpt.metadata, format: 'difflab-checkpoint', step: String(ckpt.state.step) };
   const digests: Record<string, string> = {};
   const write = async (name: string, bytes: Uint8Array | string) => {
     digests[name] = sha256Hex(bytes);
@@ -88,8 +93,9 @@ export async function saveCheckpoint(runDir: string, ckpt: Checkpoint, keep: num
     write(name, encodeSafetensors(tensorsToEntries(tensors), metadata, join(tmp, name)));
   await safetensors('model.safetensors', ckpt.params, meta);
   await safetensors('ema.safetensors', ckpt.ema, { ...meta, decay: String(ckpt.emaDecay) });
-  await safetensors('optimizer.safetensors', ckpt.optimizer.tensors, { ...meta, optimizerStep: String(ckpt.optimizer.step) });
-  if (ckpt.objective && Object.keys(ckpt.objective).length > 0) await safetensors(OBJECTIVE_FILE, ckpt.objective, meta);
+  const plainMeta = { format: meta.format, step: meta.step };
+  await safetensors('optimizer.safetensors', ckpt.optimizer.tensors, { ...plainMeta, optimizerStep: String(ckpt.optimizer.step) });
+  if (ckpt.objective && Object.keys(ckpt.objective).length > 0) await safetensors(OBJECTIVE_FILE, ckpt.objective, plainMeta);
   await write('state.json', JSON.stringify(ckpt.state, null, 2));
   await writeFileAtomic(join(tmp, DIGEST_FILE), formatDigests(digests));
   rmSync(final, { recursive: true, force: true });
@@ -179,6 +185,11 @@ export class CheckpointFiles {
     return bytes;
   }
 
+  /** The file's SHA-256 (hex): as SHA256SUMS lists it (every read checks the bytes against it), or computed from the bytes where there are no digests. */
+  digest(name: string): string {
+    return this.digests?.[name] ?? sha256Hex(this.bytes(name));
+  }
+
   /** The full trainer state a resume needs. */
   state(): TrainerState {
     return this.parseState(true) as TrainerState;
@@ -247,7 +258,7 @@ export async function loadCheckpoint(dir: string, opts: LoadCheckpointOptions = 
   const params = entriesToTensors(model.tensors);
   const emaTensors = entriesToTensors(ema.tensors);
   const objective = files.has(OBJECTIVE_FILE) ? { objective: entriesToTensors(files.tensors(OBJECTIVE_FILE).tensors) } : {};
-  return { state, params, ema: emaTensors, emaDecay, optimizer: { step: optimizerStep, tensors: entriesToTensors(opt.tensors) }, ...objective };
+  return { state, params, ema: emaTensors, emaDecay, optimizer: { step: optimizerStep, tensors: entriesToTensors(opt.tensors) }, ...objective, metadata: model.metadata };
 }
 
 /** Whether every file of a checkpoint is present and matches its digest (no digests: unverifiable). */

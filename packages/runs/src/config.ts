@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError, loadConfigFile, parseConfig } from './config-file.js';
+import { FINE_TUNE_METHODS, ditConfig, type FineTuneMethod } from '@difflab/models';
 import { modelConfigSchema, type ModelConfigInput } from './model-config.js';
 
 export { ConfigError } from './config-file.js';
@@ -34,6 +35,13 @@ const trainConfigObject = z
          * run whose per-example caches (REPA's encoder tokens) cover only those. Default: the whole split.
          */
         trainExamples: z.number().int().positive().optional(),
+        /**
+         * Train only on images of these labels (e.g. the 9 classes of a held-out-class base run, or the new class
+         * of a few-shot fine-tune); the held-out loss then uses the test images of these labels. Default: all.
+         */
+        classes: z.array(z.number().int().nonnegative()).nonempty().optional(),
+        /** Train on the first this many training images of each selected class, in split order (deterministic). Default: all. */
+        perClass: z.number().int().positive().optional(),
       })
       .strict()
       .default({ dataset: 'fashion-mnist', pad32: true }),
@@ -44,6 +52,34 @@ const trainConfigObject = z
         /** Run directory of the source run (its config.json must give the unpruned architecture of this one). */
         from: z.string().min(1),
         weights: z.enum(['ema', 'raw']).default('ema'),
+      })
+      .strict()
+      .optional(),
+    /**
+     * Fine-tune the DiT of the run init.from names with one method: 'full' trains every weight (init.from's plain
+     * path), the others train a small adapter on the frozen base (@difflab/models' PEFT methods; options as there).
+     * Checkpoints then hold the trained tensors only; see the runs README, "Fine-tuning runs".
+     */
+    finetune: z
+      .object({
+        method: z.enum(FINE_TUNE_METHODS),
+        /** lora: rank r of every update (default 8). */
+        rank: z.number().int().positive().optional(),
+        /** lora: the update is scaled by alpha / rank (default alpha = rank). */
+        alpha: z.number().positive().optional(),
+        /** lora, svdiff: linear layers to adapt, by name or '.'-suffix ('attn.qkv'); default lora ['attn.qkv', 'attn.proj'], svdiff every linear layer in the blocks. */
+        targets: z.array(z.string().min(1)).nonempty().optional(),
+        /** houlsby: bottleneck width m (default 64). */
+        bottleneck: z.number().int().positive().optional(),
+        /** prefix: prefix tokens per layer L (default 10). */
+        length: z.number().int().nonnegative().optional(),
+        /** houlsby, prefix: standard deviation of the random initial values (default 0.02). */
+        initStd: z.number().positive().optional(),
+        /**
+         * A class the base never trained on (held out of its data.classes): its row of the label embedding table
+         * trains too, as one more adapter tensor (every method; 'full' trains the whole table anyway).
+         */
+        newClass: z.number().int().nonnegative().optional(),
       })
       .strict()
       .optional(),
@@ -183,7 +219,60 @@ const trainConfigObject = z
   })
   .strict();
 
-export const trainConfigSchema = trainConfigObject.superRefine(checkProcessFields);
+export const trainConfigSchema = trainConfigObject.superRefine(checkProcessFields).superRefine(checkDataSelection).superRefine(checkFineTune);
+
+/** Labels of each dataset (data.classes must be among them). */
+export const DATASET_CLASSES: Readonly<Record<TrainConfig['data']['dataset'], number>> = { 'fashion-mnist': 10, 'spoken-digits-mel': 10 };
+
+function checkDataSelection(cfg: z.output<typeof trainConfigObject>, ctx: z.RefinementCtx): void {
+  const classes = cfg.data.classes;
+  if (!classes) return;
+  const count = DATASET_CLASSES[cfg.data.dataset];
+  const outside = classes.filter((c) => c >= count);
+  if (outside.length > 0) {
+    ctx.addIssue({ code: 'custom', path: ['data', 'classes'], message: `${outside.join(', ')} ${outside.length > 1 ? 'are' : 'is'} not a label of ${cfg.data.dataset}, whose labels are 0..${count - 1}` });
+  }
+  const repeated = classes.filter((c, i) => classes.indexOf(c) !== i);
+  if (repeated.length > 0) ctx.addIssue({ code: 'custom', path: ['data', 'classes'], message: `lists ${[...new Set(repeated)].join(', ')} more than once; list each class once` });
+}
+
+/** The options each fine-tuning method takes (newClass goes with every method). */
+const FINETUNE_OPTIONS: Readonly<Record<FineTuneMethod, readonly string[]>> = {
+  full: [],
+  lora: ['rank', 'alpha', 'targets'],
+  houlsby: ['bottleneck', 'initStd'],
+  prefix: ['length', 'initStd'],
+  svdiff: ['targets'],
+};
+
+function checkFineTune(cfg: z.output<typeof trainConfigObject>, ctx: z.RefinementCtx): void {
+  const ft = cfg.finetune;
+  const refuse = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (!ft) {
+    if (cfg.init && cfg.model.architecture === 'dit') {
+      refuse(['init'], "a DiT starts from a trained run as a fine-tune: add finetune: { method: 'full' } to train every weight, or a parameter-efficient method (lora, houlsby, prefix, svdiff)");
+    }
+    return;
+  }
+  const own = FINETUNE_OPTIONS[ft.method];
+  for (const [option, value] of Object.entries(ft)) {
+    if (value === undefined || option === 'method' || option === 'newClass' || own.includes(option)) continue;
+    const takers = FINE_TUNE_METHODS.filter((m) => FINETUNE_OPTIONS[m].includes(option));
+    refuse(['finetune', option], `is an option of method ${takers.map((m) => `'${m}'`).join(' and ')}; method '${ft.method}' takes ${own.length ? own.join(', ') : 'no options'} (and newClass); remove it or change finetune.method`);
+  }
+  if (!cfg.init) refuse(['finetune'], "needs the base run to fine-tune: set init.from to its run directory (e.g. init: { from: 'runs/base' })");
+  if (cfg.model.architecture !== 'dit') {
+    refuse(['finetune'], `adapts a DiT; model '${cfg.model.preset}' is a U-Net (a U-Net starts from a trained run through init.from alone, without finetune)`);
+    return;
+  }
+  if (ft.newClass !== undefined) {
+    const { numClasses } = ditConfig(cfg.model.preset); // not a model field: the preset decides it
+    if (ft.newClass >= numClasses) refuse(['finetune', 'newClass'], `${ft.newClass} is not a class of the model, whose labels are 0..${numClasses - 1}`);
+    else if (cfg.data.classes && !cfg.data.classes.includes(ft.newClass)) {
+      refuse(['finetune', 'newClass'], `class ${ft.newClass} is not in data.classes [${cfg.data.classes.join(', ')}], so it would never be trained; add it there`);
+    }
+  }
+}
 
 const DDPM_SAMPLERS = ['ddim', 'ddpm'];
 const FLOW_SAMPLERS = ['euler', 'heun', 'sde'];

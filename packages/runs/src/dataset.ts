@@ -12,6 +12,8 @@ export interface FloatImageSplit {
   height: number;
   width: number;
   channels: number;
+  /** Row of each example in the whole split (FloatBatch.indices reports these); absent: the examples are the split's first n rows. */
+  rows?: Int32Array;
 }
 
 export interface TrainingData {
@@ -27,9 +29,71 @@ export interface TrainingData {
  */
 export async function datasetFor(data: TrainConfig['data'], log?: (line: string) => void): Promise<TrainingData> {
   const all = await wholeDataset(data, log);
-  if (data.trainExamples === undefined) return all;
-  if (data.trainExamples > all.train.n) throw new ConfigError(`data.trainExamples: ${data.trainExamples} is more than the ${all.train.n} training images of ${data.dataset}; lower it or remove it`);
-  return { ...all, train: firstExamples(all.train, data.trainExamples), source: `${all.source} (first ${data.trainExamples} training images)` };
+  if (data.trainExamples !== undefined && data.trainExamples > all.train.n) {
+    throw new ConfigError(`data.trainExamples: ${data.trainExamples} is more than the ${all.train.n} training images of ${data.dataset}; lower it or remove it`);
+  }
+  if (data.classes === undefined && data.perClass === undefined) {
+    if (data.trainExamples === undefined) return all;
+    return { ...all, train: firstExamples(all.train, data.trainExamples), source: `${all.source} (first ${data.trainExamples} training images)` };
+  }
+  const train = subset(all.train, selectTrainRows(all.train.labels, data));
+  const test = data.classes ? subset(all.test, rowsOfClasses(all.test.labels, data.classes)) : all.test;
+  const parts = [
+    ...(data.trainExamples === undefined ? [] : [`first ${data.trainExamples} training images`]),
+    ...(data.classes ? [`classes ${data.classes.join(',')}`] : []),
+    ...(data.perClass === undefined ? [] : [`first ${data.perClass} per class`]),
+  ];
+  return { ...all, train, test, source: `${all.source} (${parts.join(', ')}: ${train.n} training, ${test.n} test images)` };
+}
+
+/**
+ * The training rows a data section selects, ascending (split order): of the first data.trainExamples rows
+ * (default all), those labelled one of data.classes (default any), then of each class its first data.perClass
+ * (default all). A selected class with no image, or with fewer than perClass, is a ConfigError naming the field.
+ */
+export function selectTrainRows(labels: ArrayLike<number>, data: Pick<TrainConfig['data'], 'trainExamples' | 'classes' | 'perClass'>): Int32Array {
+  const limit = Math.min(labels.length, data.trainExamples ?? labels.length);
+  const wanted = data.classes ? new Set(data.classes) : null;
+  const taken = new Map<number, number>();
+  const rows: number[] = [];
+  for (let i = 0; i < limit; i++) {
+    const label = labels[i]!;
+    if (wanted && !wanted.has(label)) continue;
+    const n = taken.get(label) ?? 0;
+    if (data.perClass !== undefined && n >= data.perClass) continue;
+    taken.set(label, n + 1);
+    rows.push(i);
+  }
+  const among = data.trainExamples === undefined ? 'in the training split' : `among the first ${data.trainExamples} training images (data.trainExamples)`;
+  for (const c of data.classes ?? []) {
+    if (!taken.has(c)) throw new ConfigError(`data.classes: class ${c} has no image ${among}; remove it${data.trainExamples === undefined ? '' : ' or raise data.trainExamples'}`);
+  }
+  if (data.perClass !== undefined) {
+    const short = [...taken].filter(([, n]) => n < data.perClass!).sort(([a], [b]) => a - b);
+    if (short.length > 0) {
+      throw new ConfigError(
+        `data.perClass: ${data.perClass} images per class, but ${short.map(([c, n]) => `class ${c} has ${n}`).join(', ')} ${among}; lower data.perClass${data.trainExamples === undefined ? '' : ' or raise data.trainExamples'}`,
+      );
+    }
+  }
+  return Int32Array.from(rows);
+}
+
+/** Rows of the split labelled one of `classes`, in split order. */
+function rowsOfClasses(labels: ArrayLike<number>, classes: readonly number[]): Int32Array {
+  const wanted = new Set(classes);
+  const rows: number[] = [];
+  for (let i = 0; i < labels.length; i++) if (wanted.has(labels[i]!)) rows.push(i);
+  return Int32Array.from(rows);
+}
+
+/** A copy of the split's `rows` (row indices into `split`), which remembers each example's row in the whole split. */
+function subset(split: FloatImageSplit, rows: Int32Array): FloatImageSplit {
+  const size = split.height * split.width * split.channels;
+  const images = new Float32Array(rows.length * size);
+  rows.forEach((r, i) => images.set(split.images.subarray(r * size, (r + 1) * size), i * size));
+  const labels = Int32Array.from(rows, (r) => split.labels[r]!);
+  return { ...split, images, labels, n: rows.length, rows: split.rows ? Int32Array.from(rows, (r) => split.rows![r]!) : rows };
 }
 
 /** The first `n` examples of a split (views, no copy): their indices stay those of the whole split. */
@@ -94,7 +158,8 @@ function gather(split: FloatImageSplit, indices: ArrayLike<number>): FloatBatch 
     x.set(split.images.subarray(i * size, (i + 1) * size), b * size);
     y[b] = split.labels[i]!;
   }
-  return { x, y, shape: [indices.length, split.height, split.width, split.channels], indices: Int32Array.from(indices) };
+  const rows = split.rows;
+  return { x, y, shape: [indices.length, split.height, split.width, split.channels], indices: Int32Array.from(indices, (i) => (rows ? rows[i]! : i)) };
 }
 
 /** Endless shuffled full batches, in @difflab/data's ShuffledOrder, so checkpoints and batch sequences carry over. */

@@ -1,6 +1,7 @@
 export { ConfigError, formatIssues, loadConfigFile, parseConfig } from './config-file.js';
 export {
   applyOverrides,
+  DATASET_CLASSES,
   loadTrainConfig,
   loadTrainConfigWithOverrides,
   parseOverrides,
@@ -36,6 +37,21 @@ export { type RunSink, type RunStart, type RunStatus, type ArtifactKind } from '
 export { TrackerSink, type TrackerSinkOptions } from './tracker-sink.js';
 export { readTrackerRecord, TRACKER_RECORD_FILE, writeTrackerRecord, type TrackerRecord } from './tracker-record.js';
 export { makeSampler, processFor, samplerConfigFor, scheduleFor } from './diffusion-setup.js';
-export { datasetFor, scaleUint8Split, FloatBatchIterator, sequentialFloatBatches, type FloatImageSplit, type FloatBatch, type TrainingData } from './dataset.js';
-export { initialWeights, loadSourceRun, loadTeacher, type SourceRun, type Teacher } from './init.js';
+export { datasetFor, selectTrainRows, scaleUint8Split, FloatBatchIterator, sequentialFloatBatches, type FloatImageSplit, type FloatBatch, type TrainingData } from './dataset.js';
+export { initialWeights, loadSourceRun, loadTeacher, readSourceRun, type SourceRun, type Teacher } from './init.js';
+export {
+  ADAPTER_FILE,
+  createFineTuneDenoiser,
+  fineTuneBaseNow,
+  fineTuneMetadata,
+  fineTuneParams,
+  fineTuneSpec,
+  newClassParamName,
+  verifyFineTuneBase,
+  writeAdapterFile,
+  type FineTuneBase,
+  type FineTuneInfo,
+  type FineTuneSection,
+} from './finetune.js';
+export { createRunDenoiser } from './run-denoiser.js';
 export { loadRun, RunDirError, type LoadedRun, type WeightsKind } from './run-dir.js';

@@ -12,10 +12,40 @@ export interface SourceRun {
   config: TrainConfig;
   step: number;
   params: Record<string, tf.Tensor>;
+  /** The checkpoint file the weights came from (model.safetensors or ema.safetensors) and its SHA-256 (hex), verified. */
+  weightsFile: string;
+  weightsSha256: string;
 }
 
 /** Reads a run directory named by config field `field` (init.from, distill.teacher); errors name the field and the file. */
 export async function loadSourceRun(runDirArg: string, weights: 'ema' | 'raw', field: string): Promise<SourceRun> {
+  return readSourceRun(runDirArg, weights, field);
+}
+
+/** loadSourceRun without the promise, for callers that cannot await (the denoiser factory behind sampling). */
+export function readSourceRun(runDirArg: string, weights: 'ema' | 'raw', field: string): SourceRun {
+  return readSourceWeights(openSourceRun(runDirArg, field), weights);
+}
+
+/** The weights of a run openSourceRun opened (e.g. after checking its config). */
+export function readSourceWeights({ runDir, config, files }: OpenedSourceRun, weights: 'ema' | 'raw'): SourceRun {
+  const { step } = files.state();
+  const name = weightsFileName(weights);
+  // tensors() checks the bytes against the digest first, so the digest is the verified file's.
+  const params = entriesToTensors(files.tensors(name).tensors);
+  return { runDir, config, step, params, weightsFile: join(files.dir, name), weightsSha256: files.digest(name) };
+}
+
+export const weightsFileName = (weights: 'ema' | 'raw') => (weights === 'ema' ? 'ema.safetensors' : 'model.safetensors');
+
+/** The run directory's config and latest checkpoint, unread beyond its digests. */
+export interface OpenedSourceRun {
+  runDir: string;
+  config: TrainConfig;
+  files: CheckpointFiles;
+}
+
+export function openSourceRun(runDirArg: string, field: string): OpenedSourceRun {
   const runDir = resolve(runDirArg);
   if (!existsSync(runDir) || !statSync(runDir).isDirectory()) {
     throw new ConfigError(`${field}: run directory ${runDir} does not exist; train that run first (difflab train <config.json> --out ${runDirArg})`);
@@ -26,13 +56,11 @@ export async function loadSourceRun(runDirArg: string, weights: 'ema' | 'raw', f
   const ckpt = latestCheckpointDir(runDir);
   if (ckpt === null) throw new ConfigError(`${field}: ${runDir} has no checkpoint (checkpoints/latest is missing); let that run finish`);
   // Verified like a resume: digests, parse, finite values.
-  const files = CheckpointFiles.open(ckpt);
-  const { step } = files.state();
-  return { runDir, config, step, params: entriesToTensors(files.tensors(weights === 'ema' ? 'ema.safetensors' : 'model.safetensors').tensors) };
+  return { runDir, config, files: CheckpointFiles.open(ckpt) };
 }
 
 /** JSON with sorted keys, so configs built along different code paths compare equal. */
-function canonical(v: unknown): string {
+export function canonical(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
   if (v && typeof v === 'object') {
     return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`).join(',')}}`;
@@ -59,7 +87,9 @@ function requireSameBase(source: SourceRun, base: UNetConfig, field: string): UN
 export async function initialWeights(cfg: TrainConfig): Promise<Record<string, tf.Tensor>> {
   if (!cfg.init) throw new ConfigError('init: not set; initialWeights needs init.from');
   const resolved = resolveModelConfig(cfg.model);
-  if (resolved.architecture !== 'unet' || cfg.model.architecture !== 'unet') throw new ConfigError(`init: initialising from a run is implemented for U-Net presets; '${cfg.model.preset}' is a DiT`);
+  if (resolved.architecture !== 'unet' || cfg.model.architecture !== 'unet') {
+    throw new ConfigError(`init: '${cfg.model.preset}' is a DiT, which starts from a trained run as a fine-tune (finetune section; createRunDenoiser loads its base)`);
+  }
   const zero = cfg.model.zero;
   const source = await loadSourceRun(cfg.init.from, cfg.init.weights, 'init.from');
   try {

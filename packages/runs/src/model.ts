@@ -20,6 +20,7 @@ import {
 import { z } from 'zod';
 import { ConfigError, parseConfig } from './config-file.js';
 import { modelConfigSchema, type ModelConfig, type ModelConfigInput, type UNetModelConfig } from './model-config.js';
+import type { FineTuneInfo } from './finetune.js';
 
 /** What the training loop needs from a denoiser, whatever its architecture. */
 export interface Denoiser {
@@ -38,6 +39,8 @@ export interface Denoiser {
   readonly unet: UNet | null;
   /** Parameters held at zero and left out of training (model.zero, renamed into the pruned model). */
   readonly frozen: readonly string[];
+  /** A fine-tune run's method, base and trained-tensor count (createRunDenoiser with a finetune section); absent otherwise. */
+  readonly fineTune?: FineTuneInfo;
   /**
    * `onBlock` (DiT only; a U-Net ignores it): called after each transformer block with its image tokens
    * [B, numPatches, hiddenSize], as DiT's forward option of that name (representation alignment taps it).

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { entriesToTensors, type tf } from '@difflab/core-tensor';
 import { CheckpointFiles, latestCheckpointDir, type LoadCheckpointOptions } from './checkpoint.js';
 import { parseTrainConfig, type TrainConfig } from './config.js';
+import { fineTuneBaseNow, verifyFineTuneBase } from './finetune.js';
+import { weightsFileName } from './init.js';
 /** A run directory that cannot be read; the message names the fix. */
 export class RunDirError extends Error {
   override name = 'RunDirError';
@@ -14,13 +16,17 @@ export interface LoadedRun {
   config: TrainConfig;
   checkpointDir: string;
   step: number;
-  /** The checkpoint's weights by parameter name; the caller disposes them. */
+  /** The checkpoint's weights by parameter name (a fine-tune's: its trained tensors only); the caller disposes them. */
   weights: Record<string, tf.Tensor>;
+  /** The weights file's safetensors metadata (a fine-tune's records its method and base). */
+  metadata: Record<string, string>;
 }
 
 /**
  * Reads `<runDir>/config.json` and the chosen weights of the latest checkpoint (nothing else: no optimizer
- * state), verified against the checkpoint's SHA256SUMS and checked for non-finite values.
+ * state), verified against the checkpoint's SHA256SUMS and checked for non-finite values. For a fine-tune
+ * run, the base init.from holds now must be the one the weights were trained on (createRunDenoiser(config)
+ * then rebuilds base + adapter, and the weights go into its params by name).
  */
 export async function loadRun(runDir: string, weights: WeightsKind, opts: LoadCheckpointOptions = {}): Promise<LoadedRun> {
   if (!existsSync(runDir) || !statSync(runDir).isDirectory()) {
@@ -35,6 +41,8 @@ export async function loadRun(runDir: string, weights: WeightsKind, opts: LoadCh
   }
   const files = CheckpointFiles.open(checkpointDir, opts);
   const step = files.step();
-  const { tensors } = files.tensors(weights === 'ema' ? 'ema.safetensors' : 'model.safetensors');
-  return { config, checkpointDir, step, weights: entriesToTensors(tensors) };
+  const file = weightsFileName(weights);
+  const { tensors, metadata } = files.tensors(file);
+  if (config.finetune) verifyFineTuneBase(metadata, fineTuneBaseNow(config), join(checkpointDir, file));
+  return { config, checkpointDir, step, weights: entriesToTensors(tensors), metadata };
 }

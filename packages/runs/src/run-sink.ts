@@ -2,7 +2,7 @@ import type { MetricsRow } from './metrics-table.js';
 
 export type RunStatus = 'FINISHED' | 'FAILED' | 'KILLED';
 
-export type ArtifactKind = 'sample-grid' | 'metrics' | 'checkpoint' | 'config' | 'evaluation';
+export type ArtifactKind = 'sample-grid' | 'metrics' | 'checkpoint' | 'config' | 'evaluation' | 'adapter';
 
 /** Where the run starts: a sink of a resumed run continues its record and fills what it missed. */
 export interface RunStart {

@@ -16,6 +16,7 @@ const ARTIFACT_DIR: Record<Exclude<ArtifactKind, 'checkpoint'>, string> = {
   metrics: '',
   config: '',
   evaluation: '',
+  adapter: '',
 };
 
 export interface TrackerSinkOptions {

@@ -22,7 +22,12 @@ import {
   type RunStatus,
   withWeights,
   writeClassGrid,
-  createDenoiser,
+  createRunDenoiser,
+  ADAPTER_FILE,
+  fineTuneMetadata,
+  fineTuneParams,
+  verifyFineTuneBase,
+  writeAdapterFile,
   scheduleFor,
   datasetFor,
   FloatBatchIterator,
@@ -125,14 +130,15 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const imageSize = data.train.height;
 
   const root = new Rng(cfg.seed);
-  const model = createDenoiser(cfg.model, root.fork());
+  const model = createRunDenoiser(cfg, root.fork());
   cleanup.push(() => model.dispose());
   if (model.inputSize !== imageSize || data.train.width !== imageSize || model.inChannels !== data.train.channels) {
     throw new ConfigError(
       `model.preset '${cfg.model.preset}' expects ${model.inputSize}×${model.inputSize}×${model.inChannels} input, but the data is ${imageSize}×${data.train.width}×${data.train.channels} (data.dataset=${cfg.data.dataset}, data.pad32=${cfg.data.pad32}); pick a matching preset (e.g. UNet-SpokenDigits-S for spoken-digits-mel) or flip data.pad32`,
     );
   }
-  if (cfg.init && !resumeDir) {
+  // A fine-tune's denoiser holds its base already (createRunDenoiser); a U-Net starts from init.from here.
+  if (cfg.init && !cfg.finetune && !resumeDir) {
     const start = await initialWeights(cfg);
     for (const [k, v] of Object.entries(model.params)) v.assign(start[k]!);
     tf.dispose(Object.values(start));
@@ -150,15 +156,22 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
 
   if (resumeDir) {
     const ckpt = await loadCheckpoint(resumeDir, { warn: notice });
+    const release = () => tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors), ...Object.values(ckpt.objective ?? {})]);
     if (ckpt.state.configHash !== hash) {
-      tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors)]);
+      release();
       throw new CheckpointError(`${resumeDir} was written with a different config (hash ${ckpt.state.configHash}, now ${hash}); resume with the run's own config.json`);
+    }
+    try {
+      if (model.fineTune) verifyFineTuneBase(ckpt.metadata ?? {}, model.fineTune.base, join(resumeDir, 'model.safetensors'));
+    } catch (e) {
+      release();
+      throw e;
     }
     for (const [k, v] of Object.entries(ckpt.params)) model.params[k]!.assign(v);
     optimizer.loadState(ckpt.optimizer);
     ema.loadState({ decay: ckpt.emaDecay, tensors: ckpt.ema });
     const objectiveWeights = loadObjectiveWeights(objective.trainable ?? {}, ckpt.objective ?? {}, resumeDir);
-    tf.dispose([...Object.values(ckpt.params), ...Object.values(ckpt.ema), ...Object.values(ckpt.optimizer.tensors), ...Object.values(ckpt.objective ?? {})]);
+    release();
     if (objectiveWeights) throw objectiveWeights;
     trainRng = Rng.fromState(ckpt.state.trainRng);
     iterator = new FloatBatchIterator(data.train, cfg.train.batchSize, { state: ckpt.state.data });
@@ -185,6 +198,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     config_hash: hash,
     data_source: data.source,
     ...(cfg.init ? { init_from: cfg.init.from } : {}),
+    ...(model.fineTune ? fineTuneParams(model.fineTune) : {}),
     objective: objective.name,
     ...objective.params,
     ...flattenParams({ sampler: samplerConfigFor(cfg.sample, cfg.diffusion, model.numClasses) }),
@@ -207,7 +221,15 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     await metrics.flush();
     lastGood = await saveCheckpoint(
       runDir,
-      { state, params: model.params, ema: ema.weights, emaDecay: ema.decay, optimizer: optimizer.getState(), objective: objective.trainable ?? {} },
+      {
+        state,
+        params: model.params,
+        ema: ema.weights,
+        emaDecay: ema.decay,
+        optimizer: optimizer.getState(),
+        objective: objective.trainable ?? {},
+        ...(model.fineTune ? { metadata: fineTuneMetadata(model.fineTune) } : {}),
+      },
       KEEP_CHECKPOINTS,
     );
     for (const s of sinks) await s.artifact(lastGood, 'checkpoint');
@@ -283,6 +305,15 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   const held = cfg.sample.useEma ? withWeights(model, ema.weights, measure) : measure();
   heldPhase.done(heldCount, 'examples');
   for (const s of sinks) s.metrics(step, { heldout_loss: held }, Date.now());
+  // What a fine-tune ships on top of its base: the trained tensors the run samples with.
+  let adapter: { method: string; trainable_params: number; file: string; bytes: number } | undefined;
+  if (model.fineTune) {
+    const kind = cfg.sample.useEma ? 'ema' : 'raw';
+    const path = join(runDir, ADAPTER_FILE);
+    const bytes = await writeAdapterFile(path, kind === 'ema' ? ema.weights : model.params, model.fineTune, { step, kind });
+    adapter = { method: model.fineTune.method, trainable_params: model.fineTune.trainableCount, file: ADAPTER_FILE, bytes };
+    for (const s of sinks) await s.artifact(path, 'adapter');
+  }
   const evalPath = join(runDir, 'eval.json');
   const examplesSeen = step * cfg.train.batchSize;
   const evaluation = {
@@ -293,6 +324,7 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
     examples_seen: examplesSeen,
     train_compute: examplesSeen * flopsPerExample,
     backend: backendInfo()?.name,
+    ...(adapter ? { finetune: adapter } : {}),
   };
   await writeFileAtomic(evalPath, `${JSON.stringify(evaluation, null, 2)}\n`);
   for (const s of sinks) await s.artifact(evalPath, 'evaluation');

@@ -59,6 +59,12 @@ export interface DiTAdaptation {
    * tfjs ops instead of the fused kernel; prefix keys are not rotated by RoPE (they have no position).
    */
   prefix?(block: number): DiTAttentionPrefix | null;
+  /**
+   * The label embedding table [labelRows, d] the labels are looked up in, in place of the stored
+   * `y_embedder.embedding_table.weight` `table` (e.g. one row replaced by a trained vector when a
+   * fine-tune teaches a class the base never saw).
+   */
+  labelEmbedding?(table: tf.Tensor2D): tf.Tensor2D;
 }
 
 export interface DiT {
@@ -295,7 +301,8 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
 
       let h = tf.add(tf.reshape(linear(patchify(x, cfg.patchSize), 'x_embedder.proj', a), [b, n, d]), posEmbed);
       const tEmb = linear(silu(linear(timestepFrequencies(t, TIMESTEP_FREQ_DIM), 't_embedder.mlp.0', a)), 't_embedder.mlp.2', a);
-      const yEmb = tf.gather(w('y_embedder.embedding_table.weight'), labels);
+      const labelTable = w('y_embedder.embedding_table.weight') as tf.Tensor2D;
+      const yEmb = tf.gather(a?.labelEmbedding ? a.labelEmbedding(labelTable) : labelTable, labels);
 
       let out: tf.Tensor;
       if (cfg.block === 'adaLN' || cfg.block === 'adaLN-Zero') {
