@@ -14,6 +14,8 @@ const runner = fileURLToPath(new URL('./fixtures/difflab-train.mjs', import.meta
 const STEPS = 16;
 const CHECKPOINT_EVERY = 3;
 const METRIC_KEYS = ['loss', 'lr', 'grad_norm', 'examples_per_sec', 'wall_time'];
+/** Five `difflab train` processes each start tsx, the backend and the dataset: beside Nx's parallel tasks on 2 cores that passed 120 s. */
+const PROCESS_TEST_TIMEOUT = 360_000;
 
 /** A user's environment with a fresh local tracker store and no MLflow server. */
 function envWithStore(store: string): NodeJS.ProcessEnv {
@@ -156,7 +158,7 @@ describe('fault injection: interrupted training', () => {
     } finally {
       await tracker.close();
     }
-  }, 120_000);
+  }, PROCESS_TEST_TIMEOUT);
 
   it('refuses a second writer on one --out while the first trains, naming it; the first goes on unaffected', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fault-'));
@@ -201,5 +203,5 @@ describe('fault injection: interrupted training', () => {
     } finally {
       await tracker.close();
     }
-  }, 120_000);
+  }, PROCESS_TEST_TIMEOUT);
 });
