@@ -16,3 +16,4 @@ export {
 } from './flow.js';
 export { type VPredictionLossTerms, vPredictionLossTerms, vTarget } from './v-prediction.js';
 export { TOKEN_COSINE_EPS, poolTokenGrid, repaAlignmentLoss, spatialNormalizeTokens, tokenCosine } from './repa.js';
+export { esdLoss, esdTarget } from './esd.js';

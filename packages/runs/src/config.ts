@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError, loadConfigFile, parseConfig } from './config-file.js';
 import { FINE_TUNE_METHODS, ditConfig, type FineTuneMethod } from '@difflab/models';
 import { modelConfigSchema, type ModelConfigInput } from './model-config.js';
+import { resolveModelConfig } from './model.js';
 
 export { ConfigError } from './config-file.js';
 export { pruningSpecSchema } from './model-config.js';
@@ -124,6 +125,30 @@ const trainConfigObject = z
       })
       .strict()
       .optional(),
+    /**
+     * ESD (Gandikota et al. 2023, "Erasing Concepts from Diffusion Models"): fine-tune the base DiT of init.from
+     * (finetune: { method: 'full' }) so that its prediction for class `concept` becomes the frozen base's
+     * ε*(c) − eta·(ε*(c) − ε*(∅)), at x_t drawn by sampling the frozen base with that label partway from noise;
+     * `train` picks which of the base's weights move. Implies train.objective 'esd'. See docs/adapt-erase.md.
+     */
+    esd: z
+      .object({
+        /** The class to erase: a label of the model, 0..numClasses − 1 (numClasses is the null class ∅). */
+        concept: z.number().int().nonnegative(),
+        /** Negative-guidance scale η; 1 (the paper's) makes ε_θ(c) the frozen model's unconditional prediction. */
+        eta: z.number().min(0, 'the negative-guidance scale η must be ≥ 0 (1 is the paper’s; 0 trains toward the unchanged model)').default(1),
+        /** Steps of the sampler that draws x_t (DDIM, η = 0, for ddpm; Euler for flow); default 50 (ddpm, the reference's) or 25 (flow). */
+        samplerSteps: z.number().int().positive().optional(),
+        /** Classifier-free guidance scale of that sampling; default sample.cfgScale (how the run and its evaluation sample). */
+        guidance: z.number().nonnegative().optional(),
+        /**
+         * 'conditioning' (our ESD-x): the label embedding table and the conditioning path (adaLN designs: every adaLN
+         * modulation linear; cross-attention design: the cross-attention layers). 'unconditioning' (our ESD-u): every other weight.
+         */
+        train: z.enum(['conditioning', 'unconditioning']),
+      })
+      .strict()
+      .optional(),
     diffusion: z
       .object({
         /**
@@ -160,7 +185,7 @@ const trainConfigObject = z
         emaWarmup: z.boolean().default(false),
         /**
          * What the model is trained to minimise: a name from @difflab/training's objectives ('epsilon', 'distillation', …).
-         * Default: 'distillation' when a distill section is given, else 'epsilon'.
+         * Default: 'distillation' when a distill section is given, 'esd' with an esd section, else as diffusion.* says.
          */
         objective: z.string().min(1).optional(),
         /**
@@ -219,7 +244,11 @@ const trainConfigObject = z
   })
   .strict();
 
-export const trainConfigSchema = trainConfigObject.superRefine(checkProcessFields).superRefine(checkDataSelection).superRefine(checkFineTune);
+export const trainConfigSchema = trainConfigObject
+  .superRefine(checkProcessFields)
+  .superRefine(checkDataSelection)
+  .superRefine(checkFineTune)
+  .superRefine(checkEsd);
 
 /** Labels of each dataset (data.classes must be among them). */
 export const DATASET_CLASSES: Readonly<Record<TrainConfig['data']['dataset'], number>> = { 'fashion-mnist': 10, 'spoken-digits-mel': 10 };
@@ -270,6 +299,49 @@ function checkFineTune(cfg: z.output<typeof trainConfigObject>, ctx: z.Refinemen
     if (ft.newClass >= numClasses) refuse(['finetune', 'newClass'], `${ft.newClass} is not a class of the model, whose labels are 0..${numClasses - 1}`);
     else if (cfg.data.classes && !cfg.data.classes.includes(ft.newClass)) {
       refuse(['finetune', 'newClass'], `class ${ft.newClass} is not in data.classes [${cfg.data.classes.join(', ')}], so it would never be trained; add it there`);
+    }
+  }
+}
+
+/** ESD fine-tunes a class-conditional DiT's own weights from its base run; what it cannot erase from is refused here. */
+function checkEsd(cfg: z.output<typeof trainConfigObject>, ctx: z.RefinementCtx): void {
+  const esd = cfg.esd;
+  if (!esd) return;
+  const refuse = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  if (cfg.model.architecture !== 'dit') {
+    refuse(['esd'], `erases a class from a class-conditional DiT; model '${cfg.model.preset}' is a U-Net; use a DiT base run`);
+    return;
+  }
+  if (!cfg.init || !cfg.finetune) {
+    refuse(['esd'], "fine-tunes a trained base: set init.from to the base run and finetune: { method: 'full' } (esd.train picks the weights that move)");
+  } else if (cfg.finetune.method !== 'full') {
+    refuse(['finetune', 'method'], `'${cfg.finetune.method}' trains an adapter, but esd trains a subset of the base's own weights (esd.train); set finetune.method: 'full'`);
+  }
+  if (cfg.finetune?.newClass !== undefined) refuse(['finetune', 'newClass'], 'teaches a new class, esd erases one; remove finetune.newClass');
+  if (cfg.repa) refuse(['repa'], "ESD's x_t are sampled from the frozen model, not data, so there are no encoder tokens to align; remove repa or esd");
+  if (cfg.distill) refuse(['distill'], 'ESD and BK-SDM distillation are different objectives; remove distill or esd');
+  if (cfg.train.objective !== undefined && cfg.train.objective !== 'esd') {
+    refuse(['train', 'objective'], `is '${cfg.train.objective}', but an esd section trains the 'esd' objective; remove train.objective or the esd section`);
+  }
+  const resolved = resolveModelConfig(cfg.model);
+  if (resolved.architecture !== 'dit') return;
+  const model = resolved.config;
+  if (esd.concept === model.numClasses) {
+    refuse(['esd', 'concept'], `${esd.concept} is the null class ∅ (label numClasses = ${model.numClasses}), the unconditional prediction ESD steers toward; erase a class 0..${model.numClasses - 1}`);
+  } else if (esd.concept > model.numClasses) {
+    refuse(['esd', 'concept'], `${esd.concept} is not a class of the model, whose labels are 0..${model.numClasses - 1}`);
+  }
+  if (!(model.classDropoutProb > 0)) {
+    refuse(['model', 'classDropoutProb'], "is 0, so the base never learned the null class ∅ that ESD's target needs (ε*(∅)); erase from a base trained with label dropout (classDropoutProb > 0)");
+  }
+  if (model.block === 'in-context') {
+    refuse(['model', 'block'], "'in-context' feeds the label as a token that every self-attention reads, so it has no conditioning path apart from the label table to split esd.train by; erase from an adaLN-Zero, adaLN or cross-attention base");
+  }
+  if (esd.samplerSteps !== undefined) {
+    const flow = cfg.diffusion.process === 'flow';
+    const [low, high] = flow ? [1, Infinity] : [2, cfg.diffusion.timesteps];
+    if (esd.samplerSteps < low || esd.samplerSteps > high) {
+      refuse(['esd', 'samplerSteps'], `${esd.samplerSteps} is outside ${flow ? 'the Euler sampler’s ≥ 1' : `DDIM's [2, diffusion.timesteps = ${high}]`}; the reference uses 50`);
     }
   }
 }

@@ -108,7 +108,8 @@ export function fineTuneBaseNow(cfg: TrainConfig): FineTuneBase {
  * The Denoiser of a config with a finetune section: a DiT holding the base run's weights (init.from, verified
  * like a resume, architecture checked) and, for an adapter method, the method's adapter (drawn from `rng`) plus,
  * with finetune.newClass, one trained row of the label table. `params` are exactly the trained tensors; the
- * forward applies the adaptation. Synchronous, so sampling code can build it from a config alone.
+ * forward applies the adaptation. With an esd section ('full' only) `params` are every base weight and those
+ * esd.train leaves out are `frozen`. Synchronous, so sampling code can build it from a config alone.
  */
 export function createFineTuneDenoiser(cfg: TrainConfig, rng: Rng): Denoiser {
   const { ft, init, config: c } = requireFineTune(cfg);
@@ -134,8 +135,12 @@ export function createFineTuneDenoiser(cfg: TrainConfig, rng: Rng): Denoiser {
 
   const params: Record<string, tf.Variable> = adapter ? { ...adapter.params, ...(row ? { [newClassParamName(ft.newClass!)]: row } : {}) } : base.params;
   const adaptation: DiTAdaptation | undefined = adapter ? (row ? { ...adapter.adaptation, labelEmbedding: replaceRow(ft.newClass!, row) } : adapter.adaptation) : undefined;
+  // ESD trains a subset of the base's own weights: the rest are the Denoiser's `frozen`, which get no gradient.
+  const esdTrained = !adapter && cfg.esd ? esdTrainedNames(c, Object.keys(params), cfg.esd.train) : null;
+  const frozen = esdTrained ? Object.keys(params).filter((k) => !esdTrained.has(k)) : [];
   const count = countDiT(c);
-  const trainableCount = adapter ? Object.values(params).reduce((n, v) => n + v.size, 0) : count.params;
+  const trained = adapter ? Object.values(params) : esdTrained ? [...esdTrained].map((k) => params[k]!) : null;
+  const trainableCount = trained ? trained.reduce((n, v) => n + v.size, 0) : count.params;
   const { method: _m, newClass: _n, ...options } = ft;
   const fineTune: FineTuneInfo = {
     method: ft.method,
@@ -157,7 +162,7 @@ export function createFineTuneDenoiser(cfg: TrainConfig, rng: Rng): Denoiser {
     // The base DiT's forward; an adapter's own multiply-adds are not counted.
     flopsFwdPerExample: count.gflops * 1e9,
     unet: null,
-    frozen: [],
+    frozen,
     fineTune,
     forward: (x, t, y, opts) => base.forward(x, t, y, adaptation ? { ...opts, adaptation } : opts),
     dispose: () => {
@@ -166,6 +171,24 @@ export function createFineTuneDenoiser(cfg: TrainConfig, rng: Rng): Denoiser {
       base.dispose();
     },
   };
+}
+
+/**
+ * Which of a DiT's weights (`names`) ESD trains (esd.train). 'conditioning', our ESD-x: the label embedding table
+ * and where the label enters the image tokens — each adaLN modulation linear (blocks and final layer) in the adaLN
+ * designs, the cross-attention layers (q, kv, proj: ESD-x's attn2) in the cross-attention design. 'unconditioning',
+ * our ESD-u: every other weight. The in-context design has no such path (the label is a token every self-attention reads).
+ */
+export function esdTrainedNames(config: DiTConfig, names: readonly string[], train: NonNullable<TrainConfig['esd']>['train']): Set<string> {
+  const path =
+    config.block === 'cross-attention'
+      ? /^blocks\.\d+\.cross_attn\.(q|kv|proj)\.(weight|bias)$/
+      : config.block === 'in-context'
+        ? null
+        : /^(blocks\.\d+|final_layer)\.adaLN_modulation\.1\.(weight|bias)$/;
+  if (!path) throw new ConfigError("model.block: 'in-context' has no conditioning path apart from the label table to split esd.train by; erase from an adaLN-Zero, adaLN or cross-attention base");
+  const conditioning = (k: string) => k === 'y_embedder.embedding_table.weight' || path.test(k);
+  return new Set(names.filter((k) => conditioning(k) === (train === 'conditioning')));
 }
 
 function assignBase(dit: DiT, source: SourceRun): void {

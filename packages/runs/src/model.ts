@@ -37,7 +37,7 @@ export interface Denoiser {
   readonly flopsFwdPerExample: number;
   /** The U-Net itself (distillation needs its stage features); null for a DiT. */
   readonly unet: UNet | null;
-  /** Parameters held at zero and left out of training (model.zero, renamed into the pruned model). */
+  /** Parameters left out of training, held at their values: model.zero's zeroed operators (renamed into the pruned model), or what ESD keeps of the base. */
   readonly frozen: readonly string[];
   /** A fine-tune run's method, base and trained-tensor count (createRunDenoiser with a finetune section); absent otherwise. */
   readonly fineTune?: FineTuneInfo;

@@ -15,7 +15,7 @@ export interface Trainer {
   readonly ema: Ema;
   /** Global-norm clipping threshold; 0 = off. */
   readonly gradClip: number;
-  /** The variables that get gradients: every parameter except the frozen ones (model.zero), then the objective's own. */
+  /** The variables that get gradients: every parameter except the frozen ones (model.frozen), then the objective's own. */
   readonly trainable: readonly tf.Variable[];
   /**
    * Where clipping, AdamW and the EMA run (core-tensor's clipAdamWEma): `auto` (default) is one fused
@@ -56,7 +56,7 @@ export function createTrainer(
     decay: (name) => (params[name]?.rank ?? 0) > 1,
   });
   const ema = new Ema(model.params, settings.emaDecay);
-  // Zeroed operators (model.zero) stay the identity: they get no gradient, so neither AdamW nor the EMA moves them.
+  // Frozen weights (model.zero's zeroed operators, ESD's untrained part) get no gradient, so neither AdamW nor the EMA moves them.
   const frozen = new Set(model.frozen);
   const trainable = [...Object.entries(model.params).filter(([k]) => !frozen.has(k)).map(([, v]) => v), ...Object.values(own)];
   return {
@@ -103,7 +103,8 @@ export function trainStep(trainer: Trainer, batch: FloatBatch, opts: { lr: numbe
     emaDecay: opts.emaDecay,
     apply: Number.isFinite(loss),
     engine: trainer.updateEngine ?? 'auto',
-    withoutEma: Object.keys(own),
+    // Frozen weights never change, so their average stays the value it started as, bit for bit (an update would round it).
+    withoutEma: [...Object.keys(own), ...model.frozen],
   });
   tf.dispose(Object.values(grads));
   forgetDisposedInScope();

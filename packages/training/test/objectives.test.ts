@@ -89,7 +89,7 @@ describe('objectiveFor', () => {
 
   it('names the known objectives for an unknown one', async () => {
     await expect(objectiveFor(config({}, { objective: 'rectified' }), model)).rejects.toThrow(
-      /^train\.objective: unknown objective 'rectified'; known: epsilon, distillation, v-prediction, flow$/,
+      /^train\.objective: unknown objective 'rectified'; known: epsilon, distillation, v-prediction, flow, esd$/,
     );
   });
 });

@@ -2,12 +2,14 @@ import { ConfigError, type Denoiser, type TrainConfig } from '@difflab/runs';
 import type { Objective, ObjectiveFactory } from '../objective.js';
 import { distillationFromConfig } from './distillation.js';
 import { epsilonFromConfig } from './epsilon.js';
+import { esdFromConfig } from './esd.js';
 import { flowFromConfig } from './flow.js';
 import { repaFromConfig } from './repa.js';
 import { vPredictionFromConfig } from './v-prediction.js';
 
 export { epsilonObjective } from './epsilon.js';
 export { distillationObjective } from './distillation.js';
+export { drawEsdState, esdObjective, ESD_SAMPLER_STEPS, type EsdDraw, type EsdObjective, type EsdSettings } from './esd.js';
 export { flowObjective, type FlowObjectiveOptions } from './flow.js';
 export { vPredictionObjective } from './v-prediction.js';
 export { createRepaProjector, repaObjective, type RepaProjector, type RepaProjectorKind, type RepaSettings } from './repa.js';
@@ -19,6 +21,7 @@ export const OBJECTIVES: Readonly<Record<string, ObjectiveFactory>> = {
   distillation: distillationFromConfig,
   'v-prediction': vPredictionFromConfig,
   flow: flowFromConfig,
+  esd: esdFromConfig,
 };
 
 type Process = TrainConfig['diffusion']['process'];
@@ -35,9 +38,10 @@ const TRAINS: Readonly<Record<string, { process: Process; prediction?: Predictio
   flow: { process: 'flow' },
 };
 
-/** The objective a config's diffusion section implies: distillation with a distill section, else by process and prediction. */
+/** The objective a config implies: distillation with a distill section, esd with an esd section, else by process and prediction. */
 export function defaultObjectiveName(cfg: TrainConfig): string {
   if (cfg.distill) return 'distillation';
+  if (cfg.esd) return 'esd';
   if (cfg.diffusion.process === 'flow') return 'flow';
   return cfg.diffusion.prediction === 'v' ? 'v-prediction' : 'epsilon';
 }
