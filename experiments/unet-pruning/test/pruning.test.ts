@@ -77,7 +77,7 @@ describe('pruning table', () => {
     expect(parquet.map((r) => r.latency_b64_ms)).toEqual([100, 80, 90, 70, 70]);
     expect(parquet.map((r) => r.pareto_macs)).toEqual([true, true, true, false, false]);
     for (const f of ['table.md', 'fid-vs-macs.svg', 'fid-vs-macs.png', 'fid-vs-latency.svg', 'fid-vs-latency.png']) expect(existsSync(join(l.resultsDir, f)), f).toBe(true);
-  }, 30_000);
+  });
 
   it('names the file and the field of a bad eval row', () => {
     const l = layoutIn(tmp());
@@ -117,7 +117,7 @@ describe('pruning table of an audio study', () => {
       expect(svg).toContain('FAD vs');
       expect(svg).not.toContain('FID');
     }
-  }, 30_000);
+  });
 });
 
 /** A preset directory of the audio study: the baseline trains on spoken-digits-mel, eval.json as given. */
@@ -136,7 +136,7 @@ describe('audio study input', () => {
     const l = audioPreset();
     await expect(evalStage(l, { embedder: '/nonexistent/spoken-digits-embedder.safetensors' })).rejects.toThrow(/embedder not found; train it with 'npx nx run spoken-digits:train-embedder'/);
     await expect(evalStage(l, { featureNet: '/some/fmnist-featurenet.safetensors' })).rejects.toThrow(/--feature-net does not apply: this audio study is scored by FAD; use --embedder/);
-  }, 30_000);
+  });
 
   it('names the bad field of an audio preset', () => {
     const l = audioPreset({ samplesPerClass: 0, latency: {} });

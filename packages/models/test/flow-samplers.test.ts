@@ -77,7 +77,7 @@ describe('flow samplers on Gaussian data with the exact velocity', () => {
       x.dispose();
       expect(Math.abs(m.mean - MU)).toBeLessThan(meanTol);
       expect(Math.abs(m.std - Math.sqrt(S2))).toBeLessThan(stdTol);
-    }, 60_000);
+    });
   }
 
   /**

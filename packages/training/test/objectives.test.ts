@@ -150,7 +150,7 @@ describe('flow and v-prediction objectives', () => {
     expect(after[1]).toBeLessThan(0.95 * before[1]!);
     trainer.dispose();
     model.dispose();
-  }, 30_000);
+  });
 });
 
 /*

@@ -46,7 +46,7 @@ let teacher: string;
 beforeAll(async () => {
   teacher = tmp();
   await train(unetConfig(), { runDir: teacher, progressStream: quiet });
-}, 60_000);
+});
 
 const bytes = (t: tf.Tensor) => Buffer.from((t.dataSync() as Float32Array).buffer.slice(0));
 
@@ -71,7 +71,7 @@ describe('initialising from a pruned checkpoint', () => {
     expect(Array.from(after[zeroName]!.dataSync()).every((v) => v === 0)).toBe(true);
     expect(bytes(after['conv_in.weight']!).equals(bytes(weights['conv_in.weight']!))).toBe(false);
     tf.dispose([...Object.values(weights), ...Object.values(source), ...Object.values(after)]);
-  }, 60_000);
+  });
 
   it('names the field and the file on bad input', async () => {
     const missing = join(tmp(), 'nope');
@@ -91,7 +91,7 @@ describe('initialising from a pruned checkpoint', () => {
     await train(unetConfig({ model: { ...model, channels: [8, 8] } }), { runDir: other, progressStream: quiet });
     await expect(initialWeights(unetConfig({ init: { from: other, weights: 'raw' } }))).rejects.toThrow(ConfigError);
     await expect(initialWeights(unetConfig({ init: { from: other, weights: 'raw' } }))).rejects.toThrow(/init\.from: .* different architecture/);
-  }, 60_000);
+  });
 });
 
 class CaptureSink implements RunSink {
@@ -122,5 +122,5 @@ describe('BK-SDM distillation training', () => {
     // With task weight 0 the logged loss is exactly the distillation loss.
     sink.rows.filter((r) => 'kd_output' in r).forEach((r) => expect(r.loss).toBeCloseTo(r.kd_output! + r.kd_feature!, 5));
     expect(JSON.parse(String(sink.params.distill_pairs)).length).toBeGreaterThan(0);
-  }, 60_000);
+  });
 });

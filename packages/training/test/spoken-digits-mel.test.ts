@@ -15,7 +15,7 @@ let corpus: string;
 beforeAll(async () => {
   corpus = tmp();
   await synthesizeCorpus(planCorpus({ seed: 0, voices: ['en-us'], variants: ['m1', 'f1'], testVariants: 1, perSpeaker: 1, speed: [150, 180], pitch: [40, 60] }), corpus);
-}, 60_000);
+});
 
 /** UNet-SpokenDigits-S's layout at 4/8 channels: 64 × 64 × 1, unconditional. */
 function config(extra: Partial<TrainConfigInput> = {}) {
@@ -53,12 +53,12 @@ describe('data.dataset spoken-digits-mel', () => {
     expect(params.data_source).toMatch(/^spoken-digits-mel:/);
     expect(params['model.sampleSize']).toBe(64);
     expect(existsSync(join(runDir, 'samples', 'step-0000003.png'))).toBe(true);
-  }, 60_000);
+  });
 
   it('names the field of bad data settings and the target that makes a missing corpus', async () => {
     expect(() => parseTrainConfig({ ...config(), data: { dataset: 'spoken-digits' } })).toThrow(/data\.dataset: /);
     await expect(datasetFor(parseTrainConfig({ ...config(), data: { dataset: 'fashion-mnist', dir: corpus } }).data)).rejects.toThrow(/data\.dir: applies to dataset 'spoken-digits-mel' only/);
     await expect(datasetFor(config({ data: { dataset: 'spoken-digits-mel', dir: join(tmp(), 'none') } }).data)).rejects.toThrow(/npx nx run spoken-digits:synthesize/);
     await expect(train(config({ model: { preset: 'UNet-FMNIST-uncond' } }), { runDir: join(tmp(), 'r'), progressStream: quiet })).rejects.toThrow(ConfigError);
-  }, 30_000);
+  });
 });

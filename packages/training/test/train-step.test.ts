@@ -69,7 +69,7 @@ describe('trainStep', () => {
     }
     trainer.dispose();
     model.dispose();
-  }, 60_000);
+  });
 
   it('equals forward, loss, backward, clipping, AdamW and EMA written out by hand', () => {
     const make = () => createDenoiser(tinyModel, new Rng(1));
@@ -266,7 +266,7 @@ describe('learnSigma: DiT hybrid loss L_simple + λ·L_vlb', () => {
     const saved = await readSafetensors(join(runDir, 'checkpoints', 'step-0000003', 'model.safetensors'));
     const bias = new Float32Array(saved.tensors['final_layer.linear.bias']!.data.slice().buffer);
     expect(Math.max(...bias.filter((_, j) => j % 2 === 1).map(Math.abs))).toBeGreaterThan(0);
-  }, 60_000);
+  });
 
   it('rejects a learned σ with no vlb weight, and a vlb weight with no learned σ, naming the field', async () => {
     const sigma = createDenoiser(sigmaModel, new Rng(0));
