@@ -8,7 +8,7 @@ import { fmnistReferenceStats, referenceStatsPath, sha256File } from './referenc
 import { imageBatches, realSample } from './real-sample.js';
 
 /** Neighbourhood size of precision and recall: the paper's default. */
-const PR_K = 3;
+export const PR_K = 3;
 
 export interface ScoreOptions {
   /** Images per feature batch; default 100. */
@@ -80,7 +80,7 @@ export async function scoreSamples(samples: GeneratedSamples, featureNetPath: st
       fidFloor: frechetDistance(reference.stats, statsOf(realFeatures)),
       precision,
       recall,
-      classAccuracy: samples.labels === null ? null : classAgreement(net, samples, samples.labels, batchSize),
+      classAccuracy: samples.labels === null ? null : agreement(classifyImages(net, samples.images, samples.count, batchSize), samples.labels),
       realDataFloor: readFloor(featureNet),
       reference: { path: reference.path, reused: reference.reused, images: reference.stats.count ?? null },
     };
@@ -93,16 +93,23 @@ function statsOf(f: FeatureMatrix) {
   return gaussianStats(f.data, f.rows, f.dim);
 }
 
-function classAgreement(net: FmnistFeatureNet, s: GeneratedSamples, labels: Int32Array, batchSize: number): number {
+/** Fraction of predictions equal to the labels. */
+export function agreement(predicted: Int32Array, labels: Int32Array): number {
   let hits = 0;
+  for (let i = 0; i < predicted.length; i++) if (predicted[i] === labels[i]) hits++;
+  return hits / predicted.length;
+}
+
+/** Predicted class of each image ([count, 28, 28, 1] in [0, 1]). */
+export function classifyImages(net: FmnistFeatureNet, images: Float32Array, count: number, batchSize = 100): Int32Array {
+  const out = new Int32Array(count);
   let at = 0;
-  for (const images of imageBatches(s.images, s.count, batchSize)) {
-    const predicted = net.classify(images);
-    images.dispose();
-    for (let i = 0; i < predicted.length; i++) if (predicted[i] === labels[at + i]) hits++;
-    at += predicted.length;
+  for (const batch of imageBatches(images, count, batchSize)) {
+    out.set(net.classify(batch), at);
+    at += batch.shape[0];
+    batch.dispose();
   }
-  return hits / s.count;
+  return out;
 }
 
 function readFloor(featureNet: string): SampleScores['realDataFloor'] {
