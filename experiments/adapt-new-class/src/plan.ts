@@ -1,4 +1,5 @@
 import { AdaptDefinitionError, type AdaptStudyDefinition } from './definition.js';
+import { setConfigPath } from '@difflab/studies';
 
 // Planning needs no model code: the Nx plugin reads the study's units through this module (study.ts).
 
@@ -20,17 +21,7 @@ export const baseRunPath = (preset: string) => `experiments/adapt-new-class/runs
 /** The nine labels the base trains on: every Fashion-MNIST label but the held-out one. */
 export const oldClasses = (def: AdaptStudyDefinition) => Array.from({ length: 10 }, (_, c) => c).filter((c) => c !== def.heldOutClass);
 
-function setPath(root: Json, path: string, value: unknown): void {
-  const keys = path.split('.');
-  let node = root;
-  for (const k of keys.slice(0, -1)) {
-    const next = node[k];
-    if (next === undefined) node[k] = {};
-    else if (typeof next !== 'object' || next === null || Array.isArray(next)) throw new AdaptDefinitionError(`'${path}': ${k} is not an object in the config`);
-    node = node[k] as Json;
-  }
-  node[keys.at(-1)!] = structuredClone(value);
-}
+const setPath = (root: Json, path: string, value: unknown): void => setConfigPath(root, path, value, (message) => new AdaptDefinitionError(message));
 
 function presetOf(def: AdaptStudyDefinition, preset: string) {
   const p = def.presets[preset];

@@ -1,4 +1,5 @@
 import { LadderDefinitionError, type LadderDefinition } from './definition.js';
+import { setConfigPath } from '@difflab/studies';
 
 // Planning needs no model code: the Nx plugin reads the ladder's units through this module (study.ts).
 
@@ -18,17 +19,7 @@ export interface LadderUnit {
 
 type Json = Record<string, unknown>;
 
-function setPath(root: Json, path: string, value: unknown): void {
-  const keys = path.split('.');
-  let node = root;
-  for (const k of keys.slice(0, -1)) {
-    const next = node[k];
-    if (next === undefined) node[k] = {};
-    else if (typeof next !== 'object' || next === null || Array.isArray(next)) throw new LadderDefinitionError(`'${path}': ${k} is not an object in the config`);
-    node = node[k] as Json;
-  }
-  node[keys.at(-1)!] = value;
-}
+const setPath = (root: Json, path: string, value: unknown): void => setConfigPath(root, path, value, (message) => new LadderDefinitionError(message));
 
 function getPath(root: Json, path: string): unknown {
   return path.split('.').reduce<unknown>((node, k) => (node && typeof node === 'object' ? (node as Json)[k] : undefined), root);
@@ -39,9 +30,9 @@ export function rowConfig(def: LadderDefinition, preset: string, rank: number, s
   const p = def.presets[preset];
   if (!p) throw new LadderDefinitionError(`unknown preset '${preset}'; presets: ${Object.keys(def.presets).join(', ')}`);
   const cfg = structuredClone(def.base) as Json;
-  for (const [k, v] of Object.entries(p.set)) setPath(cfg, k, structuredClone(v));
+  for (const [k, v] of Object.entries(p.set)) setPath(cfg, k, v);
   for (const row of def.rows.slice(0, rank + 1)) {
-    for (const [k, v] of Object.entries(row.set)) setPath(cfg, k, structuredClone(v));
+    for (const [k, v] of Object.entries(row.set)) setPath(cfg, k, v);
     for (const [k, f] of Object.entries(row.scale)) {
       const v = getPath(cfg, k);
       if (typeof v !== 'number') throw new LadderDefinitionError(`rows.${row.id}.scale: '${k}' is ${JSON.stringify(v)} in the config, not a number to scale`);

@@ -1,4 +1,5 @@
 import { RepaDefinitionError, type RepaStudyDefinition } from './definition.js';
+import { setConfigPath } from '@difflab/studies';
 
 // Planning needs no model code: the Nx plugin reads the study's units through this module (study.ts).
 
@@ -15,17 +16,7 @@ export interface RepaUnit {
 
 type Json = Record<string, unknown>;
 
-function setPath(root: Json, path: string, value: unknown): void {
-  const keys = path.split('.');
-  let node = root;
-  for (const k of keys.slice(0, -1)) {
-    const next = node[k];
-    if (next === undefined) node[k] = {};
-    else if (typeof next !== 'object' || next === null || Array.isArray(next)) throw new RepaDefinitionError(`'${path}': ${k} is not an object in the config`);
-    node = node[k] as Json;
-  }
-  node[keys.at(-1)!] = value;
-}
+const setPath = (root: Json, path: string, value: unknown): void => setConfigPath(root, path, value, (message) => new RepaDefinitionError(message));
 
 /** Every run of a preset: each arm × seed, the arms at equal steps. */
 export function planUnits(def: RepaStudyDefinition, preset: string): RepaUnit[] {
@@ -37,7 +28,7 @@ export function planUnits(def: RepaStudyDefinition, preset: string): RepaUnit[] 
     .flatMap((arm) =>
       p.seeds.map((seed) => {
         const cfg = structuredClone(def.base) as Json;
-        for (const [k, v] of Object.entries(p.set)) setPath(cfg, k, structuredClone(v));
+        for (const [k, v] of Object.entries(p.set)) setPath(cfg, k, v);
         if (arm.repa) {
           const steps = (cfg.train as Json | undefined)?.steps;
           if (arm.repa.stopFraction !== undefined && typeof steps !== 'number') throw new RepaDefinitionError(`arms.${arm.id}.repa.stopFraction needs train.steps in the base or preset`);
