@@ -4,7 +4,7 @@ import { loadFashionMnist, type ImageSplit } from '@difflab/data';
 import { extractFeatures, frechetDistance, gaussianStats, loadStats, precisionRecall, saveStats, FmnistFeatureNet, type FeatureMatrix, type GaussianStats } from '@difflab/metrics';
 import { EvalError } from './errors.js';
 import type { GeneratedSamples } from './generate.js';
-import { imageBatches } from './real-sample.js';
+import { imageBatches, realSample, type RealSample } from './real-sample.js';
 import { PR_K, agreement, classifyImages, requireFeatureNet } from './score.js';
 import { sha256File } from './reference.js';
 
@@ -39,20 +39,13 @@ export function samplesOfClasses(samples: GeneratedSamples, classes: readonly nu
 
 /**
  * Images of `classes` from a split in [0, 1]: the first `perClass` of each (split order, class-major in the listed
- * order), or all of them when perClass is undefined (split order).
+ * order; realSample's pick), or all of them when perClass is undefined (split order).
  */
-export function splitImagesOfClasses(split: ImageSplit, classes: readonly number[], perClass?: number): { images: Float32Array; labels: Int32Array; count: number } {
+export function splitImagesOfClasses(split: ImageSplit, classes: readonly number[], perClass?: number): RealSample {
+  if (perClass !== undefined) return realSample(perClass, classes, split);
   const pixels = split.height * split.width;
-  const rows: number[][] = classes.map(() => []);
-  for (let i = 0; i < split.count; i++) {
-    const c = classes.indexOf(split.labels[i]!);
-    if (c >= 0 && (perClass === undefined || rows[c]!.length < perClass)) rows[c]!.push(i);
-  }
-  if (perClass !== undefined) {
-    const short = classes.filter((_, c) => rows[c]!.length < perClass);
-    if (short.length) throw new EvalError(`class ${short.join(', ')} has fewer than ${perClass} images in the split; score fewer samples per class`);
-  }
-  const order = perClass === undefined ? rows.flat().sort((a, b) => a - b) : rows.flat();
+  const order: number[] = [];
+  for (let i = 0; i < split.count; i++) if (classes.includes(split.labels[i]!)) order.push(i);
   const images = new Float32Array(order.length * pixels);
   order.forEach((from, to) => {
     for (let p = 0; p < pixels; p++) images[to * pixels + p] = split.images[from * pixels + p]! / 255;

@@ -14,26 +14,29 @@ export interface RealSample {
  * class in file order. Scored against the same test-split reference, it gives the FID a perfect
  * generator would get at this N (FID is biased upwards at small N), and it is the real set of
  * precision and recall. Training images, not test images, so the floor is not the reference against itself.
+ * `classes`: the first that many labels, or a list of labels (class-major in the listed order); `split`: any split.
  */
-export function realSample(perClass: number, classes = 10, train: ImageSplit = loadFashionMnist().train): RealSample {
-  const pixels = train.height * train.width;
-  const count = perClass * classes;
+export function realSample(perClass: number, classes: number | readonly number[] = 10, split: ImageSplit = loadFashionMnist().train): RealSample {
+  const list = typeof classes === 'number' ? Array.from({ length: classes }, (_, c) => c) : classes;
+  const pixels = split.height * split.width;
+  const count = perClass * list.length;
   const images = new Float32Array(count * pixels);
   const labels = new Int32Array(count);
-  const taken = new Array<number>(classes).fill(0);
+  const taken = new Array<number>(list.length).fill(0);
   let filled = 0;
-  for (let i = 0; i < train.count && filled < count; i++) {
-    const c = train.labels[i]!;
-    if (c >= classes || taken[c]! >= perClass) continue;
+  for (let i = 0; i < split.count && filled < count; i++) {
+    const c = list.indexOf(split.labels[i]!);
+    if (c < 0 || taken[c]! >= perClass) continue;
     const at = c * perClass + taken[c]!;
     taken[c]!++;
     filled++;
-    labels[at] = c;
-    const src = train.images.subarray(i * pixels, (i + 1) * pixels);
+    labels[at] = list[c]!;
+    const src = split.images.subarray(i * pixels, (i + 1) * pixels);
     for (let p = 0; p < pixels; p++) images[at * pixels + p] = src[p]! / 255;
   }
   if (filled < count) {
-    throw new EvalError(`samplesPerClass ${perClass}: the Fashion-MNIST training split has fewer images of some class; use at most ${Math.min(...taken)}`);
+    const short = list.filter((_, c) => taken[c]! < perClass);
+    throw new EvalError(`${perClass} images per class: class ${short.join(', ')} has fewer than ${perClass} images in the split; use at most ${Math.min(...taken)}`);
   }
   return { images, labels, count };
 }
