@@ -1,4 +1,5 @@
 import type { AdaptStudyDefinition } from './definition.js';
+import { mean, meanPlusMinus as pm } from '@difflab/studies';
 
 /** One adaptation's scores: runs/<preset>/<unit>/study-eval/scores.json, one row of results/<preset>/units.parquet. */
 export interface UnitScores {
@@ -34,10 +35,6 @@ export interface UnitScores {
   old_rms_change: number;
 }
 
-const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-const sd = (v: number[]) => (v.length < 2 ? 0 : Math.sqrt(v.reduce((s, x) => s + (x - mean(v)) ** 2, 0) / (v.length - 1)));
-/** mean ± sd over seeds; one seed shows the value alone (no spread to report). */
-export const pm = (v: number[], digits: number) => (v.length < 2 ? mean(v).toFixed(digits) : `${mean(v).toFixed(digits)} ± ${sd(v).toFixed(digits)}`);
 
 /** The study's table: one row per method × k, mean ± sd over seeds. */
 export function unitsMarkdown(def: AdaptStudyDefinition, preset: string, rows: UnitScores[], machine: string, date: string): string {

@@ -10,6 +10,7 @@ import { createTrainer, learningRate, objectiveFor, train, trainStep } from '@di
 import type { Tracker } from '@difflab/tracking';
 import type { LadderDefinition } from './definition.js';
 import type { LadderUnit } from './plan.js';
+import { mean, meanPlusMinus as pm } from '@difflab/studies';
 
 export interface UnitContext {
   def: LadderDefinition;
@@ -153,10 +154,6 @@ export function readUnit(unit: LadderUnit, runDir: string): UnitResult {
   };
 }
 
-const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-/** Sample standard deviation (n − 1); 0 for one seed. */
-const sd = (v: number[]) => (v.length < 2 ? 0 : Math.sqrt(v.reduce((s, x) => s + (x - mean(v)) ** 2, 0) / (v.length - 1)));
-const pm = (v: number[], digits: number) => `${mean(v).toFixed(digits)} ± ${sd(v).toFixed(digits)}`;
 
 /** The ladder table: one line per row and column, mean ± standard deviation over seeds. */
 export function ladderMarkdown(def: LadderDefinition, preset: string, results: UnitResult[], machine: string): string {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '@difflab/core-tensor';
 import { readParquet, tableFromRows, tableToRows, writeParquet } from '@difflab/data';
 import { evaluate, logEvaluation, scoreSamples } from '@difflab/evaluation';
-import { FMNIST_FEATURE_NET_S1 } from '@difflab/studies';
+import { FMNIST_FEATURE_NET_S1, mean, meanPlusMinus as pm } from '@difflab/studies';
 import { TrackerSink, parseTrainConfig } from '@difflab/runs';
 import { train } from '@difflab/training';
 import type { Tracker } from '@difflab/tracking';
@@ -181,9 +181,6 @@ export function readUnit(unit: RepaUnit, runDir: string): UnitCurve {
   };
 }
 
-const mean = (v: number[]) => v.reduce((s, x) => s + x, 0) / v.length;
-const sd = (v: number[]) => (v.length < 2 ? 0 : Math.sqrt(v.reduce((s, x) => s + (x - mean(v)) ** 2, 0) / (v.length - 1)));
-const pm = (v: number[], digits: number) => `${mean(v).toFixed(digits)} ± ${sd(v).toFixed(digits)}`;
 
 /** The vanilla arm's id: the arm without alignment, whose final FID is every arm's target. */
 export const VANILLA = 'vanilla';

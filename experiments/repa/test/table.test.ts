@@ -21,11 +21,12 @@ describe('REPA table', () => {
     expect(md).toContain('| repa-mae | s0: 6 | 1.38× [1.38, 1.38] |');
     expect(md).toContain('| vanilla | s0: 8 | 1.00× [1.00, 1.00] |');
     expect(md).toContain('| haste-mae | s0: not reached | not reached |');
-    expect(md).toContain('| repa-mae | 240.00 ± 0.00 | 150.00 ± 0.00 |');
+    // One seed: values alone, no spread.
+    expect(md).toContain('| repa-mae | 240.00 | 150.00 |');
     expect(md).toMatch(/2026-01-01, test machine\./);
     // Smoke aligns block 1: probe top-1 there is 0.6 + 0.01.
-    expect(md).toContain('| repa-mae | 8 | 0.610 ± 0.000 | 0.100 ± 0.000 | 0.200 ± 0.000 | 0.300 ± 0.000 |');
-    expect(md).toContain('| vanilla | 0.410 ± 0.000 | 0.420 ± 0.000 |');
+    expect(md).toContain('| repa-mae | 8 | 0.610 | 0.100 | 0.200 | 0.300 |');
+    expect(md).toContain('| vanilla | 0.410 | 0.420 |');
     // No second network's scores: neither its section nor its columns.
     expect(md).not.toContain('second FID network');
     expect(md).not.toContain('2nd net');
@@ -38,7 +39,7 @@ describe('REPA table', () => {
     expect(md).toContain('| repa-mae | s0: 6 | 1.38× [1.38, 1.38] |');
     expect(md).toContain("## Steps to vanilla's final FID, by the second FID network");
     expect(md).toContain('| repa-mae | s0: not reached | not reached |');
-    expect(md).toContain('| 110.00 ± 0.00 | 0.250 ± 0.000 |');
+    expect(md).toContain('| 110.00 | 0.250 |');
     expect(md).toMatch(/its floor at N = 20 is 90\.00/);
   });
 });

@@ -1,6 +1,6 @@
 import { Rng, tf } from '@difflab/core-tensor';
 import { sample } from '@difflab/models';
-import { createRunDenoiser, makeSampler, type TrainConfig } from '@difflab/runs';
+import { makeSampler, runDenoiserWithWeights, type TrainConfig } from '@difflab/runs';
 import { EvalError } from './errors.js';
 
 /** Fixed seed of the evaluation noise: every run and checkpoint is scored on the same x_T draws. */
@@ -32,15 +32,8 @@ export function generateSamples(
   onBatch?: (done: number, total: number) => void,
 ): GeneratedSamples {
   // A fine-tune run's config rebuilds its base (init.from) and adapter; `weights` are then the adapter's tensors.
-  const model = createRunDenoiser(cfg, new Rng(0));
+  const model = runDenoiserWithWeights(cfg, weights);
   try {
-    for (const [name, v] of Object.entries(model.params)) {
-      const w = weights[name];
-      if (!w || w.shape.join() !== v.shape.join()) {
-        throw new EvalError(`checkpoint weight '${name}' is ${w ? `[${w.shape}]` : 'missing'}, the config's model needs [${v.shape}]; was config.json edited after training?`);
-      }
-      v.assign(w);
-    }
     const pad = (model.inputSize - IMAGE_SIZE) / 2;
     if (model.inChannels !== 1 || pad < 0 || !Number.isInteger(pad)) {
       throw new EvalError(`the feature network scores 28×28×1 images; this model makes ${model.inputSize}×${model.inputSize}×${model.inChannels}`);

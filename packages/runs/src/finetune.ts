@@ -18,7 +18,7 @@ import {
 import { CheckpointError } from './checkpoint.js';
 import { ConfigError, type TrainConfig } from './config.js';
 import { canonical, openSourceRun, readSourceWeights, weightsFileName, type SourceRun } from './init.js';
-import { resolveModelConfig, type Denoiser } from './model.js';
+import { ditForwardOptions, resolveModelConfig, type Denoiser } from './model.js';
 
 // A fine-tune run (config section `finetune`): the DiT of the run init.from names, plus one method's trained
 // tensors. For an adapter method the base weights stay as loaded and only the adapter is the Denoiser's
@@ -164,7 +164,7 @@ export function createFineTuneDenoiser(cfg: TrainConfig, rng: Rng): Denoiser {
     unet: null,
     frozen,
     fineTune,
-    forward: (x, t, y, opts) => base.forward(x, t, y, adaptation ? { ...opts, adaptation } : opts),
+    forward: (x, t, y, opts) => base.forward(x, t, y, ditForwardOptions(opts, adaptation)),
     dispose: () => {
       adapter?.dispose();
       row?.dispose();
@@ -222,8 +222,8 @@ function newClassRow(dit: DiT, c: number): tf.Variable {
   return v;
 }
 
-/** The table with row c replaced by `row` (slices and a concat: the other rows keep their bits). */
-function replaceRow(c: number, row: tf.Variable): (table: tf.Tensor2D) => tf.Tensor2D {
+/** The label table with row c replaced by `row` (slices and a concat: the other rows keep their bits; differentiable in `row`). */
+export function replaceRow(c: number, row: tf.Tensor): (table: tf.Tensor2D) => tf.Tensor2D {
   return (table) => {
     const [rows, d] = table.shape;
     const parts: tf.Tensor2D[] = [];

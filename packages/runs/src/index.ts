@@ -11,7 +11,7 @@ export {
   type TrainConfig,
   type TrainConfigInput,
 } from './config.js';
-export { createDenoiser, parseModelConfig, resolveModelConfig, type Denoiser, type ResolvedUNet } from './model.js';
+export { createDenoiser, parseModelConfig, resolveModelConfig, type Denoiser, type DenoiserForwardOptions, type ResolvedUNet } from './model.js';
 export { ditModelSchema, modelConfigSchema, pruningSpecSchema, unetModelSchema, UNET_PRESETS, type DiTModelConfig, type ModelConfig, type ModelConfigInput, type UNetModelConfig } from './model-config.js';
 export {
   CHECKPOINT_FILES,
@@ -47,11 +47,12 @@ export {
   fineTuneParams,
   fineTuneSpec,
   newClassParamName,
+  replaceRow,
   verifyFineTuneBase,
   writeAdapterFile,
   type FineTuneBase,
   type FineTuneInfo,
   type FineTuneSection,
 } from './finetune.js';
-export { createRunDenoiser } from './run-denoiser.js';
+export { createRunDenoiser, runDenoiserWithWeights } from './run-denoiser.js';
 export { loadRun, RunDirError, type LoadedRun, type WeightsKind } from './run-dir.js';

@@ -14,8 +14,11 @@ import {
   createUNet,
   ditConfig,
   unetConfig,
+  type DiTAdaptation,
   type DiTConfig,
+  type DiTForwardOptions,
   type UNetConfig,
+  ModelInputError,
 } from '@difflab/models';
 import { z } from 'zod';
 import { ConfigError, parseConfig } from './config-file.js';
@@ -23,6 +26,16 @@ import { modelConfigSchema, type ModelConfig, type ModelConfigInput, type UNetMo
 import type { FineTuneInfo } from './finetune.js';
 
 /** What the training loop needs from a denoiser, whatever its architecture. */
+export interface DenoiserForwardOptions {
+  labelDropout?: Rng;
+  onBlock?: (index: number, h: tf.Tensor3D) => void;
+  /**
+   * DiT only: the label table [numClasses + 1, hiddenSize] as this forward uses it, from the stored one (after a
+   * fine-tune run's own new-class row), e.g. one row replaced by a vector an attack optimises. Differentiable.
+   */
+  labelEmbedding?: (table: tf.Tensor2D) => tf.Tensor2D;
+}
+
 export interface Denoiser {
   readonly architecture: 'dit' | 'unet';
   /** The fully resolved architecture config, recorded in the run's params. */
@@ -45,7 +58,7 @@ export interface Denoiser {
    * `onBlock` (DiT only; a U-Net ignores it): called after each transformer block with its image tokens
    * [B, numPatches, hiddenSize], as DiT's forward option of that name (representation alignment taps it).
    */
-  forward(x: tf.Tensor4D, t: tf.Tensor1D, y: tf.Tensor1D, opts?: { labelDropout?: Rng; onBlock?: (index: number, h: tf.Tensor3D) => void }): tf.Tensor4D;
+  forward(x: tf.Tensor4D, t: tf.Tensor1D, y: tf.Tensor1D, opts?: DenoiserForwardOptions): tf.Tensor4D;
   dispose(): void;
 }
 
@@ -144,7 +157,7 @@ export function createDenoiser(model: ModelConfigInput | ModelConfig, rng: Rng):
       flopsFwdPerExample: count.gflops * 1e9,
       unet: null,
       frozen: [],
-      forward: (x, t, y, opts) => dit.forward(x, t, y, opts),
+      forward: (x, t, y, opts) => dit.forward(x, t, y, ditForwardOptions(opts)),
       dispose: () => dit.dispose(),
     };
   }
@@ -165,7 +178,18 @@ export function createDenoiser(model: ModelConfigInput | ModelConfig, rng: Rng):
     flopsFwdPerExample: count.macs,
     unet,
     frozen: resolved.frozen,
-    forward: (x, t, y, opts) => (conditional ? unet.forward(x, t, y, opts) : unet.forward(x, t)),
+    forward: (x, t, y, opts) => {
+      if (opts?.labelEmbedding) throw new ModelInputError('labelEmbedding: the U-Net has no label table to replace (DiT only)');
+      return conditional ? unet.forward(x, t, y, opts) : unet.forward(x, t);
+    },
     dispose: () => unet.dispose(),
   };
+}
+
+/** A Denoiser's forward options as the DiT's: the label table hook enters through its adaptation. */
+export function ditForwardOptions(opts: DenoiserForwardOptions | undefined, adaptation?: DiTAdaptation): DiTForwardOptions | undefined {
+  if (!opts?.labelEmbedding) return adaptation ? { ...opts, adaptation } : opts;
+  const { labelEmbedding: outer, ...rest } = opts;
+  const inner = adaptation?.labelEmbedding;
+  return { ...rest, adaptation: { ...adaptation, labelEmbedding: inner ? (table) => outer(inner(table)) : outer } };
 }

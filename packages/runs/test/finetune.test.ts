@@ -11,9 +11,9 @@ import { countDiT } from '@difflab/models';
 import { CheckpointError, saveCheckpoint } from '../src/checkpoint.js';
 import { sha256Hex } from '../src/checkpoint-digest.js';
 import { ConfigError, parseTrainConfig, type TrainConfig } from '../src/config.js';
-import { fineTuneMetadata, newClassParamName } from '../src/finetune.js';
+import { fineTuneMetadata, newClassParamName, replaceRow } from '../src/finetune.js';
 import { createDenoiser, type Denoiser } from '../src/model.js';
-import { createRunDenoiser } from '../src/run-denoiser.js';
+import { createRunDenoiser, runDenoiserWithWeights } from '../src/run-denoiser.js';
 import { loadRun } from '../src/run-dir.js';
 
 await initBackend();
@@ -157,6 +157,44 @@ describe('fine-tune denoiser', () => {
     await expect(loadRun(run, 'ema')).rejects.toThrow(CheckpointError);
     await expect(loadRun(run, 'ema')).rejects.toThrow(/was fine-tuned on .* at step 7 .*but init\.from now holds step 8 .*the adapter fits only its own base/);
     model.dispose();
+    base.model.dispose();
+  });
+
+  it('the labelEmbedding forward option replaces the label table as the forward uses it, after a fine-tune run\'s own new-class row', async () => {
+    const base = await baseRun(4);
+    const table = base.model.params['y_embedder.embedding_table.weight']!;
+    const nullRow = tf.tidy(() => tf.slice(table, [10, 0], [1, -1]).reshape([-1]));
+    // Row 9 replaced by the null row (10): examples with label 9 become the null-label forward, bit for bit.
+    const { x, t } = inputs();
+    const y = tf.tensor1d([9, 0, 9, 4], 'int32');
+    const yNull = tf.tensor1d([10, 0, 10, 4], 'int32');
+    const hooked = base.model.forward(x, t, y, { labelEmbedding: replaceRow(9, nullRow) });
+    const plain = base.model.forward(x, t, yNull);
+    expect(same(hooked.dataSync() as Float32Array, plain.dataSync() as Float32Array)).toBe(true);
+    // A fine-tune run with a new-class row: the hook sees the table with that row in place (identity hook = no hook).
+    const lora = createRunDenoiser(config({ init: { from: base.dir }, finetune: { method: 'lora', newClass: 9 } }), new Rng(3));
+    tf.tidy(() => lora.params[newClassParamName(9)]!.assign(tf.fill([d], 0.3)));
+    let seen: Float32Array | null = null;
+    const viaHook = lora.forward(x, t, y, { labelEmbedding: (tbl) => ((seen = tbl.dataSync().slice() as Float32Array), tbl) });
+    const direct = lora.forward(x, t, y);
+    expect(same(viaHook.dataSync() as Float32Array, direct.dataSync() as Float32Array)).toBe(true);
+    expect(Array.from(seen!.slice(9 * d, 10 * d))).toEqual(new Array(d).fill(0.3).map((v) => Math.fround(v)));
+    tf.dispose([x, t, y, yNull, nullRow, hooked, plain, viaHook, direct]);
+    lora.dispose();
+    base.model.dispose();
+  });
+
+  it('runDenoiserWithWeights holds the given tensors and names a missing or mis-shaped weight', async () => {
+    const base = await baseRun(6);
+    const cfg = config({});
+    const model = runDenoiserWithWeights(cfg, base.model.params);
+    expect(same(output(model), output(base.model))).toBe(true);
+    model.dispose();
+    const { 'final_layer.linear.bias': _gone, ...missing } = base.model.params;
+    expect(() => runDenoiserWithWeights(cfg, missing)).toThrow(/checkpoint weight 'final_layer\.linear\.bias' is missing, the config's model needs \[/);
+    const bad = { ...base.model.params, 'final_layer.linear.bias': tf.zeros([3]) };
+    expect(() => runDenoiserWithWeights(cfg, bad)).toThrow(/checkpoint weight 'final_layer\.linear\.bias' is \[3\].*was config\.json edited after training\?/);
+    bad['final_layer.linear.bias'].dispose();
     base.model.dispose();
   });
 });

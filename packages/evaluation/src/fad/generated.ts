@@ -1,9 +1,8 @@
 import { Rng, tf } from '@difflab/core-tensor';
 import { sample } from '@difflab/models';
-import { createDenoiser, makeSampler } from '@difflab/runs';
 import { EvalError } from '../errors.js';
 import { EVAL_SAMPLE_SEED } from '../generate.js';
-import { loadRun, type WeightsKind } from '@difflab/runs';
+import { loadRun, makeSampler, runDenoiserWithWeights, type WeightsKind } from '@difflab/runs';
 import { fadOfSpectrograms, type SpectrogramFadReference } from './spectrogram-fad.js';
 
 export interface RunSpectrogramFad {
@@ -20,13 +19,8 @@ export interface RunSpectrogramFad {
  */
 export async function fadOfRun(runDir: string, ref: SpectrogramFadReference, opts: { count: number; batchSize: number; weights: WeightsKind }): Promise<RunSpectrogramFad> {
   const run = await loadRun(runDir, opts.weights);
-  const model = createDenoiser(run.config.model, new Rng(0));
+  const model = runDenoiserWithWeights(run.config, run.weights);
   try {
-    for (const [name, v] of Object.entries(model.params)) {
-      const w = run.weights[name];
-      if (!w || w.shape.join() !== v.shape.join()) throw new EvalError(`checkpoint weight '${name}' is ${w ? `[${w.shape}]` : 'missing'}, the config's model needs [${v.shape}]`);
-      v.assign(w);
-    }
     const { height, width } = ref.data.test;
     if (model.inputSize !== height || model.inputSize !== width || model.inChannels !== 1) {
       throw new EvalError(`${runDir}: the model makes ${model.inputSize}×${model.inputSize}×${model.inChannels} images; spectrogram FAD needs ${height}×${width}×1 (a UNet-SpokenDigits-* preset)`);
