@@ -11,6 +11,11 @@ export interface BootstrapOptions {
 }
 
 export interface BootstrapInfo {
+  /**
+   * What is resampled: `cases` = the runs, with replacement (within strata when given); `residuals` = the pooled,
+   * leverage-adjusted residuals of a fixed-design fit, added back to its fitted values (every resample keeps the design).
+   */
+  scheme: 'cases' | 'residuals';
   resamples: number;
   /** Resamples whose refit failed (e.g. a degenerate isoFLOP parabola); they are left out of the intervals. */
   failed: number;
@@ -26,7 +31,7 @@ export interface Estimate {
   hi: number;
 }
 
-export function resolveBootstrap(opts: BootstrapOptions): Omit<BootstrapInfo, 'failed'> {
+export function resolveBootstrap(opts: BootstrapOptions): Omit<BootstrapInfo, 'failed' | 'scheme'> {
   const resamples = opts.resamples ?? 1000;
   const level = opts.level ?? 0.95;
   const seed = opts.seed ?? 0;
@@ -62,7 +67,30 @@ export function bootstrapDraws<T>(
       failed++;
     }
   }
-  return { draws, info: { resamples, failed, level, seed } };
+  return { draws, info: { scheme: 'cases', resamples, failed, level, seed } };
+}
+
+/**
+ * Residual bootstrap for a fixed design: each resample is y* = fitted + r_j with j drawn uniformly from `residuals`
+ * (one draw per row), refitted. Rows with a NaN fitted value are not part of the fit and stay NaN. A refit that throws
+ * FitError counts as failed; any other error propagates. No residuals: no resamples (the intervals are then NaN).
+ */
+export function residualBootstrapDraws<T>(fitted: Float64Array, residuals: Float64Array, opts: BootstrapOptions, refit: (y: Float64Array) => T): { draws: T[]; info: BootstrapInfo } {
+  const { resamples, level, seed } = resolveBootstrap(opts);
+  const rng = new Rng(seed);
+  const draws: T[] = [];
+  let failed = 0;
+  const runs = residuals.length ? resamples : 0;
+  for (let b = 0; b < runs; b++) {
+    const y = fitted.map((f) => (Number.isNaN(f) ? NaN : f + residuals[rng.int(residuals.length)]!));
+    try {
+      draws.push(refit(y));
+    } catch (err) {
+      if (!(err instanceof FitError)) throw err;
+      failed++;
+    }
+  }
+  return { draws, info: { scheme: 'residuals', resamples: runs, failed, level, seed } };
 }
 
 /** Point estimate with the percentile interval of its bootstrap draws (NaN bounds when there are none). */

@@ -1,7 +1,7 @@
-import { bootstrapDraws, percentileEstimate, type BootstrapInfo, type BootstrapOptions, type Estimate } from './bootstrap.js';
+import { percentileEstimate, residualBootstrapDraws, type BootstrapInfo, type BootstrapOptions, type Estimate } from './bootstrap.js';
 import { FitError, TooFewBudgetsError } from './errors.js';
 import { fmt } from './power.js';
-import { fitLine, fitParabola, type Parabola } from './stats.js';
+import { fitLine, fitParabola, parabolaLeverages, type Parabola } from './stats.js';
 
 /** One compute budget's isoFLOP profile: y ≈ p.a·x² + p.b·x + p.c with x = ln N. */
 export interface IsoflopProfile {
@@ -81,6 +81,27 @@ export function fitIsoflopLaw(groups: ReadonlyArray<ArrayLike<number>>, n: Array
   return { profiles, nCoef, nExponent: line.slope, dCoef: 1 / (k * nCoef), dExponent: 1 - line.slope, k };
 }
 
+/**
+ * Each profile's fitted values (NaN for rows in no profile) and the pooled residuals e_i / √(1 − h_i), centred: the
+ * leverage adjustment gives each the variance of the noise (a raw residual's is (1 − h_i)·σ²). Rows the parabola
+ * passes through exactly (h_i = 1, a budget of 3 sizes) carry no information about the noise and are left out.
+ */
+export function pooledResiduals(profiles: readonly IsoflopProfile[], n: ArrayLike<number>, y: ArrayLike<number>): { fitted: Float64Array; residuals: Float64Array } {
+  const fitted = new Float64Array(y.length).fill(NaN);
+  const pool: number[] = [];
+  for (const p of profiles) {
+    const x = p.rows.map((i) => Math.log(n[i]!));
+    const h = parabolaLeverages(x);
+    p.rows.forEach((i, j) => {
+      const f = p.parabola.a * x[j]! ** 2 + p.parabola.b * x[j]! + p.parabola.c;
+      fitted[i] = f;
+      if (1 - h[j]! > 1e-9) pool.push((y[i]! - f) / Math.sqrt(1 - h[j]!));
+    });
+  }
+  const m = pool.reduce((s, v) => s + v, 0) / (pool.length || 1);
+  return { fitted, residuals: Float64Array.from(pool, (v) => v - m) };
+}
+
 /** Name of a budget's N_opt in the estimates table. */
 export const nOptQuantity = (c: number): string => `N_opt at C=${fmt(c)}`;
 
@@ -139,21 +160,13 @@ export function runIsoflopFit(
       notes.push(`budget C=${fmt(p.C)}: the minimum N=${fmt(p.nOpt)} lies outside the sampled sizes (extrapolated)`);
     }
   }
-  // Resample within each budget so every resample keeps one profile per budget.
-  const { draws, info } = bootstrapDraws(
-    usable.reduce((s, g) => s + g.length, 0),
-    opts,
-    (rows) => {
-      const groups: number[][] = [];
-      let k0 = 0;
-      for (const g of usable) {
-        groups.push(Array.from(rows.subarray(k0, k0 + g.length)));
-        k0 += g.length;
-      }
-      return fitIsoflopLaw(groups, n, c, y, k);
-    },
-    usable,
-  );
+  // Residual bootstrap: resampling runs within a budget drops sizes (3–5 sizes drawn with replacement often leave
+  // fewer than 3 distinct ones, and the refit fails), so the failed refits would be left out of the interval and
+  // bias it toward the resamples that happen to fit. Keeping the design and resampling the parabolas' residuals,
+  // pooled over budgets (one noise level), only fails where the noise can really turn a parabola over.
+  const { fitted, residuals } = pooledResiduals(law.profiles, n, y);
+  if (!residuals.length) notes.push('every budget has exactly 3 sizes: its parabola passes through its runs and leaves no residuals to resample, so there are no intervals; add a fourth size to a budget');
+  const { draws, info } = residualBootstrapDraws(fitted, residuals, opts, (ys) => fitIsoflopLaw(usable, n, c, ys, k));
   const est = (q: string, v: number, get: (l: IsoflopLaw) => number) => percentileEstimate(q, v, draws.map(get), info.level);
   const estimates = [
     est('a (N_opt ∝ C^a)', law.nExponent, (l) => l.nExponent),

@@ -17,6 +17,8 @@ function num(v: number): string {
   return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toPrecision(4);
 }
 
+const failRate = (b: BootstrapInfo) => (b.resamples ? `${((100 * b.failed) / b.resamples).toFixed(1)} %` : 'no resamples');
+
 export function toMarkdown(s: FitSummary, source: string): string {
   const pct = `${Math.round(s.bootstrap.level * 100)}%`;
   const rows = (list: Estimate[]) => list.map((e) => `| ${e.quantity} | ${num(e.value)} | ${num(e.lo)} | ${num(e.hi)} |`);
@@ -24,7 +26,7 @@ export function toMarkdown(s: FitSummary, source: string): string {
   const out = [
     `# difflab fit ${s.fit}`,
     '',
-    `Runs: \`${source}\`. Intervals: percentile bootstrap, ${s.bootstrap.resamples} resamples of the runs (seed ${s.bootstrap.seed}, ${s.bootstrap.failed} failed refits left out).`,
+    `Runs: \`${source}\`. Intervals: percentile bootstrap, ${s.bootstrap.resamples} resamples of ${s.bootstrap.scheme === 'cases' ? 'the runs' : "the isoFLOP parabolas' pooled residuals (sizes and budgets kept)"} (seed ${s.bootstrap.seed}; ${s.bootstrap.failed} refits failed, ${failRate(s.bootstrap)}, left out).`,
     '',
     ...head,
     ...rows(s.estimates),

@@ -63,6 +63,43 @@ export function fitParabola(x: ArrayLike<number>, y: ArrayLike<number>): Parabol
   return { a: a0, b: b0 - 2 * a0 * mx, c: a0 * mx * mx - b0 * mx + c0 };
 }
 
+/**
+ * Diagonal of the hat matrix H = X(XᵀX)⁻¹Xᵀ of the parabola fit (X = [1, u, u²], u = x − mean x): h_i is how much
+ * y_i pulls its own fitted value. Σ h_i = 3 for ≥ 3 distinct x; h_i = 1 where the fit passes through y_i whatever it is.
+ */
+export function parabolaLeverages(x: ArrayLike<number>): Float64Array {
+  const n = x.length;
+  let mx = 0;
+  for (let i = 0; i < n; i++) mx += x[i]!;
+  mx /= n;
+  const s = new Float64Array(5);
+  for (let i = 0; i < n; i++) {
+    const u = x[i]! - mx;
+    for (let k = 0, p = 1; k < 5; k++, p *= u) s[k] = s[k]! + p;
+  }
+  const M = [
+    [s[0]!, s[1]!, s[2]!],
+    [s[1]!, s[2]!, s[3]!],
+    [s[2]!, s[3]!, s[4]!],
+  ];
+  const det = det3(M);
+  // (XᵀX)⁻¹ by cofactors (M is symmetric, so the adjugate is the cofactor matrix).
+  const minor = (r: number, c: number) => {
+    const m = M.filter((_, i) => i !== r).map((row) => row.filter((_, j) => j !== c));
+    return m[0]![0]! * m[1]![1]! - m[0]![1]! * m[1]![0]!;
+  };
+  const inv = [0, 1, 2].map((r) => [0, 1, 2].map((c) => ((r + c) % 2 ? -1 : 1) * minor(r, c) / det));
+  const h = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const u = x[i]! - mx;
+    const v = [1, u, u * u];
+    let acc = 0;
+    for (let r = 0; r < 3; r++) for (let c = 0; c < 3; c++) acc += v[r]! * inv[r]![c]! * v[c]!;
+    h[i] = acc;
+  }
+  return h;
+}
+
 function det3(m: number[][]): number {
   const [[a, b, c], [d, e, f], [g, h, i]] = m as [[number, number, number], [number, number, number], [number, number, number]];
   return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
