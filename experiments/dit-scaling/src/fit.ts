@@ -1,8 +1,9 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { writeFileAtomic } from '@difflab/core-tensor';
-import { runFitCommand } from '@difflab/scaling-laws';
-import { FitError } from '@difflab/scaling-laws';
+import { FitError, runFitCommand } from '@difflab/scaling-laws';
+import { readParquet, tableToRows } from '@difflab/data';
+import { holdoutMarkdown, holdoutPrediction, type HoldoutRow } from './holdout.js';
 import type { SweepDefinition } from './definition.js';
 import type { SweepLayout } from './targets.js';
 
@@ -30,5 +31,21 @@ export async function fitPreset(def: SweepDefinition, preset: string, layout: Sw
     log(`isoflop fit failed (allowed for preset ${preset}): ${e.message}`);
   }
   await runFitCommand(['power', '--in', abs(posix.join(results, 'frontier.parquet')), '--c-col', 'C', '--y-col', 'heldout_loss', ...common, '--out', abs(powerDir)], log);
+  await writePrediction(abs(results), preset, p, log);
   await runFitCommand(['power', '--in', abs(posix.join(results, 'frontier-fid.parquet')), '--c-col', 'C', '--y-col', 'fid', ...common, '--out', abs(fidDir)], log);
+}
+
+/** results/<preset>/prediction.md: the largest budget predicted from the others (holdout.ts). */
+async function writePrediction(resultsDir: string, preset: string, p: SweepDefinition['presets'][string], log: (s: string) => void): Promise<void> {
+  const rows = tableToRows(await readParquet(join(resultsDir, 'runs.parquet'))) as unknown as HoldoutRow[];
+  const path = join(resultsDir, 'prediction.md');
+  try {
+    const prediction = holdoutPrediction(rows, { resamples: p.bootstrap, seed: 0 });
+    await writeFileAtomic(path, holdoutMarkdown(prediction, preset));
+    log(`held-out budget ${prediction.heldOutBudget}: best loss predicted ${prediction.predictedLoss.value.toPrecision(4)}, measured ${prediction.measuredBestLoss.toPrecision(4)} (${(100 * prediction.lossError).toFixed(2)} %) → ${path}`);
+  } catch (e) {
+    if (!(e instanceof FitError) || !p.isoflopMayFail) throw e;
+    await writeFileAtomic(path, `# Held-out budget prediction — preset ${preset}\n\nNo prediction: ${e.message}\n\n(presets.${preset}.isoflopMayFail is true, so this does not fail the target.)\n`);
+    log(`held-out prediction failed (allowed for preset ${preset}): ${e.message}`);
+  }
 }

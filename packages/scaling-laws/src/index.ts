@@ -28,6 +28,6 @@ export {
   type ParametricFitReport,
 } from './parametric.js';
 export { readRunTable, parseCsv, positiveColumn, type RunTable } from './table.js';
-export { toMarkdown, toJson, writeTables, type FitSummary } from './report.js';
+export { formatNumber, toMarkdown, toJson, writeTables, type FitSummary } from './report.js';
 export { powerPlotSpec, isoflopPlotSpec, nOptPlotSpec, parametricPlotSpec, renderSvg, svgToPng, writePlot } from './plots.js';
 export { runFitCommand, FIT_SUMMARY, FIT_USAGE } from './fit-command.js';

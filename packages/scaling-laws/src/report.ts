@@ -12,7 +12,8 @@ export interface FitSummary {
   notes: string[];
 }
 
-function num(v: number): string {
+/** How fit reports print a number: 4 significant digits, exponential outside [1e−3, 1e4), '–' when not finite. */
+export function formatNumber(v: number): string {
   if (!Number.isFinite(v)) return '–';
   return Math.abs(v) >= 1e4 || (Math.abs(v) < 1e-3 && v !== 0) ? v.toExponential(3) : v.toPrecision(4);
 }
@@ -21,7 +22,7 @@ const failRate = (b: BootstrapInfo) => (b.resamples ? `${((100 * b.failed) / b.r
 
 export function toMarkdown(s: FitSummary, source: string): string {
   const pct = `${Math.round(s.bootstrap.level * 100)}%`;
-  const rows = (list: Estimate[]) => list.map((e) => `| ${e.quantity} | ${num(e.value)} | ${num(e.lo)} | ${num(e.hi)} |`);
+  const rows = (list: Estimate[]) => list.map((e) => `| ${e.quantity} | ${formatNumber(e.value)} | ${formatNumber(e.lo)} | ${formatNumber(e.hi)} |`);
   const head = [`| quantity | estimate | ${pct} low | ${pct} high |`, '|---|---:|---:|---:|'];
   const out = [
     `# difflab fit ${s.fit}`,
