@@ -122,7 +122,7 @@ export default defineStudy({
       summary: 'isoFLOP fit of the held-out loss, power fits of loss and FID (best run per budget) → results/<preset>/{isoflop,power,power-fid}',
       dependsOn: ['gather'],
       dependencyOutputs: ['**/*.parquet'],
-      outputs: ['results/{preset}/isoflop', 'results/{preset}/power', 'results/{preset}/power-fid'],
+      outputs: ['results/{preset}/isoflop', 'results/{preset}/power', 'results/{preset}/power-fid', 'results/{preset}/prediction.md'],
       code: 'analysis',
       async run(ctx) {
         const m = await code();
