@@ -119,7 +119,7 @@ export default defineStudy({
       },
     },
     table: {
-      summary: 'isoFLOP fit of the held-out loss, power fits of loss and FID (best run per budget) → results/<preset>/{isoflop,power,power-fid}',
+      summary: 'isoFLOP fit of the held-out loss, power fits of loss and FID (best run per budget), the largest budget predicted from the others → results/<preset>/{isoflop,power,power-fid,prediction.md}',
       dependsOn: ['gather'],
       dependencyOutputs: ['**/*.parquet'],
       outputs: ['results/{preset}/isoflop', 'results/{preset}/power', 'results/{preset}/power-fid', 'results/{preset}/prediction.md'],
