@@ -25,12 +25,6 @@ export function stepsToReach(curve: readonly CurvePoint[], target: number): numb
   return null;
 }
 
-/** Speed-up of one seed: vanilla's step budget over the steps this run needed; null when it never got there. */
-export function speedUp(curve: readonly CurvePoint[], target: number, vanillaFinalStep: number): number | null {
-  const s = stepsToReach(curve, target);
-  return s === null ? null : vanillaFinalStep / s;
-}
-
 /** mulberry32: a small seeded generator, so an interval is the same on every machine and every run. */
 function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
@@ -43,72 +37,79 @@ function mulberry32(seed: number): () => number {
   };
 }
 
-export interface Interval {
-  mean: number;
-  low: number;
-  high: number;
-}
-
 /** Quantile q of sorted values, by the nearest-rank rule (so a 2-value bootstrap gives the two values exactly). */
 function quantile(sorted: readonly number[], q: number): number {
   const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
   return sorted[rank - 1]!;
 }
 
-/**
- * The mean of `values` with a percentile bootstrap interval (`level`, default 95 %): `resamples` draws of
- * values.length values with replacement, their means' 2.5th and 97.5th percentiles. One value: a zero-width interval.
- */
-export function bootstrapMean(values: readonly number[], opts: { seed: number; resamples?: number; level?: number }): Interval {
-  if (values.length === 0) throw new RangeError('bootstrapMean: no values');
-  const n = values.length;
-  const mean = values.reduce((s, x) => s + x, 0) / n;
-  const resamples = opts.resamples ?? 10_000;
-  const level = opts.level ?? 0.95;
-  const rand = mulberry32(opts.seed);
-  const means: number[] = new Array(resamples);
-  for (let r = 0; r < resamples; r++) {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += values[Math.floor(rand() * n)]!;
-    means[r] = s / n;
-  }
-  means.sort((a, b) => a - b);
-  return { mean, low: quantile(means, (1 - level) / 2), high: quantile(means, 1 - (1 - level) / 2) };
-}
-
-/** One arm's headline: per-seed speed-ups (null: not reached) and, over the seeds that reached it, mean and interval. */
+/** One arm's headline: per-seed steps to the target, and the speed-up of the arm's seed-mean curve with its interval. */
 export interface ArmSpeedUp {
   arm: string;
-  perSeed: { seed: number; stepsToTarget: number | null; speedUp: number | null }[];
-  reached: number;
-  seeds: number;
-  interval: Interval | null;
+  perSeed: { seed: number; stepsToTarget: number | null }[];
+  /** Vanilla's final step over the steps the arm's mean curve (over seeds) needs to reach the target; null: not reached. */
+  speedUp: number | null;
+  /** Percentile interval over bootstrap resamples of the seeds, a resample that never reaches the target counting as 0×. */
+  low: number;
+  high: number;
+  /** Share of the resamples whose mean curve reaches the target. */
+  reachedShare: number;
 }
 
+/** The mean curve over runs that share their checkpoints (the study scores every run at the preset's evalSteps). */
+function meanCurve(curves: readonly (readonly CurvePoint[])[]): CurvePoint[] {
+  const steps = [...curves[0]!].map((p) => p.step).sort((a, b) => a - b);
+  return steps.map((step) => ({ step, fid: curves.reduce((s, c) => s + c.find((p) => p.step === step)!.fid, 0) / curves.length }));
+}
+
+const finalFid = (c: readonly CurvePoint[]) => [...c].sort((a, b) => a.step - b.step).at(-1)!.fid;
+
 /**
- * Every arm's speed-up to `vanilla`'s final FID (the mean over vanilla's seeds of each seed's last checkpoint),
- * with vanilla's final step as the budget. Seeds that never reach the target are counted in `reached`, not in
- * the mean: a mean over the seeds that reached it flatters an arm where some did not, which the table says.
+ * Every arm's speed-up to vanilla's final FID. Target: the mean over vanilla's seeds of each seed's last checkpoint.
+ * An arm's steps to it: where the arm's mean curve over its seeds first reaches it (stepsToReach), so vanilla's own
+ * speed-up is 1× unless its mean curve dips below its end earlier (per-seed crossings are shown but not averaged: a
+ * seed that ends above the mean never reaches it and one below it always does, so their mean over the seeds that got
+ * there is biased upward, vanilla's own included). The interval: `resamples` draws of vanilla's seeds and, independently,
+ * the arm's seeds (vanilla: the same draw for both), with replacement; target and mean curve recomputed.
  */
 export function armSpeedUps(
   curves: readonly { arm: string; seed: number; curve: readonly CurvePoint[] }[],
   vanilla: string,
-  opts: { seed: number; resamples?: number },
+  opts: { seed: number; resamples?: number; level?: number },
 ): { target: number; vanillaFinalStep: number; arms: ArmSpeedUp[] } {
   const base = curves.filter((c) => c.arm === vanilla);
   if (base.length === 0) throw new Error(`speed-up: no '${vanilla}' runs to take the target FID from; the preset must run the ${vanilla} arm`);
-  const finals = base.map((c) => [...c.curve].sort((a, b) => a.step - b.step).at(-1)!);
-  const vanillaFinalStep = Math.max(...finals.map((p) => p.step));
-  const target = finals.reduce((s, p) => s + p.fid, 0) / finals.length;
+  const vanillaFinalStep = Math.max(...base.map((c) => Math.max(...c.curve.map((p) => p.step))));
+  const targetOf = (runs: readonly (readonly CurvePoint[])[]) => runs.reduce((s, c) => s + finalFid(c), 0) / runs.length;
+  const target = targetOf(base.map((c) => c.curve));
+  const speed = (runs: readonly (readonly CurvePoint[])[], t: number) => {
+    const steps = stepsToReach(meanCurve(runs), t);
+    return steps === null ? null : vanillaFinalStep / steps;
+  };
+  const resamples = opts.resamples ?? 10_000;
+  const level = opts.level ?? 0.95;
   const arms = [...new Set(curves.map((c) => c.arm))].map((arm) => {
-    const perSeed = curves
-      .filter((c) => c.arm === arm)
-      .map((c) => {
-        const stepsToTarget = stepsToReach(c.curve, target);
-        return { seed: c.seed, stepsToTarget, speedUp: stepsToTarget === null ? null : vanillaFinalStep / stepsToTarget };
-      });
-    const values = perSeed.flatMap((s) => (s.speedUp === null ? [] : [s.speedUp]));
-    return { arm, perSeed, reached: values.length, seeds: perSeed.length, interval: values.length > 0 ? bootstrapMean(values, opts) : null };
+    const own = curves.filter((c) => c.arm === arm);
+    const rand = mulberry32(opts.seed);
+    const draw = <T>(xs: readonly T[]) => xs.map(() => xs[Math.floor(rand() * xs.length)]!);
+    const values: number[] = [];
+    let reached = 0;
+    for (let r = 0; r < resamples; r++) {
+      const v = draw(base.map((c) => c.curve));
+      const a = arm === vanilla ? v : draw(own.map((c) => c.curve));
+      const x = speed(a, targetOf(v));
+      if (x !== null) reached++;
+      values.push(x ?? 0);
+    }
+    values.sort((a, b) => a - b);
+    return {
+      arm,
+      perSeed: own.map((c) => ({ seed: c.seed, stepsToTarget: stepsToReach(c.curve, target) })),
+      speedUp: speed(own.map((c) => c.curve), target),
+      low: quantile(values, (1 - level) / 2),
+      high: quantile(values, 1 - (1 - level) / 2),
+      reachedShare: reached / resamples,
+    };
   });
   return { target, vanillaFinalStep, arms };
 }

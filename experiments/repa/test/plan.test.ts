@@ -11,20 +11,21 @@ const studyDir = join(import.meta.dirname, '..');
 const def = loadRepaDefinition(definitionPath(studyDir));
 
 describe('repa study plan', () => {
-  it('runs every arm × seed of the full preset, and a 3-arm, 1-seed smoke preset', () => {
-    const full = planUnits(def, 'full');
-    expect(full).toHaveLength(def.arms.length * 3);
-    expect(new Set(full.map((u) => u.id)).size).toBe(full.length);
+  it('runs every arm × seed of the full-flow preset, vanilla and REPA-MAE × seed on ε (full), and a 3-arm, 1-seed smoke preset', () => {
+    const flow = planUnits(def, 'full-flow');
+    expect(flow).toHaveLength(def.arms.length * 3);
+    expect(new Set(flow.map((u) => u.id)).size).toBe(flow.length);
+    expect(planUnits(def, 'full').map((u) => u.id)).toEqual(['vanilla-s0', 'vanilla-s1', 'vanilla-s2', 'repa-mae-s0', 'repa-mae-s1', 'repa-mae-s2']);
     expect(planUnits(def, 'smoke').map((u) => u.id)).toEqual(['vanilla-s0', 'repa-mae-s0', 'haste-mae-s0']);
   });
 
   it('gives each arm its teacher, shared block and λ; HASTE stops after the fraction; vanilla has no repa', () => {
-    const units = Object.fromEntries(planUnits(def, 'full').map((u) => [u.id, u]));
+    const units = Object.fromEntries(planUnits(def, 'full-flow').map((u) => [u.id, u]));
     expect(units['vanilla-s1']!.config.repa).toBeUndefined();
     expect(units['irepa-mae-s0']!.config.repa).toEqual({ encoder: 'experiments/repa-encoders/artifacts/mae', block: 2, lambda: 0.5, projector: 'conv', spatialNorm: true });
     expect((units['haste-mae-s2']!.config.repa as { stopStep: number }).stopStep).toBe(1001);
     expect((units['repa-random-s0']!.config.repa as { encoder: string }).encoder).toMatch(/artifacts\/random$/);
-    for (const preset of ['smoke', 'full']) for (const u of planUnits(def, preset)) expect(() => parseTrainConfig(u.config), u.id).not.toThrow();
+    for (const preset of ['smoke', 'full', 'full-flow']) for (const u of planUnits(def, preset)) expect(() => parseTrainConfig(u.config), u.id).not.toThrow();
   });
 
   it('refuses an unknown arm in a preset and a duplicate arm id, naming the field', () => {

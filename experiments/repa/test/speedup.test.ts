@@ -1,7 +1,8 @@
 // The headline arithmetic against cases computed by hand: interpolation between the checkpoints around the
-// first crossing, "not reached", the speed-up over vanilla's budget, and the bootstrap interval's edges.
+// first crossing, "not reached", the speed-up of each arm's mean curve over vanilla's budget, and the edges of its
+// bootstrap interval over seeds.
 import { describe, expect, it } from 'vitest';
-import { armSpeedUps, bootstrapMean, speedUp, stepsToReach } from '../src/speedup.js';
+import { armSpeedUps, stepsToReach } from '../src/speedup.js';
 
 const curve = (...pts: [number, number][]) => pts.map(([step, fid]) => ({ step, fid }));
 
@@ -21,58 +22,37 @@ describe('stepsToReach', () => {
     expect(stepsToReach(curve([100, 50], [200, 40]), 20)).toBeNull();
     expect(stepsToReach(curve([100, Number.NaN], [200, 40]), 20)).toBeNull();
   });
-
-  it('speed-up = vanilla\'s final step / steps to the target', () => {
-    expect(speedUp(curve([100, 50], [200, 30], [400, 10]), 20, 400)).toBeCloseTo(4 / 3, 12);
-    expect(speedUp(curve([100, 50]), 20, 400)).toBeNull();
-  });
-});
-
-describe('bootstrapMean', () => {
-  it('two values: the resampled means are a, (a+b)/2, b with chances ¼, ½, ¼, so the 95 % interval is [a, b]', () => {
-    expect(bootstrapMean([2, 6], { seed: 1 })).toEqual({ mean: 4, low: 2, high: 6 });
-  });
-
-  it('one value: a zero-width interval; ten values 1..10: about mean ± 1.96 · σ/√n (σ² = 8.25, the bootstrap\'s plug-in variance)', () => {
-    expect(bootstrapMean([5], { seed: 0 })).toEqual({ mean: 5, low: 5, high: 5 });
-    const r = bootstrapMean([1, 2, 3, 4, 5, 6, 7, 8, 9, 10], { seed: 7, resamples: 20_000 });
-    const half = 1.96 * Math.sqrt(8.25 / 10);
-    expect(r.mean).toBe(5.5);
-    expect(Math.abs(r.low - (5.5 - half))).toBeLessThan(0.25);
-    expect(Math.abs(r.high - (5.5 + half))).toBeLessThan(0.25);
-  });
-
-  it('is seeded: the same seed gives the same interval', () => {
-    const v = [1.2, 0.7, 2.5, 1.9];
-    expect(bootstrapMean(v, { seed: 3 })).toEqual(bootstrapMean(v, { seed: 3 }));
-    expect(() => bootstrapMean([], { seed: 0 })).toThrow(/no values/);
-  });
 });
 
 describe('armSpeedUps', () => {
-  it('targets the mean of vanilla\'s final FIDs and counts the seeds that reach it', () => {
-    const r = armSpeedUps(
-      [
-        { arm: 'vanilla', seed: 0, curve: curve([100, 40], [200, 20]) },
-        { arm: 'vanilla', seed: 1, curve: curve([100, 44], [200, 24]) },
-        { arm: 'repa', seed: 0, curve: curve([100, 20], [200, 10]) },
-        { arm: 'repa', seed: 1, curve: curve([100, 30], [200, 14]) },
-        { arm: 'random', seed: 0, curve: curve([100, 50], [200, 30]) },
-      ],
-      'vanilla',
-      { seed: 0 },
-    );
+  const runs = [
+    { arm: 'vanilla', seed: 0, curve: curve([100, 40], [200, 20]) },
+    { arm: 'vanilla', seed: 1, curve: curve([100, 44], [200, 24]) },
+    { arm: 'repa', seed: 0, curve: curve([100, 20], [200, 10]) },
+    { arm: 'repa', seed: 1, curve: curve([100, 30], [200, 14]) },
+    { arm: 'random', seed: 0, curve: curve([100, 50], [200, 30]) },
+  ];
+
+  it('reaches the mean of vanilla\'s final FIDs with each arm\'s mean curve; vanilla itself is 1×', () => {
+    const r = armSpeedUps(runs, 'vanilla', { seed: 0, resamples: 4000 });
     // Target (20 + 24) / 2 = 22; budget 200 steps.
     expect([r.target, r.vanillaFinalStep]).toEqual([22, 200]);
     const arm = (id: string) => r.arms.find((a) => a.arm === id)!;
-    // repa s0 is below 22 at its first checkpoint (100 → 2×); s1 crosses at 100 + 8/16 · 100 = 150 (→ 4/3×).
-    expect(arm('repa').perSeed.map((s) => s.stepsToTarget)).toEqual([100, 150]);
-    expect(arm('repa').interval!.mean).toBeCloseTo((2 + 4 / 3) / 2, 12);
-    expect([arm('repa').interval!.low, arm('repa').interval!.high]).toEqual([4 / 3, 2]);
-    // vanilla s0 crosses 22 at 190 (200/190×); s1 ends at 24 and never reaches the mean.
-    expect(arm('vanilla').perSeed[0]!.speedUp).toBeCloseTo(200 / 190, 12);
-    expect([arm('vanilla').perSeed[1]!.speedUp, arm('vanilla').reached, arm('vanilla').seeds]).toEqual([null, 1, 2]);
-    expect([arm('random').reached, arm('random').interval]).toEqual([0, null]);
+    // vanilla's mean curve 42 → 22 ends on the target: 1×, and so does every resample (target and curve share the draw).
+    expect(arm('vanilla')).toMatchObject({ speedUp: 1, low: 1, high: 1, reachedShare: 1 });
+    // repa's mean curve 25 → 12 crosses 22 at 100 + 3/13 · 100: 200 / that = 1.625×.
+    expect(arm('repa').speedUp).toBeCloseTo(200 / (100 + 300 / 13), 12);
+    // Resamples: the slowest (1/16 of them) is target 20 with the curve 30 → 14: 100 + 10/16 · 100 = 162.5 → 1.2308×;
+    // the fastest (1/4) the curve 20 → 10, at or below any target at step 100 → 2×.
+    expect(arm('repa').low).toBeCloseTo(200 / 162.5, 12);
+    expect(arm('repa').high).toBe(2);
+    // Per-seed crossings, for reference: s0 is below 22 at its first checkpoint; s1 crosses at 100 + 8/16 · 100.
+    expect(arm('repa').perSeed.map((p) => p.stepsToTarget)).toEqual([100, 150]);
+    expect(arm('random')).toMatchObject({ speedUp: null, low: 0, high: 0, reachedShare: 0 });
+    expect(armSpeedUps(runs, 'vanilla', { seed: 0, resamples: 4000 })).toEqual(r);
+  });
+
+  it('refuses a preset without the vanilla arm', () => {
     expect(() => armSpeedUps([{ arm: 'repa', seed: 0, curve: curve([1, 1]) }], 'vanilla', { seed: 0 })).toThrow(/no 'vanilla' runs/);
   });
 });
