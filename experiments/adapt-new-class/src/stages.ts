@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend, tf, writeFileAtomic } from '@difflab/core-tensor';
 import { loadFashionMnist, tableFromRows, writeParquet } from '@difflab/data';
@@ -7,7 +6,7 @@ import { classifyImages, featuresOf, generateSamples, samplesOfClasses, scoreCla
 import { FmnistFeatureNet } from '@difflab/metrics';
 import { loadRun, parseTrainConfig, writeImageGrid } from '@difflab/runs';
 import { train } from '@difflab/training';
-import { fingerprint } from '@difflab/studies';
+import { fingerprint, machineLine } from '@difflab/studies';
 import type { AdaptStudyDefinition } from './definition.js';
 import { baseConfig, baseRunPath, oldClasses, type AdaptUnit } from './plan.js';
 import { copyingScores } from './copying.js';
@@ -199,10 +198,6 @@ export function readUnitScores(runDir: string): UnitScores {
 
 function readNewSamples(runDir: string): Float32Array {
   return new Float32Array(new Uint8Array(readFileSync(join(runDir, EVAL_DIR, NEW_SAMPLES))).buffer);
-}
-
-export function machineLine(): string {
-  return `${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)} at table time, Node ${process.version}`;
 }
 
 /** results/<preset>/: table.md, units.parquet, grid-<method>-k<k>.png (a row per seed), new-class-accuracy-vs-k.svg/png. */

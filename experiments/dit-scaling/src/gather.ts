@@ -113,11 +113,11 @@ export function rowsToTable(rows: SweepRow[]): arrow.Table {
 }
 
 /** The best run (lowest `metric`) of each budget: the compute-efficient frontier of that metric. */
-export function frontier(rows: SweepRow[], metric: 'heldout_loss' | 'fid' = 'heldout_loss'): SweepRow[] {
-  const best = new Map<number, SweepRow>();
+export function frontier<R extends Pick<SweepRow, 'budget' | 'heldout_loss'> & Partial<Pick<SweepRow, 'fid'>>>(rows: readonly R[], metric: 'heldout_loss' | 'fid' = 'heldout_loss'): R[] {
+  const best = new Map<number, R>();
   for (const r of rows) {
     const b = best.get(r.budget);
-    if (!b || r[metric] < b[metric]) best.set(r.budget, r);
+    if (!b || r[metric]! < b[metric]!) best.set(r.budget, r);
   }
   return [...best.values()].sort((a, b) => a.budget - b.budget);
 }

@@ -1,4 +1,5 @@
 import { FitError, fitProfile, formatNumber, groupBudgets, runIsoflopFit, runPowerFit, type Estimate } from '@difflab/scaling-laws';
+import { frontier } from './gather.js';
 
 /** The columns of runs.parquet a prediction reads. */
 export interface HoldoutRow {
@@ -43,14 +44,12 @@ export function holdoutPrediction(rows: readonly HoldoutRow[], opts: { resamples
   notes.push(...iso.notes.map((n) => `isoFLOP fit: ${n}`));
   const predictedNopt = iso.predictions.find((e) => e.quantity.startsWith('N_opt('))!;
 
-  // The frontier: each fitted budget's best run.
-  const best = (g: number[]) => g.reduce((a, b) => (rows[b]!.heldout_loss < rows[a]!.heldout_loss ? b : a));
-  const frontier = groups.slice(0, -1).map(best);
-  const power = runPowerFit(col(frontier, 'budget'), col(frontier, 'heldout_loss'), { ...opts, predictC: [C] });
+  const front = frontier(fitted.map((i) => rows[i]!));
+  const power = runPowerFit(front.map((r) => r.budget), front.map((r) => r.heldout_loss), { ...opts, predictC: [C] });
   const lossLaw = power.offset ? 'E + a·C^b' : 'a·C^b';
   const predictedLoss = power.predictions.find((e) => e.quantity.endsWith(`by ${lossLaw}`))!;
 
-  const b = best(held);
+  const best = frontier(held.map((i) => rows[i]!))[0]!;
   let measuredNopt: number | null = null;
   try {
     const all = (f: keyof HoldoutRow) => rows.map((r) => r[f]);
@@ -59,7 +58,7 @@ export function holdoutPrediction(rows: readonly HoldoutRow[], opts: { resamples
     if (!(e instanceof FitError)) throw e;
     notes.push(`held-out budget: no measured N_opt (${e.message})`);
   }
-  const measuredBestLoss = rows[b]!.heldout_loss;
+  const measuredBestLoss = best.heldout_loss;
   return {
     heldOutBudget: C,
     fittedBudgets: groups.slice(0, -1).map((g) => rows[g[0]!]!.budget),
@@ -67,7 +66,7 @@ export function holdoutPrediction(rows: readonly HoldoutRow[], opts: { resamples
     predictedLoss,
     lossLaw,
     measuredBestLoss,
-    measuredBestN: rows[b]!.N,
+    measuredBestN: best.N,
     measuredNopt,
     lossError: (predictedLoss.value - measuredBestLoss) / measuredBestLoss,
     nOptRatio: measuredNopt === null ? null : predictedNopt.value / measuredNopt,

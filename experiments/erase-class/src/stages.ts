@@ -1,5 +1,4 @@
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { initBackend, tf, writeFileAtomic } from '@difflab/core-tensor';
 import { tableFromRows, writeParquet } from '@difflab/data';
@@ -7,7 +6,7 @@ import { agreement, classifyImages, generateSamples, requireFeatureNet, samplesO
 import { FmnistFeatureNet } from '@difflab/metrics';
 import { loadRun, parseTrainConfig, runDenoiserWithWeights, writeImageGrid } from '@difflab/runs';
 import { train } from '@difflab/training';
-import { fingerprint } from '@difflab/studies';
+import { fingerprint, machineLine } from '@difflab/studies';
 import type { EraseStudyDefinition } from './definition.js';
 import { baseConfig, baseRunPath, keptClasses, presetOf, type EraseUnit } from './plan.js';
 import { attackClass, type AttackKind } from './attack.js';
@@ -214,10 +213,6 @@ export function readUnitScores(runDir: string): UnitScores {
 }
 
 const readImages = (dir: string, file: string) => new Float32Array(new Uint8Array(readFileSync(join(dir, EVAL_DIR, file))).buffer);
-
-export function machineLine(): string {
-  return `${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)} at table time, Node ${process.version}`;
-}
 
 /**
  * results/<preset>/: table.md, units.parquet, grids (rows: the base, then each unit of the first seed) of the erased

@@ -1,5 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Rng, initBackend, writeFileAtomic } from '@difflab/core-tensor';
 import { readParquet, tableFromRows, tableToRows, writeParquet } from '@difflab/data';
@@ -10,7 +9,7 @@ import { createTrainer, learningRate, objectiveFor, train, trainStep } from '@di
 import type { Tracker } from '@difflab/tracking';
 import type { LadderDefinition } from './definition.js';
 import type { LadderUnit } from './plan.js';
-import { mean, meanPlusMinus as pm } from '@difflab/studies';
+import { mean, meanPlusMinus as pm, machineLine } from '@difflab/studies';
 
 export interface UnitContext {
   def: LadderDefinition;
@@ -194,10 +193,6 @@ export function ladderMarkdown(def: LadderDefinition, preset: string, results: U
   }
   if (base.length > 0) lines.push(`Baseline FID at equal steps: ${pm(base, 2)}.`, '');
   return lines.join('\n');
-}
-
-export function machineLine(): string {
-  return `${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)} at table time, Node ${process.version}`;
 }
 
 export async function writeResults(dir: string, def: LadderDefinition, preset: string, results: UnitResult[]): Promise<void> {

@@ -1,10 +1,9 @@
 import { cpSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic } from '@difflab/core-tensor';
 import { readParquet, tableFromRows, tableToRows, writeParquet } from '@difflab/data';
 import { evaluate, logEvaluation, scoreSamples } from '@difflab/evaluation';
-import { FMNIST_FEATURE_NET_S1, mean, meanPlusMinus as pm } from '@difflab/studies';
+import { FMNIST_FEATURE_NET_S1, mean, meanPlusMinus as pm, machineLine } from '@difflab/studies';
 import { TrackerSink, parseTrainConfig } from '@difflab/runs';
 import { train } from '@difflab/training';
 import type { Tracker } from '@difflab/tracking';
@@ -191,10 +190,6 @@ function speedUpCell(a: ArmSpeedUp): string {
   if (a.reachedShare === 0) return 'not reached';
   const share = a.reachedShare < 1 ? `; ${(100 * a.reachedShare).toFixed(0)} % of resamples reach it` : '';
   return `${a.speedUp === null ? 'not reached' : `${a.speedUp.toFixed(2)}×`} [${a.low.toFixed(2)}, ${a.high.toFixed(2)}]${share}`;
-}
-
-export function machineLine(): string {
-  return `${cpus()[0]?.model ?? 'unknown CPU'} × ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)} at table time, Node ${process.version}`;
 }
 
 /** The table: the speed-up to vanilla's final FID, FID at each scored step, and the final checkpoint's numbers. */

@@ -31,29 +31,34 @@ export interface Parabola {
   c: number;
 }
 
-/** Least-squares parabola; x is centred first so the 3×3 normal equations stay well conditioned. */
-export function fitParabola(x: ArrayLike<number>, y: ArrayLike<number>): Parabola {
+/** The parabola fit's normal matrix XᵀX for X = [1, u, u²], u = x − mean x (centred so that it stays well conditioned). */
+function centredNormalMatrix(x: ArrayLike<number>): { mx: number; M: number[][] } {
   const n = x.length;
   let mx = 0;
   for (let i = 0; i < n; i++) mx += x[i]!;
   mx /= n;
   const s = new Float64Array(5);
-  const t = new Float64Array(3);
   for (let i = 0; i < n; i++) {
     const u = x[i]! - mx;
-    let p = 1;
-    for (let k = 0; k < 5; k++) {
-      s[k] = s[k]! + p;
-      if (k < 3) t[k] = t[k]! + p * y[i]!;
-      p *= u;
-    }
+    for (let k = 0, p = 1; k < 5; k++, p *= u) s[k] = s[k]! + p;
   }
-  // Normal equations in (c', b', a') for y = c' + b'u + a'u², solved by Cramer's rule.
   const M = [
     [s[0]!, s[1]!, s[2]!],
     [s[1]!, s[2]!, s[3]!],
     [s[2]!, s[3]!, s[4]!],
   ];
+  return { mx, M };
+}
+
+/** Least-squares parabola; x is centred first so the 3×3 normal equations stay well conditioned. */
+export function fitParabola(x: ArrayLike<number>, y: ArrayLike<number>): Parabola {
+  const { mx, M } = centredNormalMatrix(x);
+  const t = new Float64Array(3);
+  for (let i = 0; i < x.length; i++) {
+    const u = x[i]! - mx;
+    for (let k = 0, p = 1; k < 3; k++, p *= u) t[k] = t[k]! + p * y[i]!;
+  }
+  // Normal equations in (c', b', a') for y = c' + b'u + a'u², solved by Cramer's rule.
   const det = det3(M);
   const col = (k: number) => M.map((row, i) => row.map((v, j) => (j === k ? t[i]! : v)));
   const c0 = det3(col(0)) / det;
@@ -69,19 +74,7 @@ export function fitParabola(x: ArrayLike<number>, y: ArrayLike<number>): Parabol
  */
 export function parabolaLeverages(x: ArrayLike<number>): Float64Array {
   const n = x.length;
-  let mx = 0;
-  for (let i = 0; i < n; i++) mx += x[i]!;
-  mx /= n;
-  const s = new Float64Array(5);
-  for (let i = 0; i < n; i++) {
-    const u = x[i]! - mx;
-    for (let k = 0, p = 1; k < 5; k++, p *= u) s[k] = s[k]! + p;
-  }
-  const M = [
-    [s[0]!, s[1]!, s[2]!],
-    [s[1]!, s[2]!, s[3]!],
-    [s[2]!, s[3]!, s[4]!],
-  ];
+  const { mx, M } = centredNormalMatrix(x);
   const det = det3(M);
   // (XᵀX)⁻¹ by cofactors (M is symmetric, so the adjugate is the cofactor matrix).
   const minor = (r: number, c: number) => {

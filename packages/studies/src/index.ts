@@ -7,3 +7,4 @@ export { canonicalJson, fingerprint } from './fingerprint.js';
 export { FMNIST_FEATURE_NET, FMNIST_FEATURE_NET_S1, SPOKEN_DIGITS_EMBEDDER } from './quality-networks.js';
 export { setConfigPath } from './config-path.js';
 export { mean, meanPlusMinus, sampleSd } from './seed-spread.js';
+export { machineLine } from './machine-line.js';
