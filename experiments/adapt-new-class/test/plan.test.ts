@@ -14,11 +14,11 @@ const raw = () => JSON.parse(readFileSync(definitionPath(studyDir), 'utf8')) as 
 type Cfg = { data: { classes: number[]; perClass: number }; init: { from: string }; finetune: Record<string, unknown>; train: { steps: number; batchSize: number; lr: number }; seed: number };
 
 describe('adapt-new-class plan', () => {
-  it('runs every method × k × seed of the full preset, and lora, svdiff, full at k = 5 in smoke', () => {
+  it('runs every method × k × seed of the full preset, and every method at k = 5 in smoke', () => {
     const full = planUnits(def, 'full');
     expect(full).toHaveLength(5 * 3 * 3);
     expect(new Set(full.map((u) => u.id)).size).toBe(full.length);
-    expect(planUnits(def, 'smoke').map((u) => u.id)).toEqual(['lora-k5-s0', 'svdiff-k5-s0', 'full-k5-s0']);
+    expect(planUnits(def, 'smoke').map((u) => u.id)).toEqual(['full-k5-s0', 'lora-k5-s0', 'houlsby-k5-s0', 'prefix-k5-s0', 'svdiff-k5-s0']);
   });
 
   it('trains the base on the nine classes other than the held-out one', () => {
