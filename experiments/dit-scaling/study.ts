@@ -104,11 +104,11 @@ export default defineStudy({
   },
   stages: {
     gather: {
-      summary: 'read every run of the preset into results/<preset>/runs.parquet, frontier.parquet, frontier-fid.parquet, runs.md',
+      summary: 'read every run of the preset into results/<preset>/runs.parquet, frontier.parquet, frontier-fid.parquet, floor.json (FID floor at the runs\' N), runs.md',
       // Both: Nx hashes only direct dependencies' outputs (train: eval.json, params.json, metrics.parquet; evaluate: eval/metrics.parquet).
       dependsOn: ['each:train', 'each:evaluate'],
       dependencyOutputs: ['**/eval.json', '**/params.json', '**/metrics.parquet'],
-      outputs: ['results/{preset}/runs.parquet', 'results/{preset}/runs.md', 'results/{preset}/frontier.parquet', 'results/{preset}/frontier-fid.parquet'],
+      outputs: ['results/{preset}/runs.parquet', 'results/{preset}/runs.md', 'results/{preset}/frontier.parquet', 'results/{preset}/frontier-fid.parquet', 'results/{preset}/floor.json'],
       code: 'analysis',
       async run(ctx) {
         const m = await code();
@@ -119,17 +119,28 @@ export default defineStudy({
       },
     },
     table: {
-      summary: 'isoFLOP fit of the held-out loss, power fits of loss and FID (best run per budget), the largest budget predicted from the others → results/<preset>/{isoflop,power,power-fid,prediction.md}',
+      summary: 'isoFLOP and parametric fits of the held-out loss, power fits of loss and FID (best run per budget), the largest budget predicted from the others, loss vs FID, exponents beside the papers\' → results/<preset>/{isoflop,parametric,power,power-fid,prediction.md,loss-vs-fid.*,exponents.md}',
       dependsOn: ['gather'],
-      dependencyOutputs: ['**/*.parquet'],
-      outputs: ['results/{preset}/isoflop', 'results/{preset}/power', 'results/{preset}/power-fid', 'results/{preset}/prediction.md'],
+      // floor.json: the loss-vs-FID plot draws the floor every FID is read against.
+      dependencyOutputs: ['**/*.parquet', '**/floor.json'],
+      outputs: [
+        'results/{preset}/isoflop',
+        'results/{preset}/parametric',
+        'results/{preset}/power',
+        'results/{preset}/power-fid',
+        'results/{preset}/prediction.md',
+        'results/{preset}/loss-vs-fid.svg',
+        'results/{preset}/loss-vs-fid.png',
+        'results/{preset}/loss-vs-fid.md',
+        'results/{preset}/exponents.md',
+      ],
       code: 'analysis',
       async run(ctx) {
         const m = await code();
         const path = relative(ctx.workspaceRoot, sweepPath(ctx.studyDir));
         const layout = m.sweepLayout(path);
         await m.fitPreset(m.loadSweep(path), ctx.preset, layout, ctx.workspaceRoot, ctx.log);
-        ctx.log(`fits written to ${layout.resultsDir(ctx.preset)}/{isoflop,power,power-fid}`);
+        ctx.log(`fits written to ${layout.resultsDir(ctx.preset)}/{isoflop,parametric,power,power-fid}; loss-vs-fid.md, exponents.md, prediction.md beside them`);
       },
     },
   },

@@ -21,13 +21,15 @@ export interface SweepPreset {
   /** Bootstrap resamples for the fits. */
   bootstrap: number;
   /**
-   * `false` (default): a failed isoFLOP fit fails the table target. `true` records the failure in
-   * the results instead — for presets too small for every budget to show a loss minimum (smoke).
+   * `false` (default): a failed isoFLOP or parametric fit (or held-out prediction) fails the table target.
+   * `true` records the failure in the results instead — for presets too small for every budget to show a
+   * loss minimum (smoke).
    */
   isoflopMayFail: boolean;
   /**
    * FID-FMNIST samples per class for each run's `evaluate` target (10 classes). FID is biased
-   * upwards by roughly 1/n, so FIDs compare only between runs scored with the same n.
+   * upwards by roughly 1/n, so FIDs compare only between runs scored with the same n, and gather
+   * records the real-vs-real floor at that n (floor.json) for every FID to be read against.
    */
   fidSamplesPerClass: number;
 }
@@ -37,7 +39,10 @@ export interface SweepDefinition {
   name: string;
   /** Trainer config shared by every run; the sweep sets model size, steps, lr and warm-up. */
   base: JsonObject;
-  /** lr = lr.value · lr.referenceWidth / hiddenSize (wider models get a proportionally smaller step). */
+  /**
+   * lr = lr.value · lr.referenceWidth / hiddenSize (wider models get a proportionally smaller step);
+   * { value: 0.0015, referenceWidth: 96 } is the main job's 1.5e-3 at its width 96.
+   */
   lr: { value: number; referenceWidth: number };
   /** warmupSteps = round(warmupFraction · steps). */
   warmupFraction: number;

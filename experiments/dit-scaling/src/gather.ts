@@ -6,6 +6,7 @@ import { writeFileAtomic } from '@difflab/core-tensor';
 import type { SweepDefinition } from './definition.js';
 import { budgetLabel, planPreset, type SweepRun } from './plan.js';
 import { evalTablePath, runProjectName, type SweepLayout } from './targets.js';
+import { floorFootnote, presetFloor, readRunFloor, writeFloor, type PresetFloor } from './floor.js';
 
 /** A run's artifacts are missing or do not match the run the sweep planned. */
 export class SweepGatherError extends Error {
@@ -122,25 +123,35 @@ export function frontier<R extends Pick<SweepRow, 'budget' | 'heldout_loss'> & P
   return [...best.values()].sort((a, b) => a.budget - b.budget);
 }
 
-function markdown(rows: SweepRow[]): string {
+function markdown(rows: SweepRow[], floor: PresetFloor): string {
   const head = '| run | budget | size | N | steps | D | C | held-out loss | FID-FMNIST | train loss | seconds |';
   const sep = '|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|';
   const body = rows.map((r) =>
     `| ${r.run} | ${budgetLabel(r.budget)} | ${r.size} | ${r.N} | ${r.steps} | ${r.D} | ${r.C.toExponential(3)} | ${r.heldout_loss.toFixed(5)} | ${r.fid.toFixed(2)} | ${r.final_train_loss.toFixed(5)} | ${r.train_seconds.toFixed(1)} |`,
   );
   const total = rows.reduce((s, r) => s + r.train_seconds, 0);
-  return [head, sep, ...body, '', `${rows.length} runs, ${total.toFixed(0)} s of training loops in total (backend ${rows[0]?.backend}); FID-FMNIST from ${rows[0]?.fid_samples} samples per run.`, ''].join('\n');
+  return [head, sep, ...body, '', `${rows.length} runs, ${total.toFixed(0)} s of training loops in total (backend ${rows[0]?.backend}); FID-FMNIST from ${rows[0]?.fid_samples} samples per run.`, '', floorFootnote(floor), ''].join('\n');
 }
 
-/** Reads every run of a preset and writes results/<preset>/runs.parquet, frontier.parquet (by loss), frontier-fid.parquet and runs.md. */
+/**
+ * Reads every run of a preset and writes results/<preset>/runs.parquet, frontier.parquet (by loss), frontier-fid.parquet,
+ * floor.json (the FID floor at the runs' N, floor.ts) and runs.md.
+ */
 export async function gatherPreset(def: SweepDefinition, preset: string, layout: SweepLayout, workspaceRoot: string): Promise<SweepRow[]> {
-  const rows = planPreset(def, preset).map((run) => gatherRun(def, run, join(workspaceRoot, layout.runDir(run))));
+  const runs = planPreset(def, preset);
+  const rows = runs.map((run) => gatherRun(def, run, join(workspaceRoot, layout.runDir(run))));
+  // Each run's evaluation recorded the floor at its N; gatherRun has checked that table's step, N and weights.
+  const samples = 10 * def.presets[preset]!.fidSamplesPerClass;
+  const floor = presetFloor(preset, runs.map((run) =>
+    readRunFloor(evalTablePath(join(workspaceRoot, layout.runDir(run))), run.id, samples, `npx nx run ${runProjectName(def, run)}:evaluate`),
+  ));
   const out = join(workspaceRoot, layout.resultsDir(preset));
   mkdirSync(out, { recursive: true });
   await writeParquet(join(out, 'runs.parquet'), rowsToTable(rows));
   await writeParquet(join(out, 'frontier.parquet'), rowsToTable(frontier(rows)));
   await writeParquet(join(out, 'frontier-fid.parquet'), rowsToTable(frontier(rows, 'fid')));
-  await writeFileAtomic(join(out, 'runs.md'), `# ${def.name} — preset ${preset}\n\n${markdown(rows)}`);
+  await writeFloor(join(out, 'floor.json'), floor);
+  await writeFileAtomic(join(out, 'runs.md'), `# ${def.name} — preset ${preset}\n\n${markdown(rows, floor)}`);
   return rows;
 }
 

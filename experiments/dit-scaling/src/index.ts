@@ -14,5 +14,9 @@ export { sweepLayout, runTags, runProjectName, presetProjectName, evalTablePath,
 export { deepMerge, runId } from './ids.js';
 export { SweepGatherError, gatherRun, gatherPreset, frontier, rowsToTable, type SweepRow } from './gather.js';
 export { fitPreset } from './fit.js';
+export { SweepFloorError, presetFloor, readRunFloor, readFloor, type PresetFloor, type RunFloor } from './floor.js';
+export { spearman, lossFidPlotSpec, lossFidMarkdown, writeLossFid, type LossFidRow } from './loss-fid.js';
+export { ExponentsInputError, readFitOutput, ourExponents, exponentsMarkdown, studySetup, type FitOutput, type OurExponents } from './exponents.js';
+export { PUBLISHED, allocationExponents, type PublishedExponents } from './papers.js';
 export { loadSweep } from './load.js';
 export { slurmScripts, type SlurmOptions, type SlurmScripts } from './slurm.js';

@@ -15,6 +15,7 @@ import { sweepLayout } from '../src/targets.js';
 import study from '../study.js';
 import { SweepGatherError, frontier, gatherPreset } from '../src/gather.js';
 import { fitPreset } from '../src/fit.js';
+import { formatNumber } from '@difflab/scaling-laws';
 import { slurmScripts } from '../src/slurm.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sweep-'));
@@ -193,6 +194,8 @@ interface FabricatedEval {
   step?: number;
   nSamples?: number;
   weights?: string;
+  /** The real-vs-real floor at the same N; the same for every run, as the evaluator computes it. */
+  floor?: number;
 }
 
 /** Writes eval/metrics.parquet as `difflab eval` does (long format, with the real-data reference rows). */
@@ -202,12 +205,12 @@ async function fabricateEval(dir: string, run: SweepRun, e: FabricatedEval): Pro
   const n = e.nSamples ?? (run.preset === 'smoke' ? 30 : 1000);
   const weights = e.weights ?? 'raw';
   await writeParquet(join(dir, 'eval', 'metrics.parquet'), tableFromColumns({
-    name: ['fid_fmnist', 'class_accuracy', 'fid_fmnist_train_vs_test'],
-    value: [e.fid, 0.5, 0.42],
-    n_samples: [n, n, 60000],
-    weights: [weights, weights, 'real-data'],
-    step: [step, step, step],
-    feature_net_sha256: ['ab', 'ab', 'ab'],
+    name: ['fid_fmnist', 'fid_fmnist_floor', 'class_accuracy', 'fid_fmnist_train_vs_test'],
+    value: [e.fid, e.floor ?? 12.5, 0.5, 0.42],
+    n_samples: [n, n, n, 60000],
+    weights: [weights, 'real-data', weights, 'real-data'],
+    step: [step, step, step, step],
+    feature_net_sha256: ['ab', 'ab', 'ab', 'ab'],
   }));
 }
 
@@ -256,6 +259,9 @@ describe('sweep gather and fit', () => {
     expect(md).toContain('| c5e10-w64-d2 | 5e10 | w64-d2 |');
     expect(md).toMatch(/\| c5e10-w64-d2 \|.*\| 0\.14000 \| 48\.60 \|/);
     expect(md).toContain('FID-FMNIST from 30 samples per run');
+    // The floor, once per preset: in runs.md's footer and floor.json.
+    expect(md).toContain('FID floor at the same N = 30: 12.50');
+    expect(JSON.parse(readFileSync(join(root, 'experiments/toy/results/smoke/floor.json'), 'utf8'))).toMatchObject({ preset: 'smoke', fid_floor: 12.5, n_samples: 30, runs: 9, max_relative_spread: 0 });
   });
 
   it('names the missing run and its Nx target, and refuses a run dir from another plan', async () => {
@@ -317,6 +323,12 @@ describe('sweep gather and fit', () => {
     expect(est('a (y = E + a·C^b)') / 4000).toBeCloseTo(1, 3);
     expect(est('b (y = E + a·C^b)')).toBeCloseTo(-0.15, 5);
     expect(existsSync(join(root, 'experiments/toy/results/full/power-fid/loss_vs_compute.svg'))).toBe(true);
+    // Approach 3 on the same runs; exponents.md carries each fit's own a with its interval.
+    const par = tableToRows(readParquet(join(root, 'experiments/toy/results/full/parametric/fit.parquet')));
+    const parA = par.find((r) => r.quantity === 'a = β/(α+β) (N_opt ∝ C^a)')!;
+    const exponents = readFileSync(join(root, 'experiments/toy/results/full/exponents.md'), 'utf8');
+    for (const row of [a, parA]) expect(exponents).toContain(`${formatNumber(Number(row.estimate))} [${formatNumber(Number(row.ci_low))}, ${formatNumber(Number(row.ci_high))}]`);
+    for (const f of ['loss-vs-fid.svg', 'loss-vs-fid.png', 'loss-vs-fid.md']) expect(existsSync(join(root, 'experiments/toy/results/full', f)), f).toBe(true);
   });
 
   it('records an isoFLOP failure instead of failing when the preset allows it', async () => {
@@ -329,6 +341,19 @@ describe('sweep gather and fit', () => {
     expect(existsSync(join(root, 'experiments/toy/results/smoke/power/fit.parquet'))).toBe(true);
     const strict = parseSweepDefinition({ ...rawDef(), presets: { smoke: { ...((rawDef().presets as JsonObject).smoke as JsonObject), isoflopMayFail: false } } });
     await expect(fitPreset(strict, 'smoke', layout, root, () => {})).rejects.toThrow(/usable budgets/);
+  });
+});
+
+describe('the committed sweep.json', () => {
+  it('loads with the trainer schema for every run of every preset; heads are 16 wide; the full preset scores FID at N ≥ 1,000', async () => {
+    const { loadSweep } = await import('../src/load.js');
+    const committed = loadSweep(join(import.meta.dirname, '..', 'sweep.json'));
+    for (const [name, preset] of Object.entries(committed.presets)) {
+      // RoPE rotates half of each head by row and half by column, in pairs: a head width divisible by 4.
+      for (const s of preset.sizes) expect(s.hiddenSize / s.numHeads, `${name} w${s.hiddenSize}`).toBe(16);
+      expect(planPreset(committed, name).every((r) => r.steps >= committed.minSteps)).toBe(true);
+    }
+    expect(10 * committed.presets.full!.fidSamplesPerClass).toBeGreaterThanOrEqual(1000);
   });
 });
 

@@ -95,7 +95,7 @@ describe('Nx task hashes', () => {
     expect(moved.filter(isTraining)).toEqual([]);
     // Only analysis stages run the scaling-law code (tables, fits, plots; the example study's snr stage is one),
     // besides the typecheck/test tasks of the edited projects and of the projects that depend on them.
-    const analysis = /^(unet-pruning-[\w-]+:table|dit-scaling-(smoke|full):(gather|table)|(recipe-ladder|repa|adapt-new-class|erase-class)-(smoke|full|full-flow):table|example-smoke:(snr|table))$/;
+    const analysis = /^(unet-pruning-[\w-]+:table|dit-scaling-(smoke|full|pilot):(gather|table)|(recipe-ladder|repa|adapt-new-class|erase-class)-(smoke|full|full-flow):table|example-smoke:(snr|table))$/;
     expect(moved.filter((t) => !analysis.test(t) && !/:(typecheck|test)$/.test(t))).toEqual([]);
     expect(moved).toContain('dit-scaling-smoke:table');
 
