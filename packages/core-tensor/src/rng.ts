@@ -109,9 +109,47 @@ export class Rng {
     return this.shuffle(p);
   }
 
+  /**
+   * n draws of mean + std·normal(), bit-identical to calling normal() n times (the same Box-Muller pairs,
+   * spare included), with the generator state in locals: the per-step noise of a training batch is tens
+   * of thousands of draws, and the method calls and typed-array state cost about half of it.
+   */
   normalArray(n: number, mean = 0, std = 1): Float32Array {
     const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = mean + std * this.normal();
+    let i = 0;
+    if (n > 0 && this.spare !== null) {
+      out[i++] = mean + std * this.spare;
+      this.spare = null;
+    }
+    const st = this.s;
+    // xoshiro128** state as int32 locals (the same bits as the Uint32Array; results are taken >>> 0).
+    let s0 = st[0]! | 0, s1 = st[1]! | 0, s2 = st[2]! | 0, s3 = st[3]! | 0;
+    const twoPi = 2 * Math.PI;
+    while (i < n) {
+      // uniform() until non-zero, then v = uniform(); each uniform is two nextUint32 draws (hi, lo).
+      let u = 0, v = 0;
+      for (let draw = 0; draw < 2; draw++) {
+        let x = 0;
+        do {
+          let r = Math.imul(rotlI(Math.imul(s1, 5), 7), 9) >>> 0;
+          let t = s1 << 9;
+          s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotlI(s3, 11);
+          const hi = r >>> 5;
+          r = Math.imul(rotlI(Math.imul(s1, 5), 7), 9) >>> 0;
+          t = s1 << 9;
+          s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t; s3 = rotlI(s3, 11);
+          x = (hi * 67108864 + (r >>> 6)) / 9007199254740992;
+        } while (draw === 0 && x === 0);
+        if (draw === 0) u = x;
+        else v = x;
+      }
+      const r = Math.sqrt(-2 * Math.log(u));
+      out[i++] = mean + std * (r * Math.cos(twoPi * v));
+      const second = r * Math.sin(twoPi * v);
+      if (i < n) out[i++] = mean + std * second;
+      else this.spare = second;
+    }
+    st[0] = s0; st[1] = s1; st[2] = s2; st[3] = s3;
     return out;
   }
 
@@ -132,6 +170,11 @@ export class Rng {
 
 function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
+}
+
+/** rotl on int32 bits (the result's bits equal rotl's; callers take >>> 0 where the value is read). */
+function rotlI(x: number, k: number): number {
+  return (x << k) | (x >>> (32 - k));
 }
 
 function sizeOf(shape: number[]): number {

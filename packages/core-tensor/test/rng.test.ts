@@ -17,6 +17,19 @@ describe('Rng', () => {
     expect([resumed.normal(), resumed.uniform(), resumed.int(10)]).toEqual(expected);
   });
 
+  it('normalArray draws exactly what repeated normal() calls draw (spare, odd lengths, mean and std, state after)', () => {
+    for (const [seed, pre, n, mean, std] of [[1, 0, 0, 0, 1], [2, 1, 1, 0, 1], [3, 0, 7, 0.5, 2], [4, 1, 8, -1, 0.25], [5, 3, 10001, 0, 1]] as const) {
+      const fast = new Rng(seed), slow = new Rng(seed);
+      for (let i = 0; i < pre; i++) expect(fast.normal()).toBe(slow.normal());
+      const got = fast.normalArray(n, mean, std);
+      const want = new Float32Array(n);
+      for (let i = 0; i < n; i++) want[i] = mean + std * slow.normal();
+      expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+      expect(fast.getState()).toEqual(slow.getState());
+      expect([fast.normal(), fast.uniform()]).toEqual([slow.normal(), slow.uniform()]);
+    }
+  });
+
   it('draws uniforms and normals with the right moments', () => {
     const r = new Rng(11);
     const n = 200_000;

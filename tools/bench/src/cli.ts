@@ -12,7 +12,7 @@ import { formatTrackerReport, runTrackerBench } from './tracker-bench.js';
 /** The `difflab bench` command; apps/cli loads this file at run time instead of depending on the harness. */
 
 const usage = `usage: difflab bench train-step [--quick] [--json] [--engines native,wasm,cpu,pytorch] [--threads N]
-       difflab bench profile [--config ${SMALL_CONFIG}] [--batch 64] [--backend native]
+       difflab bench profile [--config ${SMALL_CONFIG}|w<width>-d<depth>] [--model K=V[,K=V]] [--batch 64] [--backend native]
        difflab bench fid [--dims 512,2048] [--repeats 3] [--js-repeats 1] [--engines native,js,scipy] [--scipy-threads N] [--json]
        difflab bench sample [--quick] [--json] [--config ${SAMPLE_CONFIG}|w<width>-d<depth>] [--model K=V[,K=V]] [--batch 100] [--samplers ddim,euler]
                             [--engines native,pytorch] [--threads N] [--check]
@@ -27,7 +27,10 @@ train-step  Times the trainer's own training step (@difflab/training's trainStep
             trains the same number of parameters, and runs a fp32 GEMM micro-benchmark against the
             machine's measured peak. Prints examples/s and native/PyTorch.
             --quick: the small config on native and PyTorch, within a minute.
-profile     Kernel-time profile of one training step on a tfjs backend.
+profile     Kernel-time profile of one training step on a tfjs backend (ε-prediction objective), with the
+            median wall time and the mean CPU time per step against the step's arithmetic at the measured
+            1024² GEMM rate. --model overrides preset fields, e.g. the main job's model:
+            --config DiT-FMNIST-S/4 --model hiddenSize=96,depth=3,numHeads=3,mlp=swiglu,norm=rmsnorm,rope=true.
 fid         The Fréchet distance of two random d-dimensional Gaussian statistics through the native
             LAPACK path, the JavaScript path and SciPy (pytorch-fid's sqrtm); checks the values agree
             and prints seconds and ratios.
@@ -103,7 +106,7 @@ export async function run(args: string[]): Promise<number> {
     if (!(BACKEND_NAMES as readonly string[]).includes(backend)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${backend}'`);
     const batch = Number(values.batch ?? 64);
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch must be a positive integer, got '${values.batch}'`);
-    const p = await profileTrainStep(backend as BackendName, values.config ?? SMALL_CONFIG, batch);
+    const p = await profileTrainStep(backend as BackendName, values.config ?? SMALL_CONFIG, batch, 20, parseModelOverrides(values.model ?? []));
     console.log(values.json ? JSON.stringify(p, null, 2) : formatProfile(p));
     return 0;
   }

@@ -1,5 +1,6 @@
 import { initBackend, tf, type BackendName } from '@difflab/core-tensor';
 import { gemmBench } from './gemm.js';
+import type { ModelConfigInput } from '@difflab/runs';
 import { benchModelSection, createDiTTrainer } from './train-step.js';
 
 export interface KernelProfile {
@@ -8,6 +9,12 @@ export interface KernelProfile {
   batch: number;
   /** Median wall time of `timedSteps` steps outside the profiler, after two warm-up steps. */
   stepMs: number;
+  /**
+   * Mean process CPU time (user + system, process.cpuUsage) of the same timed steps. On a loaded machine
+   * it moves far less than wall time; with DIFFLAB_NATIVE_THREADS=1 it is the step's single-core time
+   * (other thread counts add every thread's time).
+   */
+  cpuMs: number;
   timedSteps: number;
   /** Arithmetic of one training step: 2 FLOPs per multiply-add × 3 (forward, and the backward's two products) × forward MACs × batch. */
   flops: number;
@@ -26,19 +33,28 @@ export interface KernelProfile {
  * and that time against the step's arithmetic at the machine's GEMM rate. `config` is a DiT preset or a
  * sweep size such as `w64-d2` (benchModelSection).
  */
-export async function profileTrainStep(backend: BackendName, config: string, batch: number, timedSteps = 20): Promise<KernelProfile> {
+export async function profileTrainStep(
+  backend: BackendName,
+  config: string,
+  batch: number,
+  timedSteps = 20,
+  modelOverrides: Record<string, unknown> = {},
+): Promise<KernelProfile> {
   const gemmGflops = backend === 'native' ? (await gemmBench([1024], 1, false, 0.5)).results[0]!.native : null;
   await initBackend({ backend, log: () => {} });
-  const trainer = createDiTTrainer(benchModelSection(config), batch);
+  const trainer = createDiTTrainer({ ...benchModelSection(config), ...modelOverrides } as ModelConfigInput, batch);
   try {
     trainer.step();
     trainer.step();
     const times: number[] = [];
+    const cpuStart = process.cpuUsage();
     for (let i = 0; i < timedSteps; i++) {
       const start = performance.now();
       trainer.step();
       times.push(performance.now() - start);
     }
+    const cpu = process.cpuUsage(cpuStart);
+    const cpuMs = (cpu.user + cpu.system) / 1000 / timedSteps;
     times.sort((a, b) => a - b);
     const stepMs = times[Math.floor(times.length / 2)]!;
     const flops = 2 * 3 * trainer.macsPerExample * batch;
@@ -53,7 +69,8 @@ export async function profileTrainStep(backend: BackendName, config: string, bat
       byName.set(k.name, e);
     }
     const kernels = [...byName].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
-    return { backend, config, batch, stepMs, timedSteps, flops, gemmGflops, kernels };
+    const described = Object.keys(modelOverrides).length ? `${config} (${Object.entries(modelOverrides).map(([k, v]) => `${k}=${String(v)}`).join(', ')})` : config;
+    return { backend, config: described, batch, stepMs, cpuMs, timedSteps, flops, gemmGflops, kernels };
   } finally {
     trainer.dispose();
   }
@@ -71,7 +88,7 @@ export function formatProfile(p: KernelProfile, top = 25): string {
   if (p.gemmGflops) {
     const arithmeticMs = (1000 * gflop) / p.gemmGflops;
     lines.push(
-      `arithmetic: ${gflop.toFixed(2)} GFLOP per step (2 × 3 × forward MACs × batch) at the 1024² GEMM rate ${p.gemmGflops.toFixed(0)} GFLOP/s = ${arithmeticMs.toFixed(1)} ms; the step takes ${(p.stepMs / arithmeticMs).toFixed(1)}× that`,
+      `arithmetic: ${gflop.toFixed(2)} GFLOP per step (2 × 3 × forward MACs × batch) at the 1024² GEMM rate ${p.gemmGflops.toFixed(0)} GFLOP/s = ${arithmeticMs.toFixed(1)} ms; the step takes ${(p.stepMs / arithmeticMs).toFixed(1)}× that (CPU time ${p.cpuMs.toFixed(1)} ms/step: ${(p.cpuMs / arithmeticMs).toFixed(1)}×)`,
     );
   } else {
     lines.push(`arithmetic: ${gflop.toFixed(2)} GFLOP per step (2 × 3 × forward MACs × batch), ${(gflop / (p.stepMs / 1000)).toFixed(1)} GFLOP/s achieved`);

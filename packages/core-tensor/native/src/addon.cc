@@ -135,6 +135,36 @@ Napi::Value Unary(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// swigluGate(a, g, y)
+Napi::Value SwigluGate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float* a = floats(info[0], "a");
+  float* g = floats(info[1], "g");
+  float* y = floats(info[2], "y");
+  const int64_t n = static_cast<int64_t>(floatCount(info[0]));
+  requireLength(env, info[1], "g", n);
+  requireLength(env, info[2], "y", n);
+  swigluGate(a, g, y, n);
+  return env.Undefined();
+}
+
+// swigluGateGrad(dy, a, g, da, dg)
+Napi::Value SwigluGateGrad(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  float* dy = floats(info[0], "dy");
+  float* a = floats(info[1], "a");
+  float* g = floats(info[2], "g");
+  float* da = floats(info[3], "da");
+  float* dg = floats(info[4], "dg");
+  const int64_t n = static_cast<int64_t>(floatCount(info[1]));
+  requireLength(env, info[0], "dy", n);
+  requireLength(env, info[2], "g", n);
+  requireLength(env, info[3], "da", n);
+  requireLength(env, info[4], "dg", n);
+  swigluGateGrad(dy, a, g, da, dg, n);
+  return env.Undefined();
+}
+
 // geluTanhGrad(dy, x, dx)
 Napi::Value GeluTanhGrad(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -490,6 +520,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("unary", Napi::Function::New(env, Unary));
   exports.Set("geluTanhGrad", Napi::Function::New(env, GeluTanhGrad));
+  exports.Set("swigluGate", Napi::Function::New(env, SwigluGate));
+  exports.Set("swigluGateGrad", Napi::Function::New(env, SwigluGateGrad));
   exports.Set("reduce", Napi::Function::New(env, Reduce));
   exports.Set("transpose", Napi::Function::New(env, Transpose));
   exports.Set("slice", Napi::Function::New(env, Slice));

@@ -1,6 +1,7 @@
 // Broadcasting binary ops and unary ops. Shapes are collapsed to the fewest dimensions that
 // describe the same strides, so the common cases (same shape, bias row, scalar) run as one
 // vectorisable inner loop.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -127,6 +128,65 @@ void geluTanhGrad(const float* dy, const float* x, float* dx, int64_t n) {
       const float v = x[i], v2 = v * v;
       const float s = 1.f / (1.f + fastExp(-v * (kGeluA + kGeluB * v2)));
       dx[i] = dy[i] * (s + v * s * (1.f - s) * (kGeluA + 3.f * kGeluB * v2));
+    }
+  });
+}
+
+namespace {
+
+// σ exactly as the Sigmoid kernel computes it (unary below: the same expression under the same flags).
+void sigmoidSpan(const float* x, float* s, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) s[i] = 1.f / (1.f + fastExp(-x[i]));
+}
+
+// The SwiGLU gate's arithmetic with every product and sum rounded to float on its own, as the separate
+// tfjs kernels it replaces round them: no contraction into FMAs (-march=native would otherwise fuse
+// e.g. dt·s + ds·q), so the results are those of the composed ops bit for bit.
+__attribute__((optimize("fp-contract=off")))
+void swigluGateSpan(const float* a, const float* g, const float* s, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float t = a[i] * s[i];
+    y[i] = t * g[i];
+  }
+}
+
+// tfjs's gradients of y = (a·σ(a))·g (Multiply, Multiply, Sigmoid), in their order: dt = dy·g, dg = dy·t,
+// da = dt·σ + (dt·a)·(σ·(1 − σ)).
+__attribute__((optimize("fp-contract=off")))
+void swigluGateGradSpan(const float* dy, const float* a, const float* g, const float* s, float* da, float* dg, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float t = a[i] * s[i];
+    const float dt = dy[i] * g[i];
+    dg[i] = dy[i] * t;
+    const float da1 = dt * s[i];
+    const float ds = dt * a[i];
+    const float da2 = ds * (s[i] * (1.f - s[i]));
+    da[i] = da1 + da2;
+  }
+}
+
+constexpr int64_t kSpan = 1024;
+
+}  // namespace
+
+void swigluGate(const float* a, const float* g, float* y, int64_t n) {
+  parallelFor(n, 4, [&](int64_t begin, int64_t end) {
+    float s[kSpan];
+    for (int64_t c = begin; c < end; c += kSpan) {
+      const int64_t m = std::min(kSpan, end - c);
+      sigmoidSpan(a + c, s, m);
+      swigluGateSpan(a + c, g + c, s, y + c, m);
+    }
+  });
+}
+
+void swigluGateGrad(const float* dy, const float* a, const float* g, float* da, float* dg, int64_t n) {
+  parallelFor(n, 8, [&](int64_t begin, int64_t end) {
+    float s[kSpan];
+    for (int64_t c = begin; c < end; c += kSpan) {
+      const int64_t m = std::min(kSpan, end - c);
+      sigmoidSpan(a + c, s, m);
+      swigluGateGradSpan(dy + c, a + c, g + c, s, da + c, dg + c, m);
     }
   });
 }

@@ -43,6 +43,11 @@ void unary(UnaryOp op, const float* x, float* out, int64_t n);
 // dx = dy · d/dx gelu_tanh(x), all of length n.
 void geluTanhGrad(const float* dy, const float* x, float* dx, int64_t n);
 
+// SwiGLU's gate y = (a·σ(a))·g over n elements, and its gradient (da, dg) from dy: bit-identical to the
+// Sigmoid and Multiply kernels and tfjs's gradients of them.
+void swigluGate(const float* a, const float* g, float* y, int64_t n);
+void swigluGateGrad(const float* dy, const float* a, const float* g, float* da, float* dg, int64_t n);
+
 enum class ReduceOp { Sum = 0, Mean, Max, Min };
 void reduce(ReduceOp op, const float* x, const Shape& shape, const std::vector<int>& axes, float* out);
 

@@ -38,6 +38,13 @@ export interface NativeAddon {
    * negates sin (the inverse rotation, which is also the gradient). Absent from addons built before it existed.
    */
   rotaryPairs?(x: Float32Array, cos: Float32Array, sin: Float32Array, batch: number, tokens: number, pairs: number, inverse: boolean, y: Float32Array): void;
+  /**
+   * SwiGLU's gate y = (a·σ(a))·g elementwise (native/src/elementwise.cc), bit-identical to the Sigmoid and
+   * Multiply kernels; the gradient gives da and dg from dy as tfjs's gradients of those ops do. Absent from
+   * addons built before it existed.
+   */
+  swigluGate?(a: Float32Array, g: Float32Array, y: Float32Array): void;
+  swigluGateGrad?(dy: Float32Array, a: Float32Array, g: Float32Array, da: Float32Array, dg: Float32Array): void;
   conv2d(x: Float32Array, filter: Float32Array, y: Float32Array, geometry: readonly number[], bias: Float32Array | null, activation: number, alpha: number): void;
   conv2dBackpropInput(dy: Float32Array, filter: Float32Array, dx: Float32Array, geometry: readonly number[]): void;
   conv2dBackpropFilter(x: Float32Array, dy: Float32Array, dw: Float32Array, geometry: readonly number[]): void;

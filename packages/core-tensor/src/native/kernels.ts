@@ -408,6 +408,90 @@ export function nativeKernelConfigs(addon: NativeAddon, backendName: string): Ke
     }) as unknown as KernelFunc,
   });
 
+  // A dense layer on the last axis of x of any rank: the same single sgemm (and, backward, the same
+  // two sgemms and bias sum) that tf.fused.matMul runs on the 2-D view of x, without its reshapes,
+  // its 3-D reshapes and their gradients' reshapes (about ten engine ops per layer and step).
+  const ZERO_OFFSET = new Int32Array(1);
+  const linearGeometry = (kernelName: string, x: TensorInfo, weight: TensorInfo) => {
+    if (x.shape.length < 1 || weight.shape.length !== 2 || x.shape[x.shape.length - 1] !== weight.shape[0]) {
+      throw new RangeError(`${kernelName}: x [${x.shape}] must end in the weight's input size, weight [${weight.shape}] must be [in, out]`);
+    }
+    const [inDim, outDim] = weight.shape as [number, number];
+    return { inDim, outDim, rows: inDim === 0 ? 0 : util.sizeFromShape(x.shape) / inDim };
+  };
+  configs.push({
+    kernelName: LINEAR_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend }: Args) => {
+      const x = inputs['x']!, weight = inputs['weight']!, bias = inputs['bias'];
+      floatInputs(LINEAR_KERNEL, backend, bias ? [x, weight, bias] : [x, weight]);
+      const { inDim, outDim, rows } = linearGeometry(LINEAR_KERNEL, x, weight);
+      if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outDim)) throw new RangeError(`${LINEAR_KERNEL}: bias [${bias.shape}] must be [${outDim}]`);
+      const out = backend.alloc(rows * outDim);
+      // _FusedMatMul's call for a [1, rows, in] · [1, in, out] product (its leakyreluAlpha default too).
+      addon.matmul(f32(backend, x), f32(backend, weight), out, ZERO_OFFSET, ZERO_OFFSET, rows, outDim, inDim, false, false,
+        bias ? f32(backend, bias) : null, ACTIVATIONS.linear, 0.2);
+      return output(backend, [...x.shape.slice(0, -1), outDim], out);
+    }) as unknown as KernelFunc,
+  });
+  configs.push({
+    kernelName: LINEAR_GRAD_KERNEL,
+    backendName,
+    kernelFunc: (({ inputs, backend, attrs }: Args) => {
+      const dy = inputs['dy']!, x = inputs['x']!, weight = inputs['weight']!;
+      floatInputs(LINEAR_GRAD_KERNEL, backend, [dy, x, weight]);
+      const { inDim, outDim, rows } = linearGeometry(LINEAR_GRAD_KERNEL, x, weight);
+      if (!util.arraysEqual(dy.shape, [...x.shape.slice(0, -1), outDim])) {
+        throw new RangeError(`${LINEAR_GRAD_KERNEL}: dy [${dy.shape}] must be [${[...x.shape.slice(0, -1), outDim]}] for x [${x.shape}] and weight [${weight.shape}]`);
+      }
+      const dyv = f32(backend, dy), xv = f32(backend, x);
+      // The BatchMatMul calls of tf.fused.matMul's gradient: dx = dy·Wᵀ, dW = xᵀ·dy (as [1, rows, ·] products).
+      const dx = backend.alloc(rows * inDim), dw = backend.alloc(inDim * outDim);
+      addon.matmul(dyv, f32(backend, weight), dx, ZERO_OFFSET, ZERO_OFFSET, rows, inDim, outDim, false, true, null, ACTIVATIONS.linear, 0);
+      addon.matmul(xv, dyv, dw, ZERO_OFFSET, ZERO_OFFSET, inDim, outDim, rows, true, false, null, ACTIVATIONS.linear, 0);
+      const outs = [output(backend, x.shape, dx), output(backend, weight.shape, dw)];
+      if (attrs?.['hasBias'] !== false) {
+        // Its bias gradient: Sum of dy [1, rows, out] over axes 0 and 1.
+        const db = backend.alloc(outDim);
+        if (rows === 0) db.fill(0);
+        else addon.reduce(REDUCE_OPS.Sum, dyv, [1, rows, outDim], [0, 1], db);
+        outs.push(output(backend, [outDim], db));
+      }
+      return outs;
+    }) as unknown as KernelFunc,
+  });
+
+  // SwiGLU's gate silu(a)·g; only where the addon has it (models compose Sigmoid and Multiply otherwise).
+  const swigluGate = addon.swigluGate?.bind(addon), swigluGateGrad = addon.swigluGateGrad?.bind(addon);
+  if (swigluGate && swigluGateGrad) {
+    configs.push({
+      kernelName: SWIGLU_GATE_KERNEL,
+      backendName,
+      kernelFunc: (({ inputs, backend }: Args) => {
+        const a = inputs['a']!, gate = inputs['gate']!;
+        floatInputs(SWIGLU_GATE_KERNEL, backend, [a, gate]);
+        sameShape(SWIGLU_GATE_KERNEL, ['a', a], ['gate', gate]);
+        const y = backend.alloc(util.sizeFromShape(a.shape));
+        swigluGate(f32(backend, a), f32(backend, gate), y);
+        return output(backend, a.shape, y);
+      }) as unknown as KernelFunc,
+    });
+    configs.push({
+      kernelName: SWIGLU_GATE_GRAD_KERNEL,
+      backendName,
+      kernelFunc: (({ inputs, backend }: Args) => {
+        const dy = inputs['dy']!, a = inputs['a']!, gate = inputs['gate']!;
+        floatInputs(SWIGLU_GATE_GRAD_KERNEL, backend, [dy, a, gate]);
+        sameShape(SWIGLU_GATE_GRAD_KERNEL, ['a', a], ['gate', gate]);
+        sameShape(SWIGLU_GATE_GRAD_KERNEL, ['dy', dy], ['a', a]);
+        const n = util.sizeFromShape(a.shape);
+        const da = backend.alloc(n), dgate = backend.alloc(n);
+        swigluGateGrad(f32(backend, dy), f32(backend, a), f32(backend, gate), da, dgate);
+        return [output(backend, a.shape, da), output(backend, a.shape, dgate)];
+      }) as unknown as KernelFunc,
+    });
+  }
+
   // Rotary position embedding; only where the addon has it (one built before it loads without it, and
   // models then compose the rotation from tfjs ops).
   const rotaryPairs = addon.rotaryPairs?.bind(addon);
@@ -470,6 +554,23 @@ export const LAYER_NORM_MODULATE_GRAD_KERNEL = 'LayerNormModulateGrad';
  * Registered only where the addon has it.
  */
 export const ROTARY_KERNEL = 'DifflabRotaryPairs';
+/**
+ * A dense layer on the last axis, native only: {x [..., in], weight [in, out], bias [out] (optional)} →
+ * x·weight + bias, [..., out]; bit-identical to tf.fused.matMul on x reshaped to [rows, in].
+ */
+export const LINEAR_KERNEL = 'DifflabLinear';
+/**
+ * Its gradient: {dy [..., out], x, weight}, attr hasBias (default true) → [dx = dy·weightᵀ, dweight = xᵀ·dy,
+ * dbias = Σ dy over rows (when hasBias)], bit-identical to tf.fused.matMul's gradient.
+ */
+export const LINEAR_GRAD_KERNEL = 'DifflabLinearGrad';
+/**
+ * SwiGLU's gate, native only: {a, gate} (same shape) → (a·σ(a))·gate, bit-identical to
+ * tf.mul(tf.mul(a, tf.sigmoid(a)), gate) on this backend. Registered only where the addon has it.
+ */
+export const SWIGLU_GATE_KERNEL = 'DifflabSwigluGate';
+/** Its gradient: {dy, a, gate} → [da, dgate], bit-identical to tfjs's gradients of those three ops. */
+export const SWIGLU_GATE_GRAD_KERNEL = 'DifflabSwigluGateGrad';
 /** adaLN-Zero's gated residual, native only: {h, gate, x} → h + gate·x, with x, h [B, …, D] and gate B×D values. */
 export const GATED_RESIDUAL_KERNEL = 'GatedResidual';
 /** Its gradient but dh (= dy): {dy, gate, x} → [dx = dy·gate, dgate = Σ dy·x over each batch item's rows]. */

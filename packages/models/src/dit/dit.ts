@@ -4,7 +4,7 @@ import { ModelConfigError, ModelInputError } from '../errors.js';
 import { geluTanh } from '../ops/gelu.js';
 import { type DiTConfig, type DiTNorm, TIMESTEP_FREQ_DIM, ditShape, validateDiTConfig } from './config.js';
 import { sincosPosEmbed2d, timestepFrequencies } from './embeddings.js';
-import { gatedResidual, layerNormComposed, normModulate as fusedNormModulate, selfAttentionCore } from './fused.js';
+import { gatedResidual, layerNormComposed, linear as fusedLinear, normModulate as fusedNormModulate, selfAttentionCore } from './fused.js';
 import { patchify, unpatchify } from './patchify.js';
 import { prefixedSelfAttention } from '../peft/prefix-attention.js';
 import { rmsNorm } from './rmsnorm.js';
@@ -199,11 +199,7 @@ export function createDiT(config: DiTConfig, rng: Rng): DiT {
 
   /** Dense layer on the last axis of a tensor of any rank. */
   const linear = (x: tf.Tensor, name: string, a?: DiTAdaptation): tf.Tensor => {
-    const weight = weightOf(name, a);
-    const outDim = weight.shape[1]!;
-    const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]!]);
-    const y = tf.fused.matMul({ a: x2 as tf.Tensor2D, b: weight as tf.Tensor2D, bias: w(`${name}.bias`) });
-    return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), outDim]);
+    return fusedLinear(x, weightOf(name, a), w(`${name}.bias`));
   };
 
   /** The in-context and cross-attention designs' affine norm: LayerNorm·weight + bias, or RMSNorm·weight. */

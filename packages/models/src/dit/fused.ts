@@ -7,6 +7,8 @@ import {
   GATED_RESIDUAL_KERNEL,
   LAYER_NORM_MODULATE_GRAD_KERNEL,
   LAYER_NORM_MODULATE_KERNEL,
+  LINEAR_GRAD_KERNEL,
+  LINEAR_KERNEL,
 } from '@difflab/core-tensor';
 import { rmsNormModulate } from './rmsnorm.js';
 
@@ -48,6 +50,34 @@ export function normModulate(x: tf.Tensor, shift: tf.Tensor, scale: tf.Tensor, e
     };
   });
   return op(x, shift, scale);
+}
+
+/**
+ * x·weight + bias on the last axis of x of any rank (weight [in, out], bias [out]). Where the backend has
+ * the native linear kernels, one kernel each way (the same products and bias sum as tf.fused.matMul, so
+ * bit-identical, without the ~10 reshapes per layer that the 2-D view, tf.fused.matMul's 3-D view and
+ * their gradients add to the tape); elsewhere tf.fused.matMul on the 2-D view.
+ */
+export function linear(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor): tf.Tensor {
+  if (!hasKernel(LINEAR_KERNEL)) {
+    const out = weight.shape[1]!;
+    const x2 = x.rank === 2 ? x : tf.reshape(x, [-1, x.shape[x.rank - 1]!]);
+    const y = tf.fused.matMul({ a: x2 as tf.Tensor2D, b: weight as tf.Tensor2D, ...(bias ? { bias } : {}) });
+    return x.rank === 2 ? y : tf.reshape(y, [...x.shape.slice(0, -1), out]);
+  }
+  const hasBias = bias !== undefined;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const [xs, ws] = args as [tf.Tensor, tf.Tensor];
+    save([xs, ws]);
+    const inputs: tf.NamedTensorMap = hasBias ? { x: xs, weight: ws, bias: args[2] as tf.Tensor } : { x: xs, weight: ws };
+    return {
+      value: tf.engine().runKernel(LINEAR_KERNEL, inputs) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
+        tf.engine().runKernel(LINEAR_GRAD_KERNEL, { dy, x: saved[0]!, weight: saved[1]! }, { hasBias }) as tf.Tensor[],
+    };
+  });
+  return hasBias ? op(x, weight, bias) : op(x, weight);
 }
 
 /** Softmax gradient over the last axis from the softmax output y: y·(dy − Σ dy·y). */

@@ -75,6 +75,7 @@ export function thinSvd(a: ArrayLike<number>, rows: number, cols: number): ThinS
   };
   let converged = orthogonal();
   for (let sweep = 0; sweep < MAX_SWEEPS && !converged; sweep++) {
+    let rotated = false;
     for (let i = 0; i < n; i++) norm2[i] = rowNorm2(bt, i, m);
     for (let i = 0; i < n - 1; i++) {
       for (let j = i + 1; j < n; j++) {
@@ -86,6 +87,7 @@ export function thinSvd(a: ArrayLike<number>, rows: number, cols: number): ThinS
         let gamma = 0;
         for (let r = 0; r < m; r++) gamma += bt[bi + r]! * bt[bj + r]!;
         if (Math.abs(gamma) <= tol * Math.sqrt(alpha * beta)) continue;
+        rotated = true;
         // Rotation (c, s) that makes columns i and j orthogonal: t = tan θ, the root of t² + 2ζt − 1 = 0 of smaller magnitude.
         const zeta = (beta - alpha) / (2 * gamma);
         const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
@@ -109,7 +111,10 @@ export function thinSvd(a: ArrayLike<number>, rows: number, cols: number): ThinS
         norm2[j] = beta + t * gamma;
       }
     }
-    converged = orthogonal();
+    // A sweep that rotates nothing has found every pair orthogonal by its own dot products: done. The Gram
+    // check alone can disagree with them by a rounding (another summation order, e.g. OpenBLAS on one
+    // thread) and would then never pass while no pair is rotated any more.
+    converged = !rotated || orthogonal();
   }
   if (!converged) throw new LinalgError(`thinSvd: one-sided Jacobi did not converge in ${MAX_SWEEPS} sweeps for a ${rows}×${cols} matrix`);
 
