@@ -17,7 +17,8 @@ import { rmsNormModulate } from './rmsnorm.js';
 // op here is one node on the tape, keeps only what its gradient needs, and frees its backward
 // intermediates as it goes.
 
-const hasKernel = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
+/** Whether the active backend registers `name` (the native fused kernels; elsewhere the composed tfjs ops run). */
+export const hasKernel = (name: string): boolean => tf.getKernel(name, tf.getBackend()) !== undefined;
 
 /** Layer norm over the last axis without affine, composed from tfjs ops (centred once and reused). */
 export function layerNormComposed(x: tf.Tensor, eps: number): tf.Tensor {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { SWIGLU_GATE_GRAD_KERNEL, SWIGLU_GATE_KERNEL } from '@difflab/core-tensor';
-import { linear } from './fused.js';
+import { hasKernel, linear } from './fused.js';
 
 // SwiGLU MLP (Shazeer 2020, "GLU Variants Improve Transformer"), as LightningDiT's SwiGLUFFN:
 // w3(silu(w1·x) ⊙ w2·x), each linear with bias. Weights are stored [in, out] like every DiT linear.
@@ -22,7 +22,7 @@ export function dense(x: tf.Tensor, { weight, bias }: Dense): tf.Tensor {
  * forward kernels and eight gradient kernels over the MLP's widest activation); elsewhere the tfjs ops.
  */
 export function swigluGate(a: tf.Tensor, gate: tf.Tensor): tf.Tensor {
-  if (!tf.util.arraysEqual(a.shape, gate.shape) || tf.getKernel(SWIGLU_GATE_KERNEL, tf.getBackend()) === undefined) {
+  if (!tf.util.arraysEqual(a.shape, gate.shape) || !hasKernel(SWIGLU_GATE_KERNEL)) {
     return tf.mul(tf.mul(a, tf.sigmoid(a)), gate);
   }
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
