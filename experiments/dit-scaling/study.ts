@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { FMNIST_FEATURE_NET, defineStudy, fingerprint, type StageContext } from '@difflab/studies';
 import { loadSweepDefinition, type SweepDefinition } from './src/definition.js';
-import { deepMerge, logSpacedBudgets, runId } from './src/ids.js';
+import { deepMerge, logSpacedBudgets, modelSize, runId, sizesAt } from './src/ids.js';
 
 /**
  * The DiT scaling sweep: budgets × model sizes from sweep.json, one training run each (fan-out: each run is
@@ -50,7 +50,7 @@ export default defineStudy({
       const def = loadSweepDefinition(sweepPath(studyDir));
       const p = def.presets[preset]!;
       return logSpacedBudgets(p.budgets.min, p.budgets.max, p.budgets.count).flatMap((budget) =>
-        p.sizes.map((size) => ({
+        sizesAt(p.sizes, budget).map(modelSize).map((size) => ({
           id: runId(budget, size),
           fingerprints: {
             train: fingerprint(runSettings(def, preset, budget, size)),

@@ -1,15 +1,26 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { budgetLabel, logSpacedBudgets, sizesAt } from './ids.js';
 
 /** The sweep definition is unreadable or inconsistent; the message names the field and the fix. */
 export class SweepDefinitionError extends Error {
   override name = 'SweepDefinitionError';
 }
 
-export interface SweepSize {
+/** The model fields a size sets; what a run's config and fingerprint hold. */
+export interface ModelSize {
   hiddenSize: number;
   depth: number;
   numHeads: number;
+}
+
+export interface SweepSize extends ModelSize {
+  /**
+   * The budgets (nominal FLOPs, inclusive) this size runs at; absent bounds are open. A window per size keeps
+   * each budget's runs near its optimum, as Chinchilla's isoFLOP profiles do, instead of training every size
+   * at every budget (the small sizes at the largest budgets cost the most steps and sit far from the optimum).
+   */
+  budgets?: { min?: number; max?: number };
 }
 
 export interface SweepPreset {
@@ -66,7 +77,12 @@ const positiveInt = z.number().int().positive();
 const jsonObject = (what: string) => z.custom<JsonObject>(isObject, `expected an object (${what})`);
 
 const sizeSchema = z
-  .object({ hiddenSize: positiveInt, depth: positiveInt, numHeads: positiveInt })
+  .object({
+    hiddenSize: positiveInt,
+    depth: positiveInt,
+    numHeads: positiveInt,
+    budgets: z.object({ min: z.number().positive().optional(), max: z.number().positive().optional() }).strict().optional(),
+  })
   .strict()
   .superRefine((s, ctx) => {
     if (s.hiddenSize % s.numHeads !== 0) ctx.addIssue({ code: 'custom', message: `hiddenSize ${s.hiddenSize} is not divisible by numHeads ${s.numHeads}` });
@@ -93,7 +109,17 @@ const presetSchema = z
     isoflopMayFail: z.boolean().default(false),
     fidSamplesPerClass: positiveInt.default(100),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    const budgets = logSpacedBudgets(p.budgets.min, p.budgets.max, p.budgets.count);
+    for (const budget of budgets) {
+      const n = sizesAt(p.sizes, budget).length;
+      if (n < 3) ctx.addIssue({ code: 'custom', path: ['sizes'], message: `budget ${budgetLabel(budget)} has ${n} size(s) inside their budgets windows; a parabola in log N needs at least 3: widen the windows` });
+    }
+    p.sizes.forEach((s, i) => {
+      if (!budgets.some((b) => sizesAt([s], b).length)) ctx.addIssue({ code: 'custom', path: ['sizes', i, 'budgets'], message: `w${s.hiddenSize}-d${s.depth} runs at none of the budgets (${budgets.map(budgetLabel).join(', ')}); fix or remove its window` });
+    });
+  });
 
 /** Checks `base` as far as the sweep itself needs; the trainer's schema checks the rest per run (load.ts). */
 const baseSchema = jsonObject('a trainer config without model size, train.steps, train.lr').superRefine((base, ctx) => {

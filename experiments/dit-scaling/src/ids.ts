@@ -1,4 +1,4 @@
-import type { JsonObject, JsonValue, SweepSize } from './definition.js';
+import type { JsonObject, JsonValue, ModelSize, SweepSize } from './definition.js';
 
 // The parts of planning that need no model code: run ids and budgets. The Nx plugin reads the sweep's runs
 // through these (study.ts), so building the project graph never loads the tensor runtime.
@@ -26,7 +26,17 @@ export function budgetLabel(budget: number): string {
   return budget.toExponential().replace('e+', 'e');
 }
 
+/** The sizes whose budget window holds `budget` (relative slack 1e-9: budgets are rounded to 2 digits). */
+export function sizesAt<S extends SweepSize>(sizes: readonly S[], budget: number): S[] {
+  return sizes.filter((s) => !(s.budgets?.min !== undefined && budget < s.budgets.min * (1 - 1e-9)) && !(s.budgets?.max !== undefined && budget > s.budgets.max * (1 + 1e-9)));
+}
+
+/** The model fields only: a run's config and fingerprint do not change when a size's window does. */
+export function modelSize(s: SweepSize): ModelSize {
+  return { hiddenSize: s.hiddenSize, depth: s.depth, numHeads: s.numHeads };
+}
+
 /** `c<budget>-w<hiddenSize>-d<depth>`, with "." spelled "p" so the id is a plain Nx project name segment. */
-export function runId(budget: number, size: SweepSize): string {
+export function runId(budget: number, size: ModelSize): string {
   return `c${budgetLabel(budget).replace('.', 'p')}-w${size.hiddenSize}-d${size.depth}`;
 }

@@ -1,6 +1,6 @@
 import { countDiT, ditConfig, type DiTConfig } from '@difflab/models';
-import { SweepDefinitionError, type JsonObject, type SweepDefinition, type SweepSize } from './definition.js';
-import { budgetLabel, deepMerge, isObject, logSpacedBudgets, runId } from './ids.js';
+import { SweepDefinitionError, type JsonObject, type ModelSize, type SweepDefinition } from './definition.js';
+import { budgetLabel, deepMerge, isObject, logSpacedBudgets, modelSize, runId, sizesAt } from './ids.js';
 
 export { budgetLabel, logSpacedBudgets } from './ids.js';
 
@@ -11,7 +11,7 @@ export interface SweepRun {
   preset: string;
   /** The nominal budget in FLOPs (2 significant digits); runs of one budget share this value exactly. */
   budget: number;
-  size: SweepSize;
+  size: ModelSize;
   /** `w<hiddenSize>-d<depth>` */
   sizeLabel: string;
   modelParams: number;
@@ -30,7 +30,7 @@ function section(o: JsonObject, key: string): JsonObject {
 }
 
 /**
- * Every run of one preset: budgets × sizes, each spending its budget: steps = round(budget / (3·F_fwd·batch)).
+ * Every run of one preset: each budget × the sizes whose window holds it, each spending its budget: steps = round(budget / (3·F_fwd·batch)).
  * Throws SweepDefinitionError when a run would have fewer than `minSteps` steps.
  */
 export function planPreset(def: SweepDefinition, preset: string): SweepRun[] {
@@ -47,7 +47,7 @@ export function planPreset(def: SweepDefinition, preset: string): SweepRun[] {
   const { preset: modelPreset, ...modelOverrides } = model;
   const runs: SweepRun[] = [];
   for (const budget of logSpacedBudgets(p.budgets.min, p.budgets.max, p.budgets.count)) {
-    for (const size of p.sizes) {
+    for (const size of sizesAt(p.sizes, budget).map(modelSize)) {
       const dit: DiTConfig = { ...ditConfig(modelPreset), ...(modelOverrides as Partial<DiTConfig>), ...size };
       const count = countDiT(dit);
       const flopsFwd = count.gflops * 1e9;

@@ -34,6 +34,8 @@ function header(name: string, o: SlurmOptions, logDir: string, extra: string[]):
     'set -euo pipefail',
     // One Nx daemon per node would race on the shared workspace; each task runs Nx in-process.
     'export NX_DAEMON=false',
+    // The native backend would otherwise start one thread per core of the node, not per CPU of the task.
+    'export DIFFLAB_NATIVE_THREADS=${DIFFLAB_NATIVE_THREADS:-$SLURM_CPUS_PER_TASK}',
   ];
 }
 
@@ -44,7 +46,11 @@ export function slurmScripts(def: SweepDefinition, preset: string, layout: Sweep
   const array = [
     ...header(`${def.name}-${preset}`, o, logDir, [`#SBATCH --array=0-${projects.length - 1}`, `#SBATCH --output=${logDir}/train-%A_%a.out`]),
     `PROJECTS=(${projects.join(' ')})`,
-    'exec npx nx run "${PROJECTS[$SLURM_ARRAY_TASK_ID]}:evaluate" --outputStyle=stream',
+    'P=${PROJECTS[$SLURM_ARRAY_TASK_ID]}',
+    // Start and end in the log: the wall time per run (and so per budget) without Slurm accounting.
+    'echo "[difflab] $P started $(date -u +%FT%TZ)"',
+    'npx nx run "$P:evaluate" --outputStyle=stream',
+    'echo "[difflab] $P finished $(date -u +%FT%TZ)"',
     '',
   ].join('\n');
   const table = [

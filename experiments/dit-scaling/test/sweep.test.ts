@@ -99,6 +99,24 @@ describe('sweep plan', () => {
     expect(new Set(all.map((r) => JSON.stringify(r.config))).size).toBe(all.length);
     expect(smoke.map((r) => r.id)).toContain('c2p5e10-w32-d1');
   });
+  it('runs each size only at the budgets inside its window, and keeps the window out of the run config', () => {
+    const raw = rawDef();
+    const sizes = ((raw.presets as JsonObject).full as JsonObject).sizes as JsonObject[];
+    sizes[0]!.budgets = { max: 3.2e13 }; // w64-d2: 1e13, 3.2e13
+    sizes[4]!.budgets = { min: 1e14 }; // w192-d6: 1e14, 3.2e14, 1e15
+    sizes[1]!.budgets = { min: 3.2e13, max: 3.2e14 }; // w96-d3: 3.2e13, 1e14, 3.2e14
+    const runs = planPreset(parseSweepDefinition(raw, 'toy.json'), 'full');
+    const perBudget = new Map<string, string[]>();
+    for (const r of runs) perBudget.set(budgetLabel(r.budget), [...(perBudget.get(budgetLabel(r.budget)) ?? []), r.sizeLabel]);
+    expect(Object.fromEntries(perBudget)).toEqual({
+      '1e13': ['w64-d2', 'w128-d4', 'w160-d5'],
+      '3.2e13': ['w64-d2', 'w96-d3', 'w128-d4', 'w160-d5'],
+      '1e14': ['w96-d3', 'w128-d4', 'w160-d5', 'w192-d6'],
+      '3.2e14': ['w96-d3', 'w128-d4', 'w160-d5', 'w192-d6'],
+      '1e15': ['w128-d4', 'w160-d5', 'w192-d6'],
+    });
+    for (const r of runs) expect(Object.keys(r.config.model as JsonObject).sort()).toEqual(['depth', 'hiddenSize', 'numHeads', 'preset']);
+  });
 });
 
 describe('the study: runs as fan-out units, cached on fingerprints', () => {
@@ -147,6 +165,16 @@ describe('the study: runs as fan-out units, cached on fingerprints', () => {
     for (const [id, u] of fewer) expect(u.fingerprints).toEqual(before.full.get(id)!.fingerprints);
   });
 
+  it('a window added to a size leaves the fingerprints of the runs it keeps', () => {
+    const before = units(rawDef(), 'full');
+    const raw = rawDef();
+    (((raw.presets as JsonObject).full as JsonObject).sizes as JsonObject[])[0]!.budgets = { max: 1e14 };
+    const after = units(raw, 'full');
+    expect(after.size).toBe(23);
+    expect(after.has('c3p2e14-w64-d2')).toBe(false);
+    for (const [id, u] of after) expect(u.fingerprints).toEqual(before.get(id)!.fingerprints);
+  });
+
   // Nx still reruns the run's train task too: it hashes a project's whole configuration (both commands) into each task.
   it('a new FID sample count changes the evaluate fingerprint of each run, not the train one', () => {
     const raw = rawDef();
@@ -173,6 +201,8 @@ describe('bad sweep definitions', () => {
     ['two sizes', (r: JsonObject) => (full(r).sizes = [size(64, 2, 2), size(96, 3, 3)]), /presets\.full\.sizes: expected at least 3 model sizes/],
     ['a duplicated size', (r: JsonObject) => (full(r).sizes = [size(64, 2, 2), size(64, 2, 4), size(96, 3, 3)]), /size w64-d2 appears twice/],
     ['heads not dividing the width', (r: JsonObject) => (full(r).sizes = [size(64, 2, 3), size(96, 3, 3), size(128, 4, 4)]), /sizes\[0\]: hiddenSize 64 is not divisible by numHeads 3/],
+    ['a budget left with two sizes', (r: JsonObject) => ((full(r).sizes as JsonObject[])[0]!.budgets = { min: 1e14 }, (full(r).sizes as JsonObject[])[1]!.budgets = { min: 1e14 }, (full(r).sizes as JsonObject[])[2]!.budgets = { min: 1e14 }), /presets\.full\.sizes: budget 1e13 has 2 size\(s\) inside their budgets windows; .* widen the windows/],
+    ['a size that runs at no budget', (r: JsonObject) => ((full(r).sizes as JsonObject[])[4]!.budgets = { min: 2e15 }), /presets\.full\.sizes\[4\]\.budgets: w192-d6 runs at none of the budgets \(1e13, 3\.2e13, 1e14, 3\.2e14, 1e15\)/],
     ['steps in base', (r: JsonObject) => ((r.base as JsonObject).train = { batchSize: 64, steps: 100 }), /base\.train\.steps: set by the sweep/],
     ['no batch size', (r: JsonObject) => ((r.base as JsonObject).train = {}), /base\.train\.batchSize: required/],
     ['a misspelt field', (r: JsonObject) => (full(r).budget = 1), /presets\.full: Unrecognized key: "budget"/],
@@ -345,12 +375,12 @@ describe('sweep gather and fit', () => {
 });
 
 describe('the committed sweep.json', () => {
-  it('loads with the trainer schema for every run of every preset; heads are 16 wide; the full preset scores FID at N ≥ 1,000', async () => {
+  it('loads with the trainer schema for every run of every preset; head widths suit RoPE; the full preset scores FID at N ≥ 1,000', async () => {
     const { loadSweep } = await import('../src/load.js');
     const committed = loadSweep(join(import.meta.dirname, '..', 'sweep.json'));
     for (const [name, preset] of Object.entries(committed.presets)) {
       // RoPE rotates half of each head by row and half by column, in pairs: a head width divisible by 4.
-      for (const s of preset.sizes) expect(s.hiddenSize / s.numHeads, `${name} w${s.hiddenSize}`).toBe(16);
+      for (const s of preset.sizes) expect((s.hiddenSize / s.numHeads) % 4, `${name} w${s.hiddenSize}`).toBe(0);
       expect(planPreset(committed, name).every((r) => r.steps >= committed.minSteps)).toBe(true);
     }
     expect(10 * committed.presets.full!.fidSamplesPerClass).toBeGreaterThanOrEqual(1000);
@@ -365,8 +395,10 @@ describe('slurm scripts', () => {
     expect(s.array).toContain('#SBATCH --array=0-8\n');
     expect(s.array).toContain(`PROJECTS=(${names.join(' ')})`);
     // evaluate depends on train: one task trains and scores its run.
-    expect(s.array).toContain('exec npx nx run "${PROJECTS[$SLURM_ARRAY_TASK_ID]}:evaluate"');
-    for (const line of ['#SBATCH --cpus-per-task=2', '#SBATCH --partition=cpu', '#SBATCH --time=30', '#SBATCH --chdir=/shared/difflab', 'export NX_DAEMON=false']) {
+    expect(s.array).toContain('P=${PROJECTS[$SLURM_ARRAY_TASK_ID]}\n');
+    expect(s.array).toMatch(/echo "\[difflab\] \$P started .*\nnpx nx run "\$P:evaluate" --outputStyle=stream\necho "\[difflab\] \$P finished /);
+    const lines = ['#SBATCH --cpus-per-task=2', '#SBATCH --partition=cpu', '#SBATCH --time=30', '#SBATCH --chdir=/shared/difflab', 'export NX_DAEMON=false'];
+    for (const line of [...lines, 'export DIFFLAB_NATIVE_THREADS=${DIFFLAB_NATIVE_THREADS:-$SLURM_CPUS_PER_TASK}']) {
       expect(s.array).toContain(line);
       expect(s.table).toContain(line);
     }
