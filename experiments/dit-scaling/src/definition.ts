@@ -114,7 +114,7 @@ const presetSchema = z
     const budgets = logSpacedBudgets(p.budgets.min, p.budgets.max, p.budgets.count);
     for (const budget of budgets) {
       const n = sizesAt(p.sizes, budget).length;
-      if (n < 3) ctx.addIssue({ code: 'custom', path: ['sizes'], message: `budget ${budgetLabel(budget)} has ${n} size(s) inside their budgets windows; a parabola in log N needs at least 3: widen the windows` });
+      if (n < 3) ctx.addIssue({ code: 'custom', path: ['sizes'], message: `budget ${budgetLabel(budget)} has ${n} size(s) inside their budget windows; a parabola in log N needs at least 3: widen the windows` });
     }
     p.sizes.forEach((s, i) => {
       if (!budgets.some((b) => sizesAt([s], b).length)) ctx.addIssue({ code: 'custom', path: ['sizes', i, 'budgets'], message: `w${s.hiddenSize}-d${s.depth} runs at none of the budgets (${budgets.map(budgetLabel).join(', ')}); fix or remove its window` });

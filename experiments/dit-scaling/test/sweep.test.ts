@@ -99,6 +99,7 @@ describe('sweep plan', () => {
     expect(new Set(all.map((r) => JSON.stringify(r.config))).size).toBe(all.length);
     expect(smoke.map((r) => r.id)).toContain('c2p5e10-w32-d1');
   });
+
   it('runs each size only at the budgets inside its window, and keeps the window out of the run config', () => {
     const raw = rawDef();
     const sizes = ((raw.presets as JsonObject).full as JsonObject).sizes as JsonObject[];
@@ -201,7 +202,7 @@ describe('bad sweep definitions', () => {
     ['two sizes', (r: JsonObject) => (full(r).sizes = [size(64, 2, 2), size(96, 3, 3)]), /presets\.full\.sizes: expected at least 3 model sizes/],
     ['a duplicated size', (r: JsonObject) => (full(r).sizes = [size(64, 2, 2), size(64, 2, 4), size(96, 3, 3)]), /size w64-d2 appears twice/],
     ['heads not dividing the width', (r: JsonObject) => (full(r).sizes = [size(64, 2, 3), size(96, 3, 3), size(128, 4, 4)]), /sizes\[0\]: hiddenSize 64 is not divisible by numHeads 3/],
-    ['a budget left with two sizes', (r: JsonObject) => ((full(r).sizes as JsonObject[])[0]!.budgets = { min: 1e14 }, (full(r).sizes as JsonObject[])[1]!.budgets = { min: 1e14 }, (full(r).sizes as JsonObject[])[2]!.budgets = { min: 1e14 }), /presets\.full\.sizes: budget 1e13 has 2 size\(s\) inside their budgets windows; .* widen the windows/],
+    ['a budget left with two sizes', (r: JsonObject) => ((full(r).sizes as JsonObject[])[0]!.budgets = { min: 1e14 }, (full(r).sizes as JsonObject[])[1]!.budgets = { min: 1e14 }, (full(r).sizes as JsonObject[])[2]!.budgets = { min: 1e14 }), /presets\.full\.sizes: budget 1e13 has 2 size\(s\) inside their budget windows; .* widen the windows/],
     ['a size that runs at no budget', (r: JsonObject) => ((full(r).sizes as JsonObject[])[4]!.budgets = { min: 2e15 }), /presets\.full\.sizes\[4\]\.budgets: w192-d6 runs at none of the budgets \(1e13, 3\.2e13, 1e14, 3\.2e14, 1e15\)/],
     ['steps in base', (r: JsonObject) => ((r.base as JsonObject).train = { batchSize: 64, steps: 100 }), /base\.train\.steps: set by the sweep/],
     ['no batch size', (r: JsonObject) => ((r.base as JsonObject).train = {}), /base\.train\.batchSize: required/],
