@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
 import { FMNIST_FEATURE_NET, defineStudy, fingerprint, type StageContext } from '@difflab/studies';
 import { loadSweepDefinition, type SweepDefinition } from './src/definition.js';
-import { deepMerge, logSpacedBudgets, modelSize, runId, sizesAt } from './src/ids.js';
+import { budgetLabel, deepMerge, presetGrid, runId } from './src/ids.js';
 
 /**
  * The DiT scaling sweep: budgets × model sizes from sweep.json, one training run each (fan-out: each run is
@@ -49,17 +49,15 @@ export default defineStudy({
     units(studyDir, preset) {
       const def = loadSweepDefinition(sweepPath(studyDir));
       const p = def.presets[preset]!;
-      return logSpacedBudgets(p.budgets.min, p.budgets.max, p.budgets.count).flatMap((budget) =>
-        sizesAt(p.sizes, budget).map(modelSize).map((size) => ({
-          id: runId(budget, size),
-          fingerprints: {
-            train: fingerprint(runSettings(def, preset, budget, size)),
-            // evaluate also reads the trained weights (its dependency outputs); this is its own setting.
-            evaluate: fingerprint({ fidSamplesPerClass: p.fidSamplesPerClass }),
-          },
-          tags: { sweep: def.name, budget: budget.toExponential().replace('e+', 'e'), size: `w${size.hiddenSize}-d${size.depth}` },
-        })),
-      );
+      return presetGrid(p).map(({ budget, size }) => ({
+        id: runId(budget, size),
+        fingerprints: {
+          train: fingerprint(runSettings(def, preset, budget, size)),
+          // evaluate also reads the trained weights (its dependency outputs); this is its own setting.
+          evaluate: fingerprint({ fidSamplesPerClass: p.fidSamplesPerClass }),
+        },
+        tags: { sweep: def.name, budget: budgetLabel(budget), size: `w${size.hiddenSize}-d${size.depth}` },
+      }));
     },
     stages: {
       train: {

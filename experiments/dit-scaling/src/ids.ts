@@ -1,4 +1,4 @@
-import type { JsonObject, JsonValue, ModelSize, SweepSize } from './definition.js';
+import type { JsonObject, JsonValue, ModelSize, SweepPreset, SweepSize } from './definition.js';
 
 // The parts of planning that need no model code: run ids and budgets. The Nx plugin reads the sweep's runs
 // through these (study.ts), so building the project graph never loads the tensor runtime.
@@ -32,8 +32,13 @@ export function sizesAt<S extends SweepSize>(sizes: readonly S[], budget: number
 }
 
 /** The model fields only: a run's config and fingerprint do not change when a size's window does. */
-export function modelSize(s: SweepSize): ModelSize {
+function modelSize(s: SweepSize): ModelSize {
   return { hiddenSize: s.hiddenSize, depth: s.depth, numHeads: s.numHeads };
+}
+
+/** A preset's runs as (budget, model size) pairs in plan order: each budget × the sizes whose window holds it. */
+export function presetGrid(p: Pick<SweepPreset, 'budgets' | 'sizes'>): { budget: number; size: ModelSize }[] {
+  return logSpacedBudgets(p.budgets.min, p.budgets.max, p.budgets.count).flatMap((budget) => sizesAt(p.sizes, budget).map((s) => ({ budget, size: modelSize(s) })));
 }
 
 /** `c<budget>-w<hiddenSize>-d<depth>`, with "." spelled "p" so the id is a plain Nx project name segment. */

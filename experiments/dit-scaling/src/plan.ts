@@ -1,6 +1,6 @@
 import { countDiT, ditConfig, type DiTConfig } from '@difflab/models';
 import { SweepDefinitionError, type JsonObject, type ModelSize, type SweepDefinition } from './definition.js';
-import { budgetLabel, deepMerge, isObject, logSpacedBudgets, modelSize, runId, sizesAt } from './ids.js';
+import { budgetLabel, deepMerge, isObject, presetGrid, runId } from './ids.js';
 
 export { budgetLabel, logSpacedBudgets } from './ids.js';
 
@@ -46,26 +46,24 @@ export function planPreset(def: SweepDefinition, preset: string): SweepRun[] {
   }
   const { preset: modelPreset, ...modelOverrides } = model;
   const runs: SweepRun[] = [];
-  for (const budget of logSpacedBudgets(p.budgets.min, p.budgets.max, p.budgets.count)) {
-    for (const size of sizesAt(p.sizes, budget).map(modelSize)) {
-      const dit: DiTConfig = { ...ditConfig(modelPreset), ...(modelOverrides as Partial<DiTConfig>), ...size };
-      const count = countDiT(dit);
-      const flopsFwd = count.gflops * 1e9;
-      const steps = Math.round(budget / (3 * flopsFwd * batchSize));
-      const id = runId(budget, size);
-      if (steps < def.minSteps) {
-        throw new SweepDefinitionError(
-          `presets.${preset}: run ${id} gets ${steps} steps (budget ${budgetLabel(budget)} / (3 · ${flopsFwd.toExponential(3)} FLOPs · batch ${batchSize})), below minSteps ${def.minSteps}; raise budgets.min, drop the size, or lower minSteps`,
-        );
-      }
-      const lr = (def.lr.value * def.lr.referenceWidth) / size.hiddenSize;
-      const config = deepMerge(merged, {
-        name: `${def.name}-${preset}`,
-        model: { ...size },
-        train: { steps, lr, warmupSteps: Math.round(def.warmupFraction * steps) },
-      });
-      runs.push({ id, preset, budget, size, sizeLabel: `w${size.hiddenSize}-d${size.depth}`, modelParams: count.params, flopsFwd, steps, batchSize, lr, config });
+  for (const { budget, size } of presetGrid(p)) {
+    const dit: DiTConfig = { ...ditConfig(modelPreset), ...(modelOverrides as Partial<DiTConfig>), ...size };
+    const count = countDiT(dit);
+    const flopsFwd = count.gflops * 1e9;
+    const steps = Math.round(budget / (3 * flopsFwd * batchSize));
+    const id = runId(budget, size);
+    if (steps < def.minSteps) {
+      throw new SweepDefinitionError(
+        `presets.${preset}: run ${id} gets ${steps} steps (budget ${budgetLabel(budget)} / (3 · ${flopsFwd.toExponential(3)} FLOPs · batch ${batchSize})), below minSteps ${def.minSteps}; raise budgets.min, drop the size, or lower minSteps`,
+      );
     }
+    const lr = (def.lr.value * def.lr.referenceWidth) / size.hiddenSize;
+    const config = deepMerge(merged, {
+      name: `${def.name}-${preset}`,
+      model: { ...size },
+      train: { steps, lr, warmupSteps: Math.round(def.warmupFraction * steps) },
+    });
+    runs.push({ id, preset, budget, size, sizeLabel: `w${size.hiddenSize}-d${size.depth}`, modelParams: count.params, flopsFwd, steps, batchSize, lr, config });
   }
   return runs;
 }

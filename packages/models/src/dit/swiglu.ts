@@ -11,11 +11,6 @@ export interface Dense {
   bias: tf.Tensor;
 }
 
-/** x·W + b on the last axis of x of any rank, one fused kernel each way (fused.ts's linear). */
-export function dense(x: tf.Tensor, { weight, bias }: Dense): tf.Tensor {
-  return linear(x, weight, bias);
-}
-
 /**
  * silu(a) ⊙ gate = a·sigmoid(a)·gate. Where the backend has the native SwiGLU gate kernels (and a, gate
  * have one shape), one kernel each way keeping a and gate, bit-identical to the composed ops (three
@@ -38,5 +33,6 @@ export function swigluGate(a: tf.Tensor, gate: tf.Tensor): tf.Tensor {
 
 /** w3(silu(w1·x) ⊙ w2·x) for x [..., d]: w1 and w2 [d, h], w3 [h, d]. */
 export function swigluMlp(x: tf.Tensor, w1: Dense, w2: Dense, w3: Dense): tf.Tensor {
+  const dense = (h: tf.Tensor, { weight, bias }: Dense) => linear(h, weight, bias);
   return tf.tidy(() => dense(swigluGate(dense(x, w1), dense(x, w2)), w3));
 }
