@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 apt_packages=(
   g++ make python3 pkg-config
   libopenblas-dev          # BLAS for the native tfjs backend
+  libdnnl-dev              # oneDNN: the native backend's bf16 matrix products (train.precision bf16)
   dataset-fashion-mnist    # real training data, /usr/share/datasets/fashion-mnist
   chromium                 # real browser for the tracker UI tests
   espeak-ng                # speech synthesis for the spoken-digits audio corpus

@@ -1,6 +1,9 @@
 # The native CPU backend for TensorFlow.js: one Node-API addon, BLAS from the platform.
 # Linux: OpenBLAS found with pkg-config (Debian libopenblas-dev). macOS: the Accelerate framework.
 {
+  'variables': {
+    'onednn%': '<!(node -p "require(\'fs\').existsSync(\'/usr/include/oneapi/dnnl/dnnl.h\') ? 1 : 0")',
+  },
   'targets': [
     {
       'target_name': 'difflab_native',
@@ -18,6 +21,7 @@
         'src/heap.cc',
         'src/lapack.cc',
         'src/optimizer.cc',
+        'src/bf16.cc',
       ],
       # build.mjs builds in a scratch copy of this directory and passes the header path along.
       'include_dirs': ["<!(node -p \"process.env.DIFFLAB_NAPI_INCLUDE || require('node-addon-api').include_dir\")"],
@@ -31,6 +35,11 @@
           # The addon is built on the machine that runs it (tools/setup.sh), so tune for this CPU.
           'cflags_cc': ['-march=native', '<!@(pkg-config --cflags openblas)'],
           'libraries': ['<!@(pkg-config --libs openblas)', '-pthread'],
+        }],
+        # oneDNN (Debian libdnnl-dev) for bf16 products; without it the addon builds and bf16 refuses.
+        ['OS=="linux" and onednn==1', {
+          'defines': ['DIFFLAB_ONEDNN'],
+          'libraries': ['-ldnnl'],
         }],
         ['OS=="mac"', {
           'defines': ['DIFFLAB_ACCELERATE', 'ACCELERATE_NEW_LAPACK'],

@@ -38,6 +38,7 @@ export {
   type NativeRegistration,
 } from './native/register.js';
 export { measurePeakGflops } from './native/peak.js';
+export { setMatmulPrecision, matmulPrecision, bf16Unavailable, type MatmulPrecision } from './native/precision.js';
 export { minimizeLbfgs, strongWolfeLineSearch, type Objective, type LbfgsOptions, type LbfgsResult, type LineSearchResult } from './optim/lbfgs.js';
 export {
   ATTENTION_KERNEL,

@@ -202,6 +202,13 @@ const trainConfigObject = z
         timeStd: z.number().positive().optional(),
         /** flow only: weight of FasterDiT's velocity-direction term 1 − cos(v̂, v) added to the MSE (LightningDiT uses 1). Default 0. */
         velocityDirectionWeight: z.number().nonnegative().optional(),
+        /**
+         * Precision of the matrix products while training (native backend): 'fp32' (default), or 'bf16' — both operands
+         * of every dense layer, convolution and batched matmul rounded to bfloat16, fp32 accumulation, with fp32
+         * weights, gradients, optimizer state and EMA (as PyTorch's CPU autocast). Needs AVX512-BF16; refused elsewhere.
+         * Absent = 'fp32' (kept optional so that existing configs hash as before).
+         */
+        precision: z.enum(['fp32', 'bf16']).optional(),
       })
       .strict(),
     checkpoint: z

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Rng, backendInfo, initBackend, tf, writeFileAtomic } from '@difflab/core-tensor';
+import { Rng, backendInfo, bf16Unavailable, initBackend, setMatmulPrecision, tf, writeFileAtomic } from '@difflab/core-tensor';
 import {
   ConfigError,
   type TrainConfig,
@@ -123,6 +123,12 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   }
 
   const backend = await initBackend();
+  if (cfg.train.precision === 'bf16') {
+    const why = bf16Unavailable();
+    if (why) throw new ConfigError(`train.precision: 'bf16' is unavailable here: ${why}; use 'fp32' (the default)`);
+    setMatmulPrecision('bf16');
+    cleanup.push(() => setMatmulPrecision('fp32'));
+  }
   const schedule = scheduleFor(cfg.diffusion);
   const loading = startPhase(`loading ${cfg.data.dataset}`, opts.progressStream);
   const data = await datasetFor(cfg.data);

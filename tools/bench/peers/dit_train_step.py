@@ -202,12 +202,17 @@ def main():
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], betas=(cfg["beta1"], cfg["beta2"]), weight_decay=cfg["weightDecay"])
     decay = cfg["emaDecay"]
 
+    # bf16: PyTorch's CPU autocast (bf16 operands for linear layers and matmuls through oneDNN, fp32 weights).
+    bf16 = cfg.get("precision", "fp32") == "bf16"
+
     def step():
         t = torch.randint(0, 1000, (b,))
         noise = torch.randn_like(x0)
         xt = per_example(sch["sqrt_ac"], t) * x0 + per_example(sch["sqrt_1m_ac"], t) * noise
         labels = torch.where(torch.rand(b) < drop, torch.full_like(y, num_classes), y) if drop > 0 else y
-        out = model(xt, t.float(), labels)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(xt, t.float(), labels)
+        out = out.float()
         loss = F.mse_loss(out[:, :ch], noise)
         if cfg["learnSigma"]:
             loss = loss + vlb_term(out, x0, xt, t, sch, ch).mean()
@@ -229,7 +234,7 @@ def main():
         steps += 1
     seconds = time.perf_counter() - start
     print(json.dumps({
-        "engine": f"pytorch {torch.__version__}",
+        "engine": f"pytorch {torch.__version__}" + (" autocast bf16" if bf16 else ""),
         "threads": torch.get_num_threads(),
         "params": params,
         "steps": steps,

@@ -11,7 +11,7 @@ import { formatTrackerReport, runTrackerBench } from './tracker-bench.js';
 
 /** The `difflab bench` command; apps/cli loads this file at run time instead of depending on the harness. */
 
-const usage = `usage: difflab bench train-step [--quick] [--json] [--engines native,wasm,cpu,pytorch] [--threads N]
+const usage = `usage: difflab bench train-step [--quick] [--json] [--engines native,wasm,cpu,pytorch] [--threads N] [--precision fp32|bf16]
        difflab bench profile [--config ${SMALL_CONFIG}|w<width>-d<depth>] [--model K=V[,K=V]] [--batch 64] [--backend native]
        difflab bench fid [--dims 512,2048] [--repeats 3] [--js-repeats 1] [--engines native,js,scipy] [--scipy-threads N] [--json]
        difflab bench sample [--quick] [--json] [--config ${SAMPLE_CONFIG}|w<width>-d<depth>] [--model K=V[,K=V]] [--batch 100] [--samplers ddim,euler]
@@ -27,6 +27,8 @@ train-step  Times the trainer's own training step (@difflab/training's trainStep
             trains the same number of parameters, and runs a fp32 GEMM micro-benchmark against the
             machine's measured peak. Prints examples/s and native/PyTorch.
             --quick: the small config on native and PyTorch, within a minute.
+            --precision bf16: bf16 matrix products (train.precision 'bf16', native only) against
+            PyTorch under torch.autocast("cpu", bfloat16); needs AVX512-BF16.
 profile     Kernel-time profile of one training step on a tfjs backend (ε-prediction objective), with the
             median wall time and the mean CPU time per step against the step's arithmetic at the measured
             1024² GEMM rate. --model overrides preset fields, e.g. the main job's model:
@@ -74,6 +76,7 @@ export async function run(args: string[]): Promise<number> {
       samplers: { type: 'string' },
       check: { type: 'boolean' },
       'bf16-lib': { type: 'string' },
+      precision: { type: 'string' },
       runs: { type: 'string' },
       steps: { type: 'string' },
       'rest-runs': { type: 'string' },
@@ -92,10 +95,13 @@ export async function run(args: string[]): Promise<number> {
     if (unknown.length) throw new Error(`--engines: unknown engine(s) ${unknown.join(', ')}; valid: ${ENGINES.join(', ')}`);
     const threads = values.threads === undefined ? 2 : Number(values.threads);
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a positive integer, got '${values.threads}'`);
+    const precision = values.precision ?? 'fp32';
+    if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`--precision must be fp32 or bf16, got '${precision}'`);
     const report = await runTrainStepBench({
       quick: values.quick ?? false,
       engines: engines as Engine[],
       threads,
+      precision,
       log: (line) => process.stderr.write(line + '\n'),
     });
     console.log(values.json ? JSON.stringify(report, null, 2) : formatTrainStepReport(report));

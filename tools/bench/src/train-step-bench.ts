@@ -1,7 +1,7 @@
 import { benchMachine, machineLine, type BenchMachine } from './machine.js';
 import { loadavg, totalmem } from 'node:os';
 import { gemmBench, type GemmReport } from './gemm.js';
-import { tfjsTrainStep, torchTrainStep, type EngineResult, type StepBudget, type TrainStepCase } from './train-step.js';
+import { tfjsTrainStep, torchTrainStep, type EngineResult, type Precision, type StepBudget, type TrainStepCase } from './train-step.js';
 import { countDiT, ditConfig } from '@difflab/models';
 
 export const ENGINES = ['native', 'wasm', 'cpu', 'pytorch'] as const;
@@ -16,6 +16,8 @@ export interface TrainStepBenchOptions {
   engines: readonly Engine[];
   /** GEMM threads; PyTorch's step runs at 1 and at this many threads and reports the faster. */
   threads: number;
+  /** fp32, or bf16 matrix products on both sides (native train.precision 'bf16'; PyTorch CPU autocast). Default fp32. */
+  precision?: Precision;
   /** Progress lines (stderr by default). */
   log: (line: string) => void;
 }
@@ -32,6 +34,7 @@ export interface TrainStepBenchReport {
   date: string;
   machine: BenchMachine;
   quick: boolean;
+  precision: Precision;
   gemm: GemmReport;
   cases: CaseReport[];
 }
@@ -75,6 +78,7 @@ const SKIP_SLOW = 'not run: minutes per step on this engine (cpu/wasm run the sm
 
 export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<TrainStepBenchReport> {
   const load1 = loadavg()[0]!;
+  const precision = opts.precision ?? 'fp32';
   const cases = new Map<string, CaseReport>();
   const keyOf = (c: TrainStepCase) => `${c.config}@${c.batch}`;
   const allCases: TrainStepCase[] = [];
@@ -94,7 +98,10 @@ export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<Tr
       }
       opts.log(`train-step: ${p.c.config} batch ${p.c.batch} on ${engine} ...`);
       try {
-        const r = engine === 'pytorch' ? torchTrainStep(p.c, p.budget, [...new Set([1, opts.threads])]) : await tfjsTrainStep(engine, p.c, p.budget);
+        if (precision === 'bf16' && engine !== 'native' && engine !== 'pytorch') throw new Error('bf16 matrix products are native-only among the tfjs backends');
+        const r = engine === 'pytorch'
+          ? torchTrainStep(p.c, p.budget, [...new Set([1, opts.threads])], precision)
+          : await tfjsTrainStep(engine, p.c, p.budget, precision);
         if (r.params !== report.params) {
           throw new Error(`${engine} trained ${r.params} parameters but difflab's ${p.c.config} has ${report.params}: the peer model differs`);
         }
@@ -119,6 +126,7 @@ export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<Tr
     date: new Date().toISOString(),
     machine: benchMachine(load1),
     quick: opts.quick,
+    precision,
     gemm,
     cases: [...cases.values()],
   };
@@ -129,7 +137,7 @@ const fmt = (v: number | null | undefined, digits = 1) => (v === null || v === u
 export function formatTrainStepReport(r: TrainStepBenchReport): string {
   const m = r.machine;
   const lines = [
-    `difflab bench train-step${r.quick ? ' --quick' : ''}  ${r.date}  ${machineLine(m)}`,
+    `difflab bench train-step${r.quick ? ' --quick' : ''}${r.precision === 'bf16' ? ' --precision bf16' : ''}  ${r.date}  ${machineLine(m)}`,
     '',
     `fp32 peak (measured FMA loop): ${fmt(r.gemm.peak1, 0)} GFLOP/s on 1 thread, ${fmt(r.gemm.peakAll, 0)} on ${r.gemm.threads}`,
     `GEMM fp32 n×n (GFLOP/s, % of ${r.gemm.threads}-thread peak):`,
@@ -139,7 +147,8 @@ export function formatTrainStepReport(r: TrainStepBenchReport): string {
   for (const g of r.gemm.results) {
     lines.push(`  ${String(g.n).padStart(5)}  ${(fmt(g.native, 0) + pct(g.native)).padStart(14)}  ${(fmt(g.pytorch, 0) + pct(g.pytorch)).padStart(14)}`);
   }
-  lines.push('', "DiT training step (the trainer's trainStep: random t, label dropout, forward + backward, clipping, AdamW, EMA), examples/s:");
+  const products = r.precision === 'bf16' ? 'bf16 matrix products (native train.precision bf16, PyTorch CPU autocast)' : 'fp32';
+  lines.push('', `DiT training step (the trainer's trainStep: random t, label dropout, forward + backward, clipping, AdamW, EMA), ${products}, examples/s:`);
   const engines = ENGINES.filter((e) => r.cases.some((c) => c.engines[e]));
   lines.push(`  ${'config'.padEnd(16)} ${'batch'.padStart(5)} ${'params'.padStart(11)} ${engines.map((e) => e.padStart(9)).join(' ')}  native/pytorch`);
   const notes: string[] = [];

@@ -1,8 +1,11 @@
-import { Rng, initBackend, nativeMemoryFootprint, releaseNativeMemory, resetNativePeakMemory, tf, type BackendName } from '@difflab/core-tensor';
+import { Rng, initBackend, nativeMemoryFootprint, releaseNativeMemory, resetNativePeakMemory, setMatmulPrecision, tf, type BackendName } from '@difflab/core-tensor';
 import { countDiT, linearSchedule, type DiTConfig } from '@difflab/models';
 import { createDenoiser, resolveModelConfig, type FloatBatch, type ModelConfigInput } from '@difflab/runs';
 import { createTrainer, epsilonObjective, trainStep } from '@difflab/training';
 import { runPeer } from './python-peer.js';
+
+/** The precision of the step's matrix products: fp32, or bf16 operands with fp32 accumulation on both sides. */
+export type Precision = 'fp32' | 'bf16';
 
 /** One benchmark row: a named DiT config at a batch size. */
 export interface TrainStepCase {
@@ -113,10 +116,11 @@ function timeSteps(step: () => number, budget: StepBudget): { steps: number; sec
 }
 
 /** Times the DiT training step on one tfjs backend (selected through core-tensor's initBackend). */
-export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budget: StepBudget): Promise<EngineResult> {
+export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budget: StepBudget, precision: Precision = 'fp32'): Promise<EngineResult> {
   const info = await initBackend({ backend, log: () => {} });
   const trainer = createDiTTrainer(benchModelSection(c.config), c.batch);
   try {
+    setMatmulPrecision(precision);
     const native = backend === 'native';
     // Elsewhere the first warm-up step runs under tf.profile for its peak memory.
     const first = !native && budget.warmup > 0 ? await tf.profile(() => void trainer.step()) : null;
@@ -136,6 +140,7 @@ export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budg
       loss: r.loss,
     };
   } finally {
+    if (precision === 'bf16') setMatmulPrecision('fp32');
     trainer.dispose();
     // The peer runs next in its own process and needs the memory this step kept for reuse.
     releaseNativeMemory();
@@ -146,7 +151,7 @@ export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budg
  * The same step in PyTorch (tools/bench/peers/dit_train_step.py, Debian's python3-torch) at each
  * thread count; the fastest is reported, since PyTorch on 2 cores is sometimes faster on one thread.
  */
-export function torchTrainStep(c: TrainStepCase, budget: StepBudget, threadCounts: readonly number[]): EngineResult {
+export function torchTrainStep(c: TrainStepCase, budget: StepBudget, threadCounts: readonly number[], precision: Precision = 'fp32'): EngineResult {
   const resolved = resolveModelConfig(benchModelSection(c.config));
   if (resolved.architecture !== 'dit') throw new Error(`train-step benchmarks a DiT; '${c.config}' is a U-Net`);
   const runs = threadCounts.map((threads) =>
@@ -155,6 +160,7 @@ export function torchTrainStep(c: TrainStepCase, budget: StepBudget, threadCount
       ...BENCH_TRAIN,
       batch: c.batch,
       threads,
+      precision,
       ...budget,
     }),
   );

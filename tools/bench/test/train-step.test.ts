@@ -71,6 +71,7 @@ describe('formatTrainStepReport', () => {
       date: '2026-11-22T00:00:00.000Z',
       machine: { host: 'h', cpu: 'AMD EPYC', cores: 2, loadAverage1m: 0.1, loadAverageAfter1m: 1.9 },
       quick: false,
+      precision: 'fp32',
       gemm: { peak1: 260, peakAll: 520, threads: 2, pytorchEngine: 'pytorch 1.13', results: [{ n: 1024, native: 390, pytorch: 350 }] },
       cases: [{
         config: 'DiT-FMNIST-S/4', batch: 64, params: 4167568, nativeOverPytorch: 2,
@@ -88,5 +89,9 @@ describe('formatTrainStepReport', () => {
     expect(text.split('\n')[0]).not.toContain('OPENBLAS_CORETYPE');
     const withEnv = formatTrainStepReport({ ...report, machine: { ...report.machine, openblasCoretype: 'Haswell' } });
     expect(withEnv.split('\n')[0]).toMatch(/load average 0\.1 → 1\.9, OPENBLAS_CORETYPE=Haswell$/);
+    expect(text).toContain('EMA), fp32, examples/s:');
+    const bf16 = formatTrainStepReport({ ...report, precision: 'bf16' });
+    expect(bf16.split('\n')[0]).toMatch(/^difflab bench train-step --precision bf16 /);
+    expect(bf16).toContain('EMA), bf16 matrix products (native train.precision bf16, PyTorch CPU autocast), examples/s:');
   });
 });

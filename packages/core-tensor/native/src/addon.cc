@@ -491,7 +491,21 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("blas", blasInfo());
   o.Set("threads", numThreads());
+  o.Set("bf16Unavailable", bf16Unavailable());
+  o.Set("matmulPrecision", matmulPrecision() == MatmulPrecision::Bf16 ? "bf16" : "fp32");
   return o;
+}
+
+// setMatmulPrecision("fp32" | "bf16"): throws, saying why, where bf16 products cannot run.
+Napi::Value SetMatmulPrecision(const Napi::CallbackInfo& info) {
+  const std::string p = info[0].As<Napi::String>().Utf8Value();
+  if (p != "fp32" && p != "bf16") throw Napi::RangeError::New(info.Env(), "matmul precision must be 'fp32' or 'bf16', not '" + p + "'");
+  try {
+    setMatmulPrecision(p == "bf16" ? MatmulPrecision::Bf16 : MatmulPrecision::Fp32);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  return info.Env().Undefined();
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -540,6 +554,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("adamwEma", Napi::Function::New(env, AdamwEma));
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
+  exports.Set("setMatmulPrecision", Napi::Function::New(env, SetMatmulPrecision));
   exports.Set("peakGflops", Napi::Function::New(env, PeakGflops));
   exports.Set("keepFreedPages", Napi::Function::New(env, KeepFreedPages));
   exports.Set("releaseFreedPages", Napi::Function::New(env, ReleaseFreedPages));

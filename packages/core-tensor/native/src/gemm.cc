@@ -29,6 +29,10 @@ void sgemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64
     }
     return;
   }
+  if (matmulPrecision() == MatmulPrecision::Bf16) {
+    gemmBf16(a, b, c, m, n, k, transA, transB, lda, ldb, ldc, beta);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a,
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));

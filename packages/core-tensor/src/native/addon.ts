@@ -61,7 +61,10 @@ export interface NativeAddon {
    * Absent from addons built before it existed.
    */
   adamwEma?(arrays: (Float32Array | null)[], sizes: Float64Array, decay: Uint8Array, scalars: Float64Array, scaleGrads: boolean): void;
-  info(): { blas: string; threads: number };
+  /** bf16Unavailable: why bf16 products cannot run here, "" when they can (absent from older addons). */
+  info(): { blas: string; threads: number; bf16Unavailable?: string; matmulPrecision?: 'fp32' | 'bf16' };
+  /** The precision of matrix products (not fused attention): bf16 rounds both operands, accumulates in fp32. */
+  setMatmulPrecision?(precision: 'fp32' | 'bf16'): void;
   setThreads(n: number): void;
   /** Measured fp32 FMA throughput of `threads` threads over `seconds`, in GFLOP/s. */
   peakGflops(threads: number, seconds: number): number;

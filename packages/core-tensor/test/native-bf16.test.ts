@@ -1,0 +1,114 @@
+// bf16 matrix products (native/src/bf16.cc): each product must equal the float64 product of the
+// bfloat16-rounded operands up to fp32 accumulation, and differ from the unrounded product by the
+// rounding. Where the machine cannot run them, setMatmulPrecision('bf16') must refuse and say why.
+import * as tf from '@tensorflow/tfjs-core';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bf16Unavailable, bfloat16BitsToFloat32, float32ToBfloat16Bits, matmulPrecision, Rng, setMatmulPrecision } from '../src/index.js';
+import { requireNative } from './native-helpers.js';
+
+beforeAll(async () => {
+  requireNative();
+  await tf.setBackend('native');
+});
+afterEach(async () => {
+  await tf.setBackend('native');
+  if (bf16Unavailable() === null) setMatmulPrecision('fp32');
+});
+
+const bf16 = (v: number) => bfloat16BitsToFloat32(float32ToBfloat16Bits(v));
+
+/** Row-major op(A)·op(B) for a batch of products in float64, with each operand value mapped by `round`. */
+function reference(a: Float32Array, b: Float32Array, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, round: (v: number) => number) {
+  const out = new Float64Array(batch * m * n), scale = new Float64Array(batch * m * n);
+  for (let p = 0; p < batch; p++) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0, abs = 0;
+        for (let l = 0; l < k; l++) {
+          const x = round(a[p * m * k + (transA ? l * m + i : i * k + l)]!);
+          const y = round(b[p * k * n + (transB ? j * k + l : l * n + j)]!);
+          s += x * y;
+          abs += Math.abs(x * y);
+        }
+        out[p * m * n + i * n + j] = s;
+        scale[p * m * n + i * n + j] = abs;
+      }
+    }
+  }
+  return { out, scale };
+}
+
+/** Worst |c − ref| / Σ|terms| over the elements. */
+function worstRelative(c: Float32Array, ref: { out: Float64Array; scale: Float64Array }): number {
+  let worst = 0;
+  for (let i = 0; i < c.length; i++) worst = Math.max(worst, Math.abs(c[i]! - ref.out[i]!) / ref.scale[i]!);
+  return worst;
+}
+
+// Shapes through each path of gemm.cc: rows split over the threads, columns split (few rows), one
+// product per batch item, and a long reduction; every transposition.
+const CASES = [
+  { batch: 1, m: 300, n: 70, k: 50 },
+  { batch: 1, m: 20, n: 700, k: 33 },
+  { batch: 4, m: 17, n: 9, k: 64 },
+  { batch: 1, m: 64, n: 48, k: 2048 },
+];
+
+describe('bf16 matrix products', () => {
+  it('equal the float64 product of bf16-rounded operands where the CPU has AVX512-BF16, and are refused with the reason elsewhere', () => {
+    const why = bf16Unavailable();
+    if (why !== null) {
+      expect(why.length).toBeGreaterThan(10);
+      expect(() => setMatmulPrecision('bf16')).toThrow(`bf16 matrix products are unavailable: ${why}`);
+      expect(matmulPrecision()).toBe('fp32');
+      return;
+    }
+    const rng = new Rng(3);
+    for (const { batch, m, n, k } of CASES) {
+      for (const transA of [false, true]) {
+        for (const transB of [false, true]) {
+          const a = Float32Array.from(rng.normalArray(batch * m * k));
+          const b = Float32Array.from(rng.normalArray(batch * k * n));
+          const shapeA = batch === 1 ? (transA ? [k, m] : [m, k]) : transA ? [batch, k, m] : [batch, m, k];
+          const shapeB = batch === 1 ? (transB ? [n, k] : [k, n]) : transB ? [batch, n, k] : [batch, k, n];
+          setMatmulPrecision('bf16');
+          expect(matmulPrecision()).toBe('bf16');
+          const c = tf.tidy(() => tf.matMul(tf.tensor(a, shapeA), tf.tensor(b, shapeB), transA, transB).dataSync() as Float32Array);
+          setMatmulPrecision('fp32');
+          const c32 = tf.tidy(() => tf.matMul(tf.tensor(a, shapeA), tf.tensor(b, shapeB), transA, transB).dataSync() as Float32Array);
+          const label = `batch ${batch} ${m}×${n}×${k} transA ${transA} transB ${transB}`;
+          // fp32 accumulation of k terms: ≤ k·2⁻²⁴ of Σ|terms| in the worst case, far less in practice.
+          const rounded = worstRelative(c, reference(a, b, batch, m, n, k, transA, transB, bf16));
+          expect(rounded, label).toBeLessThan(k * 6e-8);
+          // Against the unrounded operands the error is bf16's (≈ 2⁻⁹ per operand), far above fp32's.
+          expect(worstRelative(c, reference(a, b, batch, m, n, k, transA, transB, (v) => v)), label).toBeGreaterThan(1e-4);
+          expect(worstRelative(c32, reference(a, b, batch, m, n, k, transA, transB, (v) => v)), label).toBeLessThan(k * 6e-8);
+        }
+      }
+    }
+  });
+
+  it('apply the fused bias and activation after the bf16 product', () => {
+    if (bf16Unavailable() !== null) {
+      expect(() => setMatmulPrecision('bf16')).toThrow('bf16 matrix products are unavailable');
+      return;
+    }
+    const rng = new Rng(4);
+    const [m, n, k] = [40, 30, 24];
+    const a = Float32Array.from(rng.normalArray(m * k)), b = Float32Array.from(rng.normalArray(k * n)), bias = Float32Array.from(rng.normalArray(n));
+    setMatmulPrecision('bf16');
+    const c = tf.tidy(() => tf.fused.matMul({ a: tf.tensor(a, [m, k]), b: tf.tensor(b, [k, n]), bias: tf.tensor(bias), activation: 'relu' }).dataSync() as Float32Array);
+    const ref = reference(a, b, 1, m, n, k, false, false, bf16);
+    for (let i = 0; i < m * n; i++) {
+      const want = Math.max(0, ref.out[i]! + bias[i % n]!);
+      expect(Math.abs(c[i]! - want)).toBeLessThanOrEqual(k * 6e-8 * ref.scale[i]! + 1e-6);
+    }
+  });
+
+  it('refuses an unknown precision and bf16 off the native backend, naming the fix', async () => {
+    expect(() => setMatmulPrecision('fp16' as never)).toThrow("matmul precision must be 'fp32' or 'bf16', not 'fp16'");
+    await tf.setBackend('cpu');
+    expect(bf16Unavailable()).toBe("they need the native backend and the active backend is 'cpu'");
+    expect(() => setMatmulPrecision('bf16')).toThrow("bf16 matrix products are unavailable: they need the native backend and the active backend is 'cpu'");
+  });
+});
