@@ -2,7 +2,8 @@
 # Linux: OpenBLAS found with pkg-config (Debian libopenblas-dev). macOS: the Accelerate framework.
 {
   'variables': {
-    'onednn%': '<!(node -p "require(\'fs\').existsSync(\'/usr/include/oneapi/dnnl/dnnl.h\') ? 1 : 0")',
+    # Whether Debian's oneDNN headers are here (libdnnl-dev). A string: node -p colours numbers under FORCE_COLOR, which Nx sets.
+    'onednn%': '<!(node -p "require(\'fs\').existsSync(\'/usr/include/oneapi/dnnl/dnnl.h\') ? \'1\' : \'0\'")',
   },
   'targets': [
     {

@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const target = join(here, 'build/Release/difflab_native.node');
+// binding.gyp links oneDNN when this header is present.
+const ONEDNN_HEADER = '/usr/include/oneapi/dnnl/dnnl.h';
 
 function fail(message) {
   console.error(`build-native: ${message}`);
@@ -48,4 +50,5 @@ try {
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
-console.log(`build-native: built ${target}`);
+const onednn = process.platform === 'linux' && existsSync(ONEDNN_HEADER);
+console.log(`build-native: built ${target}${onednn ? ' with oneDNN (bf16 products)' : process.platform === 'linux' ? `; without oneDNN (no ${ONEDNN_HEADER}): bf16 products unavailable, install libdnnl-dev to have them` : ''}`);

@@ -35,6 +35,7 @@ export {
   nativeMemoryFootprint,
   resetNativePeakMemory,
   releaseNativeMemory,
+  setNativeThreads,
   type NativeRegistration,
 } from './native/register.js';
 export { measurePeakGflops } from './native/peak.js';

@@ -2,6 +2,7 @@
 // bfloat16-rounded operands up to fp32 accumulation, and differ from the unrounded product by the
 // rounding. Where the machine cannot run them, setMatmulPrecision('bf16') must refuse and say why.
 import * as tf from '@tensorflow/tfjs-core';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bf16Unavailable, bfloat16BitsToFloat32, float32ToBfloat16Bits, matmulPrecision, Rng, setMatmulPrecision } from '../src/index.js';
 import { requireNative } from './native-helpers.js';
@@ -54,7 +55,14 @@ const CASES = [
   { batch: 1, m: 64, n: 48, k: 2048 },
 ];
 
+// A machine with the instructions and Debian's oneDNN headers must have built an addon that runs bf16.
+const machineHasBf16 = existsSync('/proc/cpuinfo') && /\bavx512_bf16\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) && existsSync('/usr/include/oneapi/dnnl/dnnl.h');
+
 describe('bf16 matrix products', () => {
+  it(`are available exactly when the CPU has AVX512-BF16 and oneDNN is installed (here: ${machineHasBf16 ? 'both' : 'not both'})`, () => {
+    expect(bf16Unavailable()).toBe(machineHasBf16 ? null : expect.any(String));
+  });
+
   it('equal the float64 product of bf16-rounded operands where the CPU has AVX512-BF16, and are refused with the reason elsewhere', () => {
     const why = bf16Unavailable();
     if (why !== null) {

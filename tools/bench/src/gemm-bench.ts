@@ -5,6 +5,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ditConfig } from '@difflab/models';
+import { nativeGemmRates } from './native-gemm.js';
 import { runPeer } from './python-peer.js';
 
 /**
@@ -15,6 +16,8 @@ import { runPeer } from './python-peer.js';
  *   dlopen). The sgemm is the library the native backend links (libopenblas.so.0); sbgemm comes from the same
  *   library or from `bf16Lib`, an OpenBLAS built with BUILD_BFLOAT16=1 (Debian's 0.3.21 is built without it and has
  *   no cblas_sbgemm; tools/bench/README.md says how to build one).
+ * - The native backend's own products (tf.matMul): fp32 (OpenBLAS sgemm) and bf16 (oneDNN, what
+ *   train.precision 'bf16' runs), timed alternately in this process.
  * - oneDNN (through Debian's PyTorch, peers/gemm_bf16_torch.py): its fp32 and bf16 (avx512_core_bf16) kernels and
  *   OpenBLAS's sgemm via torch.mm, as a reference from a library whose bf16 path is tuned for the CPU.
  *
@@ -68,6 +71,9 @@ export interface GemmBf16Row extends GemmShape {
   onednnFp32: number | null;
   onednnBf16: number | null;
   torchOpenblasFp32: number | null;
+  /** The native backend's tf.matMul: fp32, and bf16 products (null where unavailable). */
+  nativeFp32: number;
+  nativeBf16: number | null;
 }
 
 export interface GemmBf16Report {
@@ -87,6 +93,8 @@ export interface GemmBf16Report {
     onednnBf16OverFp32: number | null;
     /** oneDNN bf16 against torch.mm fp32 (OpenBLAS), timed alternately in the same process. */
     onednnBf16OverOpenblasFp32: number | null;
+    /** The native backend's bf16 products against its fp32 ones: what train.precision 'bf16' gains on these shapes. */
+    nativeBf16OverFp32: number | null;
   }[];
 }
 
@@ -195,11 +203,14 @@ export async function runGemmBf16Bench(opts: GemmBf16Options): Promise<GemmBf16R
         pytorch = `failed: ${(e as Error).message}`;
       }
     }
+    log(`gemm: the native backend's fp32 and bf16 products, ${threads} thread${threads === 1 ? '' : 's'} ...`);
+    const native = await nativeGemmRates(shapes, threads, seconds);
     shapes.forEach((s, i) => {
       const r = p.results[i]!, t = peer?.results[i];
       rows.push({
         ...s, threads, sgemm: r.sgemm, sbgemm: r.sbgemm, sgemmBf16Lib: r.sgemmBf16Lib ?? null, sbgemmRelErr: r.sbgemmRelErr ?? null,
         onednnFp32: t?.onednnFp32 ?? null, onednnBf16: t?.onednnBf16 ?? null, torchOpenblasFp32: t?.openblasFp32 ?? null,
+        ...native[i]!,
       });
     });
   }
@@ -223,6 +234,7 @@ export async function runGemmBf16Bench(opts: GemmBf16Options): Promise<GemmBf16R
         sbgemmOverSgemmBf16Lib: weightedRatio(rs, (r) => r.sbgemm, (r) => r.sgemmBf16Lib),
         onednnBf16OverFp32: weightedRatio(rs, (r) => r.onednnBf16, (r) => r.onednnFp32),
         onednnBf16OverOpenblasFp32: weightedRatio(rs, (r) => r.onednnBf16, (r) => r.torchOpenblasFp32),
+        nativeBf16OverFp32: weightedRatio(rs, (r) => r.nativeBf16, (r) => r.nativeFp32),
       };
     }),
   };
@@ -242,22 +254,22 @@ export function formatGemmBf16Report(r: GemmBf16Report): string {
     `oneDNN: ${r.pytorch ?? 'not run'}`,
     '',
     'GFLOP/s (best of 3 alternating blocks); C[M,N] = op(A)·B, t = A transposed:',
-    `  ${'product'.padEnd(26)} ${'M'.padStart(5)} ${'N'.padStart(5)} ${'K'.padStart(5)} ${'thr'.padStart(3)} ${'sgemm'.padStart(6)} ${twoLibs ? `${'sgemm*'.padStart(6)} ` : ''}${'sbgemm'.padStart(6)} ${'sb/s'.padStart(6)} ${'mm32'.padStart(6)} ${'dnn32'.padStart(6)} ${'dnn16'.padStart(6)} ${'16/32'.padStart(6)}`,
+    `  ${'product'.padEnd(26)} ${'M'.padStart(5)} ${'N'.padStart(5)} ${'K'.padStart(5)} ${'thr'.padStart(3)} ${'sgemm'.padStart(6)} ${twoLibs ? `${'sgemm*'.padStart(6)} ` : ''}${'sbgemm'.padStart(6)} ${'sb/s'.padStart(6)} ${'mm32'.padStart(6)} ${'dnn32'.padStart(6)} ${'dnn16'.padStart(6)} ${'16/32'.padStart(6)} ${'nat32'.padStart(6)} ${'nat16'.padStart(6)} ${'16/32'.padStart(6)}`,
   ];
   for (const row of r.rows) {
     lines.push(
-      `  ${(row.label + (row.transA ? ' (t)' : '')).padEnd(26)} ${String(row.m).padStart(5)} ${String(row.n).padStart(5)} ${String(row.k).padStart(5)} ${String(row.threads).padStart(3)} ${f0(row.sgemm).padStart(6)} ${twoLibs ? `${f0(row.sgemmBf16Lib).padStart(6)} ` : ''}${f0(row.sbgemm).padStart(6)} ${ratio(row.sbgemm, row.sgemm).padStart(6)} ${f0(row.torchOpenblasFp32).padStart(6)} ${f0(row.onednnFp32).padStart(6)} ${f0(row.onednnBf16).padStart(6)} ${ratio(row.onednnBf16, row.onednnFp32).padStart(6)}`,
+      `  ${(row.label + (row.transA ? ' (t)' : '')).padEnd(26)} ${String(row.m).padStart(5)} ${String(row.n).padStart(5)} ${String(row.k).padStart(5)} ${String(row.threads).padStart(3)} ${f0(row.sgemm).padStart(6)} ${twoLibs ? `${f0(row.sgemmBf16Lib).padStart(6)} ` : ''}${f0(row.sbgemm).padStart(6)} ${ratio(row.sbgemm, row.sgemm).padStart(6)} ${f0(row.torchOpenblasFp32).padStart(6)} ${f0(row.onednnFp32).padStart(6)} ${f0(row.onednnBf16).padStart(6)} ${ratio(row.onednnBf16, row.onednnFp32).padStart(6)} ${f0(row.nativeFp32).padStart(6)} ${f0(row.nativeBf16).padStart(6)} ${ratio(row.nativeBf16, row.nativeFp32).padStart(6)}`,
     );
   }
   lines.push('', 'FLOP-weighted over the shapes (one product of each):');
   for (const s of r.summary) {
     const x = (v: number | null) => (v === null ? '—' : `${v.toFixed(2)}×`);
-    lines.push(`  ${s.threads} thread${s.threads === 1 ? ': ' : 's:'} OpenBLAS sbgemm / sgemm ${x(s.sbgemmOverSgemm)}${twoLibs ? ` (/ sgemm* ${x(s.sbgemmOverSgemmBf16Lib)})` : ''};  oneDNN bf16 / oneDNN fp32 ${x(s.onednnBf16OverFp32)};  oneDNN bf16 / OpenBLAS sgemm (torch.mm) ${x(s.onednnBf16OverOpenblasFp32)}`);
+    lines.push(`  ${s.threads} thread${s.threads === 1 ? ': ' : 's:'} OpenBLAS sbgemm / sgemm ${x(s.sbgemmOverSgemm)}${twoLibs ? ` (/ sgemm* ${x(s.sbgemmOverSgemmBf16Lib)})` : ''};  oneDNN bf16 / oneDNN fp32 ${x(s.onednnBf16OverFp32)};  oneDNN bf16 / OpenBLAS sgemm (torch.mm) ${x(s.onednnBf16OverOpenblasFp32)};  native bf16 / native fp32 ${x(s.nativeBf16OverFp32)}`);
   }
   const errs = r.rows.map((x) => x.sbgemmRelErr).filter((e): e is number => e !== null);
   if (errs.length) lines.push(`  sbgemm vs sgemm on the same bf16 inputs: max relative difference ${Math.max(...errs).toExponential(1)}`);
   if (twoLibs) lines.push(`  sgemm* = ${bl.path}'s own cblas_sgemm`);
-  lines.push("  mm32 = torch.mm fp32 (PyTorch's BLAS: OpenBLAS); dnn32 / dnn16 = oneDNN's fp32 / bf16 inner product through PyTorch (a linear layer x·Wᵀ of the same M, N, K), timed in the same process, alternating with mm32");
+  lines.push("  mm32 = torch.mm fp32 (PyTorch's BLAS: OpenBLAS); dnn32 / dnn16 = oneDNN's fp32 / bf16 inner product through PyTorch (a linear layer x·Wᵀ of the same M, N, K), timed in the same process, alternating with mm32; nat32 / nat16 = the native backend's tf.matMul in fp32 (OpenBLAS) / bf16 (oneDNN, train.precision 'bf16'), alternating");
   if (r.openblas.note) lines.push(`  ${r.openblas.note}`);
   lines.push('  Issue #16 rule: an opt-in train.precision "bf16" is worth adding only if bf16 is ≥ 1.5× fp32.');
   return lines.join('\n');

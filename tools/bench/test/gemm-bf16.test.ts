@@ -1,6 +1,7 @@
 // `difflab bench gemm`: the DiT's GEMM shapes, and the C program that times OpenBLAS sgemm against sbgemm on a
-// small shape (sbgemm only where the library has it: Debian's 0.3.21 does not, and the report says so).
+// small shape, beside the native backend's own fp32 and bf16 products (sbgemm only where the library has it: Debian's 0.3.21 does not, and the report says so).
 import { describe, expect, it } from 'vitest';
+import { bf16Unavailable } from '@difflab/core-tensor';
 import { ditGemmShapes, formatGemmBf16Report, runGemmBf16Bench } from '../src/gemm-bench.js';
 
 describe('bench gemm', () => {
@@ -17,8 +18,12 @@ describe('bench gemm', () => {
   it('compiles and runs the OpenBLAS program and reports GFLOP/s per shape', async () => {
     const report = await runGemmBf16Bench({ quick: true, threads: [1], pytorch: false, seconds: 0.03, shapes: [{ label: 'small', m: 64, n: 48, k: 32, transA: false }, { label: 'small t', m: 48, n: 40, k: 64, transA: true }] });
     expect(report.rows.map((r) => [r.m, r.n, r.k, r.transA, r.threads])).toEqual([[64, 48, 32, false, 1], [48, 40, 64, true, 1]]);
+    const nativeBf16 = bf16Unavailable() === null;
     for (const r of report.rows) {
       expect(r.sgemm).toBeGreaterThan(0);
+      expect(r.nativeFp32).toBeGreaterThan(0);
+      if (nativeBf16) expect(r.nativeBf16).toBeGreaterThan(0);
+      else expect(r.nativeBf16).toBeNull();
       if (report.openblas.bf16Lib.sbgemm) {
         expect(r.sbgemm).toBeGreaterThan(0);
         expect(r.sbgemmRelErr!).toBeLessThan(1e-4); // fp32 accumulation of the same bf16 inputs
@@ -29,5 +34,6 @@ describe('bench gemm', () => {
     expect(report.openblas.lib.config).toMatch(/OpenBLAS/);
     if (!report.openblas.bf16Lib.sbgemm) expect(report.openblas.note).toMatch(/BUILD_BFLOAT16/);
     expect(formatGemmBf16Report(report)).toMatch(/small t \(t\)\s+48\s+40\s+64\s+1\s+\d+/);
+    expect(formatGemmBf16Report(report)).toContain('native bf16 / native fp32 ');
   });
 });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { openblasCoretypeNotice } from './blas-coretype.js';
 import { loadAddon } from './addon.js';
 import { nativeKernelConfigs } from './kernels.js';
 import { NativeBackend } from './native-backend.js';
@@ -36,8 +37,10 @@ export function registerNativeBackend(): NativeRegistration {
   }
   for (const k of native) tf.registerKernel(k);
   tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(load.addon), 3);
-  const { blas, threads } = load.addon.info();
-  registered = { ok: true, name: NATIVE_BACKEND_NAME, detail: `${blas}, ${threads} threads` };
+  const { blas, threads, bf16Unavailable } = load.addon.info();
+  const pinned = openblasCoretypeNotice();
+  const bf16 = bf16Unavailable === '' ? ', bf16 products available' : '';
+  registered = { ok: true, name: NATIVE_BACKEND_NAME, detail: `${blas}, ${threads} threads${bf16}${pinned ? `; ${pinned}` : ''}` };
   return registered;
 }
 
@@ -67,4 +70,16 @@ export function resetNativePeakMemory(): void {
 export function releaseNativeMemory(): void {
   const backend = tf.backend();
   if (backend instanceof NativeBackend) backend.releaseMemory();
+}
+
+/**
+ * Sets the native backend's thread count (what DIFFLAB_NATIVE_THREADS sets at load) and returns the previous
+ * one; benchmarks use it to time 1 and all threads in one process. Throws when the addon is not loaded.
+ */
+export function setNativeThreads(threads: number): number {
+  const load = loadAddon();
+  if (!load.ok) throw new Error(`setNativeThreads: ${load.reason}`);
+  const before = load.addon.info().threads;
+  load.addon.setThreads(threads);
+  return before;
 }
