@@ -2,9 +2,12 @@
 
 The same model as packages/models (facebookresearch/DiT's adaLN-Zero DiT: patch embedding, timestep
 and label embedders, adaLN-Zero blocks with tanh-GELU MLPs, final adaLN layer, fixed sin-cos position
-embedding) and the same step as @difflab/training's trainStep: per step a random t ~ U{0..999} and
-fresh noise on the linear schedule, labels dropped to the null class at classDropoutProb, the MSE on
-the predicted noise (plus improved DDPM's L_vlb when the model learns sigma, DiT's hybrid loss),
+embedding; or LightningDiT's variants of it — SwiGLU MLP, RMSNorm, 2-D axial RoPE on q and k — as the
+config's mlp, norm and rope say) and the same step as @difflab/training's trainStep: per step a random
+t ~ U{0..999} and fresh noise on the linear schedule, labels dropped to the null class at
+classDropoutProb, the MSE on the predicted noise (plus improved DDPM's L_vlb when the model learns sigma,
+DiT's hybrid loss) — or, with objective.kind "flow", rectified flow (x_t = (1-t)x + t·eps, t uniform or
+logit-normal, the model at 1000·t predicting eps - x, MSE plus the velocity-direction term) — then
 backward, global-norm clipping, AdamW, and the EMA of the weights. Reads one JSON object from argv[1],
 prints one JSON object: parameter count and timed examples/s.
 
@@ -45,13 +48,47 @@ class Attention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x):
+    def forward(self, x, rope=None):
         b, n, c = x.shape
         qkv = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)
+        if rope is not None:
+            q, k = rotate_pairs(q, *rope), rotate_pairs(k, *rope)
         attn = (q * (c // self.heads) ** -0.5) @ k.transpose(-2, -1)
         x = attn.softmax(dim=-1) @ v
         return self.proj(x.transpose(1, 2).reshape(b, n, c))
+
+
+class SwiGLU(nn.Module):
+    """LightningDiT's SwiGLUFFN: w3(silu(w1 x) * w2 x), hidden width trunc(2/3 * round(dim * mlp_ratio))."""
+
+    def __init__(self, dim, hidden):
+        super().__init__()
+        self.w1 = nn.Linear(dim, hidden)
+        self.w2 = nn.Linear(dim, hidden)
+        self.w3 = nn.Linear(hidden, dim)
+
+    def forward(self, x):
+        return self.w3(F.silu(self.w1(x)) * self.w2(x))
+
+
+def rms_norm(x, eps=1e-6):
+    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+
+
+def rope_tables(head_dim, grid, theta=10000.0):
+    """packages/models' rope2dAngles: pair p < head_dim/4 turns with the row, the others with the column."""
+    quarter = head_dim // 4
+    omega = theta ** (-4.0 * np.arange(quarter) / head_dim)
+    i, j = np.meshgrid(np.arange(grid), np.arange(grid), indexing="ij")
+    angles = np.concatenate([i.reshape(-1, 1) * omega, j.reshape(-1, 1) * omega], axis=1)  # [tokens, head_dim/2]
+    return torch.from_numpy(np.cos(angles)).float(), torch.from_numpy(np.sin(angles)).float()
+
+
+def rotate_pairs(x, cos, sin):
+    """Interleaved channel pairs (x0, x1) -> (x0 cos - x1 sin, x1 cos + x0 sin); x [..., tokens, head_dim]."""
+    x0, x1 = x[..., 0::2], x[..., 1::2]
+    return torch.stack([x0 * cos - x1 * sin, x1 * cos + x0 * sin], dim=-1).flatten(-2)
 
 
 class Mlp(nn.Module):
@@ -64,18 +101,23 @@ class Mlp(nn.Module):
         return self.fc2(F.gelu(self.fc1(x), approximate="tanh"))
 
 
+def make_norm(kind, dim):
+    return rms_norm if kind == "rmsnorm" else nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+
+
 class DiTBlock(nn.Module):
-    def __init__(self, dim, heads, mlp_ratio):
+    def __init__(self, dim, heads, mlp_ratio, mlp="gelu", norm="layernorm"):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
+        self.norm1 = make_norm(norm, dim)
         self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
-        self.mlp = Mlp(dim, round(dim * mlp_ratio))
+        self.norm2 = make_norm(norm, dim)
+        hidden = round(dim * mlp_ratio)
+        self.mlp = SwiGLU(dim, int((2 / 3) * hidden)) if mlp == "swiglu" else Mlp(dim, hidden)
         self.adaLN_modulation = nn.Sequential(nn.SiLU(), nn.Linear(dim, 6 * dim))
 
-    def forward(self, x, c):
+    def forward(self, x, c, rope=None):
         sh1, sc1, g1, sh2, sc2, g2 = self.adaLN_modulation(c).chunk(6, dim=1)
-        x = x + g1.unsqueeze(1) * self.attn(modulate(self.norm1(x), sh1, sc1))
+        x = x + g1.unsqueeze(1) * self.attn(modulate(self.norm1(x), sh1, sc1), rope)
         return x + g2.unsqueeze(1) * self.mlp(modulate(self.norm2(x), sh2, sc2))
 
 
@@ -106,8 +148,16 @@ class DiT(nn.Module):
         label_rows = c["numClasses"] + (1 if c["classDropoutProb"] > 0 else 0)
         self.y_embedder = nn.Embedding(label_rows, d)
         self.register_buffer("pos_embed", sincos_pos_embed(d, self.grid)[None])
-        self.blocks = nn.ModuleList([DiTBlock(d, c["numHeads"], c["mlpRatio"]) for _ in range(c["depth"])])
-        self.final_norm = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        if c.get("block", "adaLN-Zero") != "adaLN-Zero":
+            raise SystemExit(f"dit_train_step: the PyTorch DiT has adaLN-Zero blocks, not '{c['block']}'")
+        mlp, norm = c.get("mlp", "gelu"), c.get("norm", "layernorm")
+        self.blocks = nn.ModuleList([DiTBlock(d, c["numHeads"], c["mlpRatio"], mlp, norm) for _ in range(c["depth"])])
+        if c.get("rope", False):
+            cos, sin = rope_tables(d // c["numHeads"], self.grid)
+            self.register_buffer("rope_cos", cos)
+            self.register_buffer("rope_sin", sin)
+        self.rope = c.get("rope", False)
+        self.final_norm = make_norm(norm, d)
         self.final_linear = nn.Linear(d, p * p * self.out_ch)
         self.final_modulation = nn.Sequential(nn.SiLU(), nn.Linear(d, 2 * d))
         self.initialize_weights()
@@ -134,8 +184,9 @@ class DiT(nn.Module):
     def forward(self, x, t, y):
         x = self.x_embedder(x).flatten(2).transpose(1, 2) + self.pos_embed
         c = self.t_embedder(t) + self.y_embedder(y)
+        rope = (self.rope_cos, self.rope_sin) if self.rope else None
         for block in self.blocks:
-            x = block(x, c)
+            x = block(x, c, rope)
         shift, scale = self.final_modulation(c).chunk(2, dim=1)
         x = self.final_linear(modulate(self.final_norm(x), shift, scale))
         b = x.shape[0]
@@ -205,17 +256,44 @@ def main():
     # bf16: PyTorch's CPU autocast (bf16 operands for linear layers and matmuls through oneDNN, fp32 weights).
     bf16 = cfg.get("precision", "fp32") == "bf16"
 
-    def step():
+    objective = cfg.get("objective", {"kind": "epsilon"})
+
+    def flow_loss(labels):
+        # @difflab/losses' flowLossTerms: t, then noise; the model at 1000·t predicts the velocity eps - x.
+        if objective["timeSampling"] == "logit-normal":
+            t = torch.sigmoid(objective["timeMean"] + objective["timeStd"] * torch.randn(b))
+        else:
+            t = torch.rand(b)
+        noise = torch.randn_like(x0)
+        tt = t.view(b, 1, 1, 1)
+        xt = (1 - tt) * x0 + tt * noise
+        target = noise - x0
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(xt, 1000 * t, labels)
+        out = out.float()
+        loss = F.mse_loss(out, target)
+        w = objective["velocityDirectionWeight"]
+        if w > 0:
+            o, g = out.reshape(b, -1), target.reshape(b, -1)
+            cos = (o * g).mean(1) / (torch.sqrt(o.pow(2).mean(1) + 1e-12) * torch.sqrt(g.pow(2).mean(1) + 1e-12))
+            loss = loss + w * (1 - cos).mean()
+        return loss
+
+    def epsilon_loss(labels):
         t = torch.randint(0, 1000, (b,))
         noise = torch.randn_like(x0)
         xt = per_example(sch["sqrt_ac"], t) * x0 + per_example(sch["sqrt_1m_ac"], t) * noise
-        labels = torch.where(torch.rand(b) < drop, torch.full_like(y, num_classes), y) if drop > 0 else y
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             out = model(xt, t.float(), labels)
         out = out.float()
         loss = F.mse_loss(out[:, :ch], noise)
         if cfg["learnSigma"]:
             loss = loss + vlb_term(out, x0, xt, t, sch, ch).mean()
+        return loss
+
+    def step():
+        labels = torch.where(torch.rand(b) < drop, torch.full_like(y, num_classes), y) if drop > 0 else y
+        loss = flow_loss(labels) if objective["kind"] == "flow" else epsilon_loss(labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["gradClip"])

@@ -20,13 +20,14 @@ const usage = `usage: difflab bench train-step [--quick] [--json] [--engines nat
        difflab bench tracker [--runs 10000] [--steps 1000] [--rest-runs N] [--dir PARENT] [--json]
 
 train-step  Times the trainer's own training step (@difflab/training's trainStep: random t,
-            label dropout, forward + backward, clipping, AdamW, EMA) for the small Fashion-MNIST
+            label dropout, forward + backward, clipping, AdamW, EMA) for the README's main job
+            (main-job: its model and rectified-flow objective, batch 64), the small Fashion-MNIST
             DiT (batch 64) and DiT-S/2 (batch 8 and 64) on the native backend, wasm and cpu (small
             config only: minutes per step otherwise) and the same step in PyTorch (Debian
             python3-torch) at 1 and --threads threads (the faster is reported), checks that PyTorch
             trains the same number of parameters, and runs a fp32 GEMM micro-benchmark against the
             machine's measured peak. Prints examples/s and native/PyTorch.
-            --quick: the small config on native and PyTorch, within a minute.
+            --quick: the main job and the small config on native and PyTorch, within a minute.
             --precision bf16: bf16 matrix products (train.precision 'bf16', native only) against
             PyTorch under torch.autocast("cpu", bfloat16); needs AVX512-BF16.
 profile     Kernel-time profile of one training step on a tfjs backend (ε-prediction objective), with the

@@ -1,13 +1,17 @@
 import { benchMachine, machineLine, type BenchMachine } from './machine.js';
 import { loadavg, totalmem } from 'node:os';
 import { gemmBench, type GemmReport } from './gemm.js';
-import { tfjsTrainStep, torchTrainStep, type EngineResult, type Precision, type StepBudget, type TrainStepCase } from './train-step.js';
-import { countDiT, ditConfig } from '@difflab/models';
+import { MAIN_JOB, benchModelSection, tfjsTrainStep, torchTrainStep, type EngineResult, type Precision, type StepBudget, type TrainStepCase } from './train-step.js';
+import { countDiT } from '@difflab/models';
+import { resolveModelConfig } from '@difflab/runs';
 
 export const ENGINES = ['native', 'wasm', 'cpu', 'pytorch'] as const;
 export type Engine = (typeof ENGINES)[number];
 
-/** The small Fashion-MNIST DiT (32×32×1, patch 4, width 192, depth 6, adaLN-Zero) and DiT-S/2 (32×32×4). */
+/**
+ * The README's main job (its model — width 96, depth 3, SwiGLU, RMSNorm, RoPE — and its rectified-flow objective),
+ * the small Fashion-MNIST DiT (32×32×1, patch 4, width 192, depth 6, adaLN-Zero) and DiT-S/2 (32×32×4).
+ */
 export const SMALL_CONFIG = 'DiT-FMNIST-S/4';
 export const LARGE_CONFIG = 'DiT-S/2';
 
@@ -43,9 +47,13 @@ export interface TrainStepBenchReport {
 // the small config at batch 64, and only in the full benchmark.
 function plan(quick: boolean): { c: TrainStepCase; engines: readonly Engine[]; budget: StepBudget }[] {
   if (quick) {
-    return [{ c: { config: SMALL_CONFIG, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 1, minSteps: 2, minSeconds: 2 } }];
+    return [
+      { c: { config: MAIN_JOB, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 2, minSteps: 5, minSeconds: 2 } },
+      { c: { config: SMALL_CONFIG, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 1, minSteps: 2, minSeconds: 2 } },
+    ];
   }
   return [
+    { c: { config: MAIN_JOB, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 5, minSteps: 20, minSeconds: 10 } },
     { c: { config: SMALL_CONFIG, batch: 64 }, engines: ['native', 'pytorch'], budget: { warmup: 2, minSteps: 5, minSeconds: 10 } },
     // wasm compiles on its first step; cpu has nothing to warm that matters next to a minutes-long step.
     { c: { config: SMALL_CONFIG, batch: 64 }, engines: ['wasm'], budget: { warmup: 1, minSteps: 1, minSeconds: 0 } },
@@ -84,7 +92,9 @@ export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<Tr
   const allCases: TrainStepCase[] = [];
   for (const p of plan(opts.quick)) if (!allCases.some((c) => keyOf(c) === keyOf(p.c))) allCases.push(p.c);
   for (const c of allCases) {
-    cases.set(keyOf(c), { ...c, params: countDiT(ditConfig(c.config)).params, engines: {}, nativeOverPytorch: null });
+    const model = resolveModelConfig(benchModelSection(c.config));
+    if (model.architecture !== 'dit') throw new Error(`train-step benchmarks a DiT; '${c.config}' is a U-Net`);
+    cases.set(keyOf(c), { ...c, params: countDiT(model.config).params, engines: {}, nativeOverPytorch: null });
   }
   for (const p of plan(opts.quick)) {
     const report = cases.get(keyOf(p.c))!;

@@ -1,7 +1,9 @@
 import { Rng, initBackend, nativeMemoryFootprint, releaseNativeMemory, resetNativePeakMemory, setMatmulPrecision, tf, type BackendName } from '@difflab/core-tensor';
 import { countDiT, linearSchedule, type DiTConfig } from '@difflab/models';
 import { createDenoiser, resolveModelConfig, type FloatBatch, type ModelConfigInput } from '@difflab/runs';
-import { createTrainer, epsilonObjective, trainStep } from '@difflab/training';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createTrainer, epsilonObjective, flowObjective, trainStep, type FlowObjectiveOptions } from '@difflab/training';
 import { runPeer } from './python-peer.js';
 
 /** The precision of the step's matrix products: fp32, or bf16 operands with fp32 accumulation on both sides. */
@@ -46,12 +48,33 @@ export interface EngineResult {
 /** The preset the dit-scaling sweep sizes (`w<width>-d<depth>`) vary: the small Fashion-MNIST DiT. */
 export const SWEEP_BASE_PRESET = 'DiT-FMNIST-S/4';
 
+/** The benchmark config name of the README's main job: experiments/dit-fmnist/config.json's model and objective. */
+export const MAIN_JOB = 'main-job';
+const MAIN_JOB_FILE = fileURLToPath(new URL('../../../experiments/dit-fmnist/config.json', import.meta.url));
+
+function mainJobConfig(): { model: ModelConfigInput; diffusion?: { process?: string }; train: FlowObjectiveOptions } {
+  return JSON.parse(readFileSync(MAIN_JOB_FILE, 'utf8'));
+}
+
 /**
- * The model section of a benchmark config name: a DiT preset (`DiT-FMNIST-S/4`, `DiT-S/2`), or a model
- * size as the dit-scaling sweep names them, `w<width>-d<depth>[-h<heads>]`: DiT-FMNIST-S/4 at that
+ * The objective a benchmark config trains: the main job's rectified flow (its t sampling and velocity-direction
+ * weight), else ε-prediction (DiT's hybrid loss when the model learns σ). The peer receives the same description.
+ */
+export function benchObjective(config: string): { kind: 'epsilon' } | ({ kind: 'flow' } & Required<FlowObjectiveOptions>) {
+  if (config !== MAIN_JOB) return { kind: 'epsilon' };
+  const cfg = mainJobConfig();
+  if (cfg.diffusion?.process !== 'flow') throw new Error(`${MAIN_JOB_FILE}: the benchmark expects diffusion.process 'flow', got '${cfg.diffusion?.process}'`);
+  const t = cfg.train;
+  return { kind: 'flow', timeSampling: t.timeSampling ?? 'uniform', timeMean: t.timeMean ?? 0, timeStd: t.timeStd ?? 1, velocityDirectionWeight: t.velocityDirectionWeight ?? 0 };
+}
+
+/**
+ * The model section of a benchmark config name: `main-job` (the README's main job's model), a DiT preset
+ * (`DiT-FMNIST-S/4`, `DiT-S/2`), or a model size as the dit-scaling sweep names them, `w<width>-d<depth>[-h<heads>]`: DiT-FMNIST-S/4 at that
  * width and depth with `heads` heads (default width/32, so head dim 32), e.g. `w64-d2`.
  */
 export function benchModelSection(config: string): ModelConfigInput {
+  if (config === MAIN_JOB) return mainJobConfig().model;
   const size = /^w(\d+)-d(\d+)(?:-h(\d+))?$/.exec(config);
   if (!size) return { preset: config };
   const hiddenSize = Number(size[1]), depth = Number(size[2]);
@@ -73,15 +96,16 @@ export interface DiTTrainer {
 export const BENCH_TRAIN = { lr: 1e-4, beta1: 0.9, beta2: 0.999, weightDecay: 0, gradClip: 1, emaDecay: 0.9999 } as const;
 
 /**
- * A DiT from a training config's model section with the objective the trainer would pick for it
- * (ε-prediction; DiT's hybrid loss with L_vlb when it learns σ), on one fixed random batch.
+ * A DiT from a training config's model section with `objective` (default ε-prediction, DiT's hybrid loss with
+ * L_vlb when it learns σ; or rectified flow with the given options), on one fixed random batch.
  * Everything else is the trainer's own step.
  */
-export function createDiTTrainer(section: ModelConfigInput, batch: number, seed = 0): DiTTrainer {
+export function createDiTTrainer(section: ModelConfigInput, batch: number, seed = 0, objectiveSpec: ReturnType<typeof benchObjective> = { kind: 'epsilon' }): DiTTrainer {
   const rng = new Rng(seed);
   const model = createDenoiser(section, rng.fork());
   if (model.architecture !== 'dit') throw new Error(`train-step benchmarks a DiT; '${section.preset}' is a ${model.architecture}`);
-  const objective = epsilonObjective({ vlbWeight: (model.config as DiTConfig).learnSigma ? 1 : 0 });
+  const { kind: _kind, ...flow } = objectiveSpec as { kind: string } & FlowObjectiveOptions;
+  const objective = objectiveSpec.kind === 'flow' ? flowObjective(flow) : epsilonObjective({ vlbWeight: (model.config as DiTConfig).learnSigma ? 1 : 0 });
   const trainer = createTrainer(model, objective, linearSchedule(1000), BENCH_TRAIN);
   const shape: [number, number, number, number] = [batch, model.inputSize, model.inputSize, model.inChannels];
   const x = rng.normalTensor(shape, 0, 1);
@@ -118,7 +142,7 @@ function timeSteps(step: () => number, budget: StepBudget): { steps: number; sec
 /** Times the DiT training step on one tfjs backend (selected through core-tensor's initBackend). */
 export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budget: StepBudget, precision: Precision = 'fp32'): Promise<EngineResult> {
   const info = await initBackend({ backend, log: () => {} });
-  const trainer = createDiTTrainer(benchModelSection(c.config), c.batch);
+  const trainer = createDiTTrainer(benchModelSection(c.config), c.batch, 0, benchObjective(c.config));
   try {
     setMatmulPrecision(precision);
     const native = backend === 'native';
@@ -158,6 +182,7 @@ export function torchTrainStep(c: TrainStepCase, budget: StepBudget, threadCount
     runPeer<{ engine: string; threads: number; params: number; steps: number; stepMs: number; examplesPerSec: number; loss: number }>('dit_train_step.py', {
       ...resolved.config,
       ...BENCH_TRAIN,
+      objective: benchObjective(c.config),
       batch: c.batch,
       threads,
       precision,

@@ -4,9 +4,12 @@
 import { Rng, initBackend, tf } from '@difflab/core-tensor';
 import { countDiT, linearSchedule } from '@difflab/models';
 import { createDenoiser, resolveModelConfig } from '@difflab/runs';
-import { createTrainer, epsilonObjective, trainStep } from '@difflab/training';
+import { createTrainer, epsilonObjective, flowObjective, trainStep } from '@difflab/training';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { BENCH_TRAIN, createDiTTrainer } from '../src/train-step.js';
+import { PEER_PYTHON } from '../src/python-peer.js';
+import { BENCH_TRAIN, MAIN_JOB, benchModelSection, benchObjective, createDiTTrainer, torchTrainStep } from '../src/train-step.js';
 import { formatTrainStepReport, type TrainStepBenchReport } from '../src/train-step-bench.js';
 
 // learnSigma: the hybrid loss (L_simple + L_vlb) runs too.
@@ -62,6 +65,64 @@ describe('DiT training step', () => {
     for (let i = 0; i < 3; i++) trainer.step();
     expect(tf.memory().numTensors).toBe(before);
     trainer.dispose();
+  });
+});
+
+const hasTorch = (() => {
+  try {
+    execFileSync(PEER_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+describe('the main-job case', () => {
+  const mainJob = JSON.parse(readFileSync(new URL('../../../experiments/dit-fmnist/config.json', import.meta.url), 'utf8'));
+
+  it("is the README's main job: its config's model and its rectified-flow objective", () => {
+    expect(benchModelSection(MAIN_JOB)).toEqual(mainJob.model);
+    expect(mainJob.diffusion.process).toBe('flow');
+    expect(benchObjective(MAIN_JOB)).toEqual({
+      kind: 'flow', timeSampling: mainJob.train.timeSampling, timeMean: 0, timeStd: 1, velocityDirectionWeight: mainJob.train.velocityDirectionWeight,
+    });
+    expect(benchObjective('DiT-S/2')).toEqual({ kind: 'epsilon' });
+  });
+
+  it('times the trainer step with the flow objective, as a hand-run trainStep does', async () => {
+    await initBackend({ backend: 'native', log: () => {} });
+    const section = { ...mainJob.model, hiddenSize: 32, numHeads: 2, depth: 1 };
+    const spec = benchObjective(MAIN_JOB);
+    const bench = createDiTTrainer(section, 4, 7, spec);
+    const benchLosses = [bench.step(), bench.step()];
+    bench.dispose();
+    const rng = new Rng(7);
+    const model = createDenoiser(section, rng.fork());
+    const x = rng.normalTensor([4, 32, 32, 1], 0, 1);
+    const batch = { x: x.dataSync() as Float32Array, y: Int32Array.from({ length: 4 }, () => rng.int(10)), shape: [4, 32, 32, 1] as [number, number, number, number] };
+    x.dispose();
+    const { kind: _kind, ...flow } = spec as { kind: 'flow' };
+    const objective = flowObjective(flow);
+    const trainer = createTrainer(model, objective, linearSchedule(1000), BENCH_TRAIN);
+    const stepRng = rng.fork();
+    expect(benchLosses).toEqual([0, 1].map(() => trainStep(trainer, batch, { lr: BENCH_TRAIN.lr, emaDecay: BENCH_TRAIN.emaDecay, rng: stepRng }).loss));
+    trainer.dispose();
+    model.dispose();
+  });
+
+  it('has a PyTorch peer with the same parameter count and initial loss (SwiGLU, RMSNorm, RoPE, flow), or says it needs python3-torch', async () => {
+    const run = () => torchTrainStep({ config: MAIN_JOB, batch: 8 }, { warmup: 0, minSteps: 2, minSeconds: 0 }, [1]);
+    if (!hasTorch) return expect(run).toThrow(/python3-torch: bash tools\/setup.sh --peers/);
+    const peer = torchTrainStep({ config: MAIN_JOB, batch: 8 }, { warmup: 0, minSteps: 2, minSeconds: 0 }, [1]);
+    const model = resolveModelConfig(benchModelSection(MAIN_JOB));
+    expect(peer.params).toBe(countDiT(model.config as Parameters<typeof countDiT>[0]).params);
+    // Zero-initialised output layer: v̂ = 0, so the loss is E[(ε − x)²] + 1·(1 − 0) ≈ 3 on both sides.
+    await initBackend({ backend: 'native', log: () => {} });
+    const native = createDiTTrainer(benchModelSection(MAIN_JOB), 8, 0, benchObjective(MAIN_JOB));
+    const nativeLoss = (native.step() + native.step()) / 2;
+    native.dispose();
+    expect(Math.abs(peer.loss! - nativeLoss)).toBeLessThan(0.25);
+    expect(peer.loss!).toBeGreaterThan(2.5);
   });
 });
 
