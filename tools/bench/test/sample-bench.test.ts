@@ -84,12 +84,19 @@ describe('bench sample', () => {
     model.dispose();
   });
 
-  it.runIf(hasTorch)("PyTorch peer's DDIM and Euler samples equal the product's on shared weights and noise", async () => {
-    const check = await checkSamplePeer({ model: tiny });
-    expect(check.cases.map((c) => [c.sampler, c.steps])).toEqual([['ddim', 50], ['euler', 25]]);
-    for (const c of check.cases) {
-      expect(c.maxAbs).toBeGreaterThan(0.5); // non-trivial samples
-      expect(c.maxAbsDiff, c.sampler).toBeLessThan(1e-3);
+  // The main job's block variants too (SwiGLU, RMSNorm, 2-D RoPE): the same peer DiT times the main-job training step.
+  it("PyTorch peer's DDIM and Euler samples equal the product's on shared weights and noise (adaLN-Zero DiT, and with SwiGLU, RMSNorm and RoPE), or the peer says it needs python3-torch", async () => {
+    for (const model of [tiny, { ...tiny, mlp: 'swiglu', norm: 'rmsnorm', rope: true } as ModelConfigInput]) {
+      if (!hasTorch) {
+        await expect(checkSamplePeer({ model })).rejects.toThrow(/python3-torch: bash tools\/setup.sh --peers/);
+        continue;
+      }
+      const check = await checkSamplePeer({ model });
+      expect(check.cases.map((c) => [c.sampler, c.steps])).toEqual([['ddim', 50], ['euler', 25]]);
+      for (const c of check.cases) {
+        expect(c.maxAbs).toBeGreaterThan(0.5); // non-trivial samples
+        expect(c.maxAbsDiff, `${JSON.stringify(model)} ${c.sampler}`).toBeLessThan(1e-3);
+      }
     }
   });
 
