@@ -9,8 +9,8 @@ export const ENGINES = ['native', 'wasm', 'cpu', 'pytorch'] as const;
 export type Engine = (typeof ENGINES)[number];
 
 /**
- * The README's main job (its model — width 96, depth 3, SwiGLU, RMSNorm, RoPE — and its rectified-flow objective),
- * the small Fashion-MNIST DiT (32×32×1, patch 4, width 192, depth 6, adaLN-Zero) and DiT-S/2 (32×32×4).
+ * The small Fashion-MNIST DiT (32×32×1, patch 4, width 192, depth 6, adaLN-Zero) and DiT-S/2 (32×32×4); the first
+ * case is the README's main job (MAIN_JOB: its model and rectified-flow objective).
  */
 export const SMALL_CONFIG = 'DiT-FMNIST-S/4';
 export const LARGE_CONFIG = 'DiT-S/2';
