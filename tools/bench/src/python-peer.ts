@@ -14,6 +14,16 @@ export const PEER_PYTHON = process.env['DIFFLAB_PEER_PYTHON'] ?? '/usr/bin/pytho
  */
 export const PEER_MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296';
 
+/** Whether the peers' Python imports `modules` (e.g. 'torch', 'numpy, scipy.linalg': Debian packages that `bash tools/setup.sh --peers` installs). */
+export function peerPythonHas(modules: string): boolean {
+  try {
+    execFileSync(PEER_PYTHON, ['-c', `import ${modules}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class PeerError extends Error {
   override name = 'PeerError';
 }

@@ -1,19 +1,10 @@
 // The FID benchmark at a small dimension: the native, JS and SciPy values agree, the statistics
 // are what they claim to be, and the report prints every engine with correct ratios.
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { formatFidReport, randomFidStats, runFidBench, type FidBenchReport } from '../src/fid-bench.js';
-import { PEER_PYTHON } from '../src/python-peer.js';
+import { peerPythonHas } from '../src/python-peer.js';
 
-/** Whether the peer's Python has SciPy (Debian python3-scipy; `bash tools/setup.sh --peers`). */
-function hasScipy(): boolean {
-  try {
-    execFileSync(PEER_PYTHON, ['-c', 'import numpy, scipy.linalg'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
+const hasScipy = () => peerPythonHas('numpy, scipy.linalg');
 
 describe('fid benchmark', () => {
   it('makes full-rank statistics of the requested size with unequal means', () => {

@@ -1,13 +1,12 @@
 // `difflab bench sample` on a tiny DiT with a quick budget: the native path through the product's sample(), the
 // report's JSON shape and table, and — when Debian's python3-torch is installed (bash tools/setup.sh --peers) —
 // the PyTorch peer's timing and its samples against the product's on shared weights and noise.
-import { execFileSync } from 'node:child_process';
 import { cpus } from 'node:os';
 import { Rng, initBackend, tf } from '@difflab/core-tensor';
 import { countDiT, createSampler, sample } from '@difflab/models';
 import { createDenoiser, resolveModelConfig, type ModelConfigInput } from '@difflab/runs';
 import { describe, expect, it } from 'vitest';
-import { PEER_PYTHON } from '../src/python-peer.js';
+import { PEER_PYTHON, peerPythonHas } from '../src/python-peer.js';
 import {
   checkSamplePeer, formatSampleReport, parseModelOverrides, randomizeWeights, runProductSampler, runSampleBench, samplerSetup,
   type SampleBenchReport,
@@ -20,15 +19,7 @@ const tinyParams = (() => {
   return countDiT(r.config).params;
 })();
 
-/** Whether the peer's Python has PyTorch (Debian python3-torch, installed by `bash tools/setup.sh --peers` only). */
-const hasTorch = (() => {
-  try {
-    execFileSync(PEER_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasTorch = peerPythonHas('torch');
 if (!hasTorch) console.log(`bench sample: ${PEER_PYTHON} has no torch (python3-torch: bash tools/setup.sh --peers), so the PyTorch peer's timing and sample check are not tested (only that its rows say it is missing)`);
 
 describe('bench sample', () => {

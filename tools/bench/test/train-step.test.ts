@@ -5,10 +5,9 @@ import { Rng, initBackend, tf } from '@difflab/core-tensor';
 import { countDiT, linearSchedule } from '@difflab/models';
 import { createDenoiser, resolveModelConfig } from '@difflab/runs';
 import { createTrainer, epsilonObjective, flowObjective, trainStep } from '@difflab/training';
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { PEER_PYTHON } from '../src/python-peer.js';
+import { peerPythonHas } from '../src/python-peer.js';
 import { BENCH_TRAIN, MAIN_JOB, benchModelSection, benchObjective, createDiTTrainer, torchTrainStep } from '../src/train-step.js';
 import { formatTrainStepReport, type TrainStepBenchReport } from '../src/train-step-bench.js';
 
@@ -68,14 +67,7 @@ describe('DiT training step', () => {
   });
 });
 
-const hasTorch = (() => {
-  try {
-    execFileSync(PEER_PYTHON, ['-c', 'import torch'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const hasTorch = peerPythonHas('torch');
 
 describe('the main-job case', () => {
   const mainJob = JSON.parse(readFileSync(new URL('../../../experiments/dit-fmnist/config.json', import.meta.url), 'utf8'));
