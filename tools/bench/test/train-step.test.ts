@@ -3,8 +3,8 @@
 // report prints every engine's number.
 import { Rng, initBackend, tf } from '@difflab/core-tensor';
 import { countDiT, linearSchedule } from '@difflab/models';
-import { createDenoiser, resolveModelConfig } from '@difflab/runs';
-import { createTrainer, epsilonObjective, flowObjective, trainStep } from '@difflab/training';
+import { createDenoiser, resolveModelConfig, type ModelConfigInput } from '@difflab/runs';
+import { createTrainer, epsilonObjective, flowObjective, trainStep, type Objective } from '@difflab/training';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { peerPythonHas } from '../src/python-peer.js';
@@ -28,26 +28,32 @@ async function lossCurve(backend: 'cpu' | 'native', steps: number): Promise<numb
   return losses;
 }
 
+/** `steps` trainStep losses by hand with createDiTTrainer's seeding (model, batch of 4, then the step Rng). */
+function handRunLosses(section: ModelConfigInput, seed: number, objective: Objective, steps: number): number[] {
+  const rng = new Rng(seed);
+  const model = createDenoiser(section, rng.fork());
+  const x = rng.normalTensor([4, 32, 32, 1], 0, 1);
+  const batch = { x: x.dataSync() as Float32Array, y: Int32Array.from({ length: 4 }, () => rng.int(10)), shape: [4, 32, 32, 1] as [number, number, number, number] };
+  x.dispose();
+  const trainer = createTrainer(model, objective, linearSchedule(1000), BENCH_TRAIN);
+  const stepRng = rng.fork();
+  const losses = Array.from({ length: steps }, () => trainStep(trainer, batch, { lr: BENCH_TRAIN.lr, emaDecay: BENCH_TRAIN.emaDecay, rng: stepRng }).loss);
+  trainer.dispose();
+  objective.dispose();
+  model.dispose();
+  return losses;
+}
+
 describe('DiT training step', () => {
   it("is the trainer's trainStep with random t, label dropout, clipping and EMA", async () => {
     await initBackend({ backend: 'native', log: () => {} });
     const bench = createDiTTrainer(tiny, 4, 7);
     const benchLosses = [bench.step(), bench.step(), bench.step()];
     bench.dispose();
-    // By hand, with the same seeding: model, batch, then the step Rng.
-    const rng = new Rng(7);
-    const model = createDenoiser(tiny, rng.fork());
-    const x = rng.normalTensor([4, 32, 32, 1], 0, 1);
-    const batch = { x: x.dataSync() as Float32Array, y: Int32Array.from({ length: 4 }, () => rng.int(10)), shape: [4, 32, 32, 1] as [number, number, number, number] };
-    x.dispose();
-    const trainer = createTrainer(model, epsilonObjective({ vlbWeight: 1 }), linearSchedule(1000), BENCH_TRAIN);
-    const stepRng = rng.fork();
-    const losses = [0, 1, 2].map(() => trainStep(trainer, batch, { lr: BENCH_TRAIN.lr, emaDecay: BENCH_TRAIN.emaDecay, rng: stepRng }).loss);
+    const losses = handRunLosses(tiny, 7, epsilonObjective({ vlbWeight: 1 }), 3);
     expect(benchLosses).toEqual(losses);
     // Random t and noise each step: the same weights at step 1 and 2 would still give different losses.
     expect(new Set(losses).size).toBe(3);
-    trainer.dispose();
-    model.dispose();
   });
 
   it('follows the same loss curve on native and cpu', async () => {
@@ -88,24 +94,14 @@ describe('the main-job case', () => {
     const bench = createDiTTrainer(section, 4, 7, spec);
     const benchLosses = [bench.step(), bench.step()];
     bench.dispose();
-    const rng = new Rng(7);
-    const model = createDenoiser(section, rng.fork());
-    const x = rng.normalTensor([4, 32, 32, 1], 0, 1);
-    const batch = { x: x.dataSync() as Float32Array, y: Int32Array.from({ length: 4 }, () => rng.int(10)), shape: [4, 32, 32, 1] as [number, number, number, number] };
-    x.dispose();
     const { kind: _kind, ...flow } = spec as { kind: 'flow' };
-    const objective = flowObjective(flow);
-    const trainer = createTrainer(model, objective, linearSchedule(1000), BENCH_TRAIN);
-    const stepRng = rng.fork();
-    expect(benchLosses).toEqual([0, 1].map(() => trainStep(trainer, batch, { lr: BENCH_TRAIN.lr, emaDecay: BENCH_TRAIN.emaDecay, rng: stepRng }).loss));
-    trainer.dispose();
-    model.dispose();
+    expect(benchLosses).toEqual(handRunLosses(section, 7, flowObjective(flow), 2));
   });
 
   it('has a PyTorch peer with the same parameter count and initial loss (SwiGLU, RMSNorm, RoPE, flow), or says it needs python3-torch', async () => {
     const run = () => torchTrainStep({ config: MAIN_JOB, batch: 8 }, { warmup: 0, minSteps: 2, minSeconds: 0 }, [1]);
     if (!hasTorch) return expect(run).toThrow(/python3-torch: bash tools\/setup.sh --peers/);
-    const peer = torchTrainStep({ config: MAIN_JOB, batch: 8 }, { warmup: 0, minSteps: 2, minSeconds: 0 }, [1]);
+    const peer = run();
     const model = resolveModelConfig(benchModelSection(MAIN_JOB));
     expect(peer.params).toBe(countDiT(model.config as Parameters<typeof countDiT>[0]).params);
     // Zero-initialised output layer: v̂ = 0, so the loss is E[(ε − x)²] + 1·(1 − 0) ≈ 3 on both sides.
