@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { AdamW, Rng, backendInfo, entryToTensor, readSafetensors, tf, writeSafetensors } from '@difflab/core-tensor';
+import { AdamW, Rng, backendInfo, cpuFlags, entryToTensor, readSafetensors, tf, writeSafetensors } from '@difflab/core-tensor';
 import { BatchIterator, loadFashionMnist } from '@difflab/data';
 import { z } from 'zod';
 import { Cnn, initCnn } from './cnn.js';
@@ -84,13 +84,8 @@ function cnnEncoder(cnn: Cnn): TokenEncoder {
 
 /** The machine a number was measured on (CPU model, its vector flags, cores, backend), recorded beside it. */
 export function machine(): Record<string, string | number> {
-  let flags: string[] = [];
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
-    flags = (line?.split(':')[1] ?? '').trim().split(/\s+/).filter((f) => ['avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'fma'].includes(f));
-  } catch {
-    // Not Linux: the model name still says which machine.
-  }
+  // Not Linux: no flags, and the model name still says which machine.
+  const flags = cpuFlags().filter((f) => ['avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'fma'].includes(f));
   const info = backendInfo();
   return { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, vectorFlags: flags.join(' '), backend: info ? `${info.name} (${info.detail})` : tf.getBackend(), date: new Date().toISOString() };
 }

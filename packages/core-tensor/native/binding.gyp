@@ -2,8 +2,8 @@
 # Linux: OpenBLAS found with pkg-config (Debian libopenblas-dev). macOS: the Accelerate framework.
 {
   'variables': {
-    # Whether Debian's oneDNN headers are here (libdnnl-dev). A string: node -p colours numbers under FORCE_COLOR, which Nx sets.
-    'onednn%': '<!(node -p "require(\'fs\').existsSync(\'/usr/include/oneapi/dnnl/dnnl.h\') ? \'1\' : \'0\'")',
+    # build.mjs decides whether oneDNN is here (Debian libdnnl-dev) and says so.
+    'onednn%': '<!(node -p "process.env.DIFFLAB_ONEDNN || \'0\'")',
   },
   'targets': [
     {

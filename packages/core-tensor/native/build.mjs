@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const target = join(here, 'build/Release/difflab_native.node');
-// binding.gyp links oneDNN when this header is present.
+// oneDNN (bf16 products) is linked when its header is present; binding.gyp reads the decision from DIFFLAB_ONEDNN.
 const ONEDNN_HEADER = '/usr/include/oneapi/dnnl/dnnl.h';
 
 function fail(message) {
@@ -28,6 +28,7 @@ if (process.platform === 'linux' && spawnSync('pkg-config', ['--exists', 'openbl
   fail('pkg-config cannot find openblas; install pkg-config and libopenblas-dev (bash tools/setup.sh does as root)');
 }
 
+const onednn = process.platform === 'linux' && existsSync(ONEDNN_HEADER);
 const scratch = mkdtempSync(join(tmpdir(), 'difflab-native-'));
 try {
   cpSync(join(here, 'binding.gyp'), join(scratch, 'binding.gyp'));
@@ -35,7 +36,7 @@ try {
   const verbose = process.argv.includes('--verbose');
   const result = spawnSync(process.execPath, [require.resolve('node-gyp/bin/node-gyp.js'), 'rebuild', `--nodedir=${nodedir}`, '-j', '2'], {
     cwd: scratch,
-    env: { ...process.env, DIFFLAB_NAPI_INCLUDE: dirname(require.resolve('node-addon-api/package.json')) },
+    env: { ...process.env, DIFFLAB_NAPI_INCLUDE: dirname(require.resolve('node-addon-api/package.json')), DIFFLAB_ONEDNN: onednn ? '1' : '0' },
     stdio: verbose ? 'inherit' : ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
   });
@@ -50,5 +51,4 @@ try {
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
-const onednn = process.platform === 'linux' && existsSync(ONEDNN_HEADER);
 console.log(`build-native: built ${target}${onednn ? ' with oneDNN (bf16 products)' : process.platform === 'linux' ? `; without oneDNN (no ${ONEDNN_HEADER}): bf16 products unavailable, install libdnnl-dev to have them` : ''}`);

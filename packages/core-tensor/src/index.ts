@@ -39,6 +39,7 @@ export {
   type NativeRegistration,
 } from './native/register.js';
 export { measurePeakGflops } from './native/peak.js';
+export { cpuFlags } from './cpu-flags.js';
 export { setMatmulPrecision, matmulPrecision, bf16Unavailable, type MatmulPrecision } from './native/precision.js';
 export { minimizeLbfgs, strongWolfeLineSearch, type Objective, type LbfgsOptions, type LbfgsResult, type LineSearchResult } from './optim/lbfgs.js';
 export {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { openblasCoretypeNotice } from '../src/native/blas-coretype.js';
 
-const AVX512 = ' fpu sse2 avx avx2 fma avx512f avx512dq avx512bw avx512vl avx512_bf16';
-const AVX2 = ' fpu sse2 avx avx2 fma';
+const AVX512 = ['fpu', 'sse2', 'avx', 'avx2', 'fma', 'avx512f', 'avx512dq', 'avx512bw', 'avx512vl', 'avx512_bf16'];
+const AVX2 = ['fpu', 'sse2', 'avx', 'avx2', 'fma'];
 
 describe('openblasCoretypeNotice', () => {
   it('names an OPENBLAS_CORETYPE that pins AVX2 kernels on an AVX-512 CPU, and the fix', () => {

@@ -2,9 +2,9 @@
 // bfloat16-rounded operands up to fp32 accumulation, and differ from the unrounded product by the
 // rounding. Where the machine cannot run them, setMatmulPrecision('bf16') must refuse and say why.
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { bf16Unavailable, bfloat16BitsToFloat32, float32ToBfloat16Bits, matmulPrecision, Rng, setMatmulPrecision } from '../src/index.js';
+import { bf16Unavailable, bfloat16BitsToFloat32, cpuFlags, float32ToBfloat16Bits, matmulPrecision, Rng, setMatmulPrecision } from '../src/index.js';
 import { requireNative } from './native-helpers.js';
 
 beforeAll(async () => {
@@ -56,7 +56,7 @@ const CASES = [
 ];
 
 // A machine with the instructions and Debian's oneDNN headers must have built an addon that runs bf16.
-const machineHasBf16 = existsSync('/proc/cpuinfo') && /\bavx512_bf16\b/.test(readFileSync('/proc/cpuinfo', 'utf8')) && existsSync('/usr/include/oneapi/dnnl/dnnl.h');
+const machineHasBf16 = cpuFlags().includes('avx512_bf16') && existsSync('/usr/include/oneapi/dnnl/dnnl.h');
 
 describe('bf16 matrix products', () => {
   it(`are available exactly when the CPU has AVX512-BF16 and oneDNN is installed (here: ${machineHasBf16 ? 'both' : 'not both'})`, () => {

@@ -8,11 +8,12 @@
  *
  * The lead wires this as `difflab bench fid` from `runFidBench` and `formatFidReport`.
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, hostname, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { linalgEngine, matmulTransB, Rng, setLinalgEngine } from '@difflab/core-tensor';
 import { frechetDistance, StreamingMoments, writeNpz, type GaussianStats } from '@difflab/metrics';
+import { vectorFlags } from './machine.js';
 import { runPeer } from './python-peer.js';
 
 export const FID_ENGINES = ['native', 'js', 'scipy'] as const;
@@ -67,16 +68,6 @@ export interface FidBenchReport {
   cases: FidBenchCase[];
 }
 
-const VECTOR_FLAG = /^(sse4_2|avx|avx2|fma|f16c|avx_vnni|avx512\w*|amx\w*)$/;
-
-function vectorFlags(): string[] {
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
-    return (line?.split(':')[1] ?? '').trim().split(/\s+/).filter((f) => VECTOR_FLAG.test(f));
-  } catch {
-    return [];
-  }
-}
 
 /**
  * Two feature sets of `samples` rows: ReLU(Z·M + shift) with Gaussian Z and a random mixing M

@@ -1,9 +1,10 @@
 import { benchMachine, machineLine, type BenchMachine } from './machine.js';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuFlags } from '@difflab/core-tensor';
 import { ditConfig } from '@difflab/models';
 import { nativeGemmRates } from './native-gemm.js';
 import { runPeer } from './python-peer.js';
@@ -214,8 +215,7 @@ export async function runGemmBf16Bench(opts: GemmBf16Options): Promise<GemmBf16R
       });
     });
   }
-  const cpuFlags = existsSync('/proc/cpuinfo') ? (/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '') : '';
-  const bf16Flags = cpuFlags.split(/\s+/).filter((f) => /bf16|amx/.test(f));
+  const bf16Flags = cpuFlags().filter((f) => /bf16|amx/.test(f));
   const note = libs && !libs.bf16Lib.sbgemm
     ? `${libs.bf16Lib.path} (${libs.bf16Lib.config}) has no cblas_sbgemm: it was built without BUILD_BFLOAT16. Name an OpenBLAS built with BUILD_BFLOAT16=1 with --bf16-lib (tools/bench/README.md)`
     : null;

@@ -29,7 +29,6 @@ export async function nativeGemmRates(shapes: GemmShape[], threads: number, seco
         fp32 = Math.max(fp32, rate('fp32'));
         if (bf16) bf = Math.max(bf, rate('bf16'));
       }
-      setMatmulPrecision('fp32');
       tf.dispose([a, b]);
       return { nativeFp32: fp32, nativeBf16: bf16 ? bf : null };
     });

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statfsSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statfsSync, statSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DB_FILE, locationOfDir, SqliteStore, stringifyMlflowJson, type Metric } from '@difflab/tracking';
-import { benchMachine, machineLine, type BenchMachine } from './machine.js';
+import { benchMachine, machineLine, vectorFlags, type BenchMachine } from './machine.js';
 
 /**
  * `difflab bench tracker`: the tracker under load. A fresh store in a temp directory receives
@@ -63,16 +63,6 @@ export interface TrackerBenchReport {
   targets: typeof TRACKER_TARGETS;
 }
 
-const VECTOR_FLAG = /^(sse4_2|avx|avx2|fma|f16c|avx_vnni|avx512\w*|amx\w*)$/;
-
-function vectorFlags(): string[] {
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('flags'));
-    return (line?.split(':')[1] ?? '').trim().split(/\s+/).filter((f) => VECTOR_FLAG.test(f));
-  } catch {
-    return [];
-  }
-}
 
 /** One batch of a run's metrics: steps [from, from + count) × the 5 metrics, like a trainer's flush. */
 function metricBatch(runIndex: number, from: number, count: number, startTime: number): Metric[] {
