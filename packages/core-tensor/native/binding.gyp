@@ -22,7 +22,7 @@
         'src/heap.cc',
         'src/lapack.cc',
         'src/optimizer.cc',
-        'src/bf16.cc',
+        'src/onednn.cc',
       ],
       # build.mjs builds in a scratch copy of this directory and passes the header path along.
       'include_dirs': ["<!(node -p \"process.env.DIFFLAB_NAPI_INCLUDE || require('node-addon-api').include_dir\")"],

@@ -51,4 +51,4 @@ try {
 } finally {
   rmSync(scratch, { recursive: true, force: true });
 }
-console.log(`build-native: built ${target}${onednn ? ' with oneDNN (bf16 products)' : process.platform === 'linux' ? `; without oneDNN (no ${ONEDNN_HEADER}): bf16 products unavailable, install libdnnl-dev to have them` : ''}`);
+console.log(`build-native: built ${target}${onednn ? ' with oneDNN (its fp32 and bf16 products)' : process.platform === 'linux' ? `; without oneDNN (no ${ONEDNN_HEADER}): oneDNN and bf16 products unavailable, install libdnnl-dev to have them` : ''}`);

@@ -40,7 +40,16 @@ export {
 } from './native/register.js';
 export { measurePeakGflops } from './native/peak.js';
 export { cpuFlags } from './cpu-flags.js';
-export { setMatmulPrecision, matmulPrecision, bf16Unavailable, type MatmulPrecision } from './native/precision.js';
+export {
+  setMatmulPrecision,
+  matmulPrecision,
+  bf16Unavailable,
+  setMatmulLibrary,
+  matmulLibrary,
+  onednnUnavailable,
+  type MatmulPrecision,
+  type MatmulLibrary,
+} from './native/precision.js';
 export { minimizeLbfgs, strongWolfeLineSearch, type Objective, type LbfgsOptions, type LbfgsResult, type LineSearchResult } from './optim/lbfgs.js';
 export {
   ATTENTION_KERNEL,

@@ -1,10 +1,10 @@
-// bf16 matrix products (native/src/bf16.cc): each product must equal the float64 product of the
+// bf16 matrix products (native/src/onednn.cc): each product must equal the float64 product of the
 // bfloat16-rounded operands up to fp32 accumulation, and differ from the unrounded product by the
 // rounding. Where the machine cannot run them, setMatmulPrecision('bf16') must refuse and say why.
 import * as tf from '@tensorflow/tfjs-core';
-import { existsSync } from 'node:fs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bf16Unavailable, bfloat16BitsToFloat32, cpuFlags, float32ToBfloat16Bits, matmulPrecision, Rng, setMatmulPrecision } from '../src/index.js';
+import { MATMUL_CASES, matmulOperands, onednnInstalled, reference, worstRelative } from './matmul-reference.js';
 import { requireNative } from './native-helpers.js';
 
 beforeAll(async () => {
@@ -18,45 +18,8 @@ afterEach(async () => {
 
 const bf16 = (v: number) => bfloat16BitsToFloat32(float32ToBfloat16Bits(v));
 
-/** Row-major op(A)·op(B) for a batch of products in float64, with each operand value mapped by `round`. */
-function reference(a: Float32Array, b: Float32Array, batch: number, m: number, n: number, k: number, transA: boolean, transB: boolean, round: (v: number) => number) {
-  const out = new Float64Array(batch * m * n), scale = new Float64Array(batch * m * n);
-  for (let p = 0; p < batch; p++) {
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < n; j++) {
-        let s = 0, abs = 0;
-        for (let l = 0; l < k; l++) {
-          const x = round(a[p * m * k + (transA ? l * m + i : i * k + l)]!);
-          const y = round(b[p * k * n + (transB ? j * k + l : l * n + j)]!);
-          s += x * y;
-          abs += Math.abs(x * y);
-        }
-        out[p * m * n + i * n + j] = s;
-        scale[p * m * n + i * n + j] = abs;
-      }
-    }
-  }
-  return { out, scale };
-}
-
-/** Worst |c − ref| / Σ|terms| over the elements. */
-function worstRelative(c: Float32Array, ref: { out: Float64Array; scale: Float64Array }): number {
-  let worst = 0;
-  for (let i = 0; i < c.length; i++) worst = Math.max(worst, Math.abs(c[i]! - ref.out[i]!) / ref.scale[i]!);
-  return worst;
-}
-
-// Shapes through each path of gemm.cc: rows split over the threads, columns split (few rows), one
-// product per batch item, and a long reduction; every transposition.
-const CASES = [
-  { batch: 1, m: 300, n: 70, k: 50 },
-  { batch: 1, m: 20, n: 700, k: 33 },
-  { batch: 4, m: 17, n: 9, k: 64 },
-  { batch: 1, m: 64, n: 48, k: 2048 },
-];
-
 // A machine with the instructions and Debian's oneDNN headers must have built an addon that runs bf16.
-const machineHasBf16 = cpuFlags().includes('avx512_bf16') && existsSync('/usr/include/oneapi/dnnl/dnnl.h');
+const machineHasBf16 = cpuFlags().includes('avx512_bf16') && onednnInstalled;
 
 describe('bf16 matrix products', () => {
   it(`are available exactly when the CPU has AVX512-BF16 and oneDNN is installed (here: ${machineHasBf16 ? 'both' : 'not both'})`, () => {
@@ -72,13 +35,10 @@ describe('bf16 matrix products', () => {
       return;
     }
     const rng = new Rng(3);
-    for (const { batch, m, n, k } of CASES) {
+    for (const { batch, m, n, k } of MATMUL_CASES) {
       for (const transA of [false, true]) {
         for (const transB of [false, true]) {
-          const a = Float32Array.from(rng.normalArray(batch * m * k));
-          const b = Float32Array.from(rng.normalArray(batch * k * n));
-          const shapeA = batch === 1 ? (transA ? [k, m] : [m, k]) : transA ? [batch, k, m] : [batch, m, k];
-          const shapeB = batch === 1 ? (transB ? [n, k] : [k, n]) : transB ? [batch, n, k] : [batch, k, n];
+          const { a, b, shapeA, shapeB } = matmulOperands(rng, { batch, m, n, k }, transA, transB);
           setMatmulPrecision('bf16');
           expect(matmulPrecision()).toBe('bf16');
           const c = tf.tidy(() => tf.matMul(tf.tensor(a, shapeA), tf.tensor(b, shapeB), transA, transB).dataSync() as Float32Array);

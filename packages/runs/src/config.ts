@@ -209,6 +209,14 @@ const trainConfigObject = z
          * Absent = 'fp32' (kept optional so that existing configs hash as before).
          */
         precision: z.enum(['fp32', 'bf16']).optional(),
+        /**
+         * Library of the fp32 matrix products while training (native backend): 'blas' (default; OpenBLAS, the arithmetic
+         * of every result committed before the choice existed) or 'onednn' — oneDNN's JIT matmul, faster on the DiT's shapes
+         * (docs/benchmarks.md), the same products up to fp32 rounding in another summation order. Needs the addon built with
+         * oneDNN (Debian libdnnl-dev; tools/setup.sh installs it); refused elsewhere. bf16 products always use oneDNN.
+         * Absent = 'blas' (optional so that existing configs hash as before).
+         */
+        matmul: z.enum(['blas', 'onednn']).optional(),
       })
       .strict(),
     checkpoint: z

@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Rng, backendInfo, bf16Unavailable, initBackend, setMatmulPrecision, tf, writeFileAtomic } from '@difflab/core-tensor';
+import { Rng, backendInfo, bf16Unavailable, initBackend, onednnUnavailable, setMatmulLibrary, setMatmulPrecision, tf, writeFileAtomic } from '@difflab/core-tensor';
 import {
   ConfigError,
   type TrainConfig,
@@ -123,11 +123,20 @@ async function trainInScope(cfg: TrainConfig, opts: TrainOptions, cleanup: (() =
   }
 
   const backend = await initBackend();
+  if (cfg.train.precision === 'bf16' && cfg.train.matmul === 'blas') {
+    throw new ConfigError("train.matmul: 'blas' cannot compute train.precision 'bf16' (bf16 products always use oneDNN); drop train.matmul or set it to 'onednn'");
+  }
   if (cfg.train.precision === 'bf16') {
     const why = bf16Unavailable();
     if (why) throw new ConfigError(`train.precision: 'bf16' is unavailable here: ${why}; use 'fp32' (the default)`);
     setMatmulPrecision('bf16');
     cleanup.push(() => setMatmulPrecision('fp32'));
+  }
+  if (cfg.train.matmul === 'onednn') {
+    const why = onednnUnavailable();
+    if (why) throw new ConfigError(`train.matmul: 'onednn' is unavailable here: ${why}; use 'blas' (the default)`);
+    setMatmulLibrary('onednn');
+    cleanup.push(() => setMatmulLibrary('blas'));
   }
   const schedule = scheduleFor(cfg.diffusion);
   const loading = startPhase(`loading ${cfg.data.dataset}`, opts.progressStream);

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { BACKEND_NAMES, type BackendName } from '@difflab/core-tensor';
+import { BACKEND_NAMES, type BackendName, type MatmulLibrary } from '@difflab/core-tensor';
 import { FID_ENGINES, formatFidReport, runFidBench, type FidEngine } from './fid-bench.js';
 import { formatGemmBf16Report, runGemmBf16Bench } from './gemm-bench.js';
 import { formatProfile, profileTrainStep } from './profile.js';
@@ -11,7 +11,7 @@ import { formatTrackerReport, runTrackerBench } from './tracker-bench.js';
 
 /** The `difflab bench` command; apps/cli loads this file at run time instead of depending on the harness. */
 
-const usage = `usage: difflab bench train-step [--quick] [--json] [--engines native,wasm,cpu,pytorch] [--threads N] [--precision fp32|bf16]
+const usage = `usage: difflab bench train-step [--quick] [--json] [--engines native,wasm,cpu,pytorch] [--threads N] [--precision fp32|bf16] [--matmul blas,onednn]
        difflab bench profile [--config ${SMALL_CONFIG}|w<width>-d<depth>] [--model K=V[,K=V]] [--batch 64] [--backend native]
        difflab bench fid [--dims 512,2048] [--repeats 3] [--js-repeats 1] [--engines native,js,scipy] [--scipy-threads N] [--json]
        difflab bench sample [--quick] [--json] [--config ${SAMPLE_CONFIG}|w<width>-d<depth>] [--model K=V[,K=V]] [--batch 100] [--samplers ddim,euler]
@@ -30,6 +30,8 @@ train-step  Times the trainer's own training step (@difflab/training's trainStep
             --quick: the main job and the small config on native and PyTorch, within a minute.
             --precision bf16: bf16 matrix products (train.precision 'bf16', native only) against
             PyTorch under torch.autocast("cpu", bfloat16); needs AVX512-BF16.
+            --matmul: the libraries native fp32 products are timed with (train.matmul; default
+            blas,onednn where the addon has oneDNN); the faster is reported, naming both rates.
 profile     Kernel-time profile of one training step on a tfjs backend (ε-prediction objective), with the
             median wall time and the mean CPU time per step against the step's arithmetic at the measured
             1024² GEMM rate. --model overrides preset fields, e.g. the main job's model:
@@ -57,6 +59,11 @@ tracker     The tracker under load, in a temp store (removed afterwards): --runs
             experiments list and a 10-run compare timed over HTTP. Targets: ≥ 50,000 values/s local
             ingest, each page < 1 s. The full size writes ~7 GiB: --dir picks the disk; --runs 500 is quick.`;
 
+function matmulLibraryArg(v: string): MatmulLibrary {
+  if (v !== 'blas' && v !== 'onednn') throw new Error(`--matmul: '${v}' is not a matrix-product library; valid: blas, onednn`);
+  return v;
+}
+
 export async function run(args: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args,
@@ -78,6 +85,7 @@ export async function run(args: string[]): Promise<number> {
       check: { type: 'boolean' },
       'bf16-lib': { type: 'string' },
       precision: { type: 'string' },
+      matmul: { type: 'string' },
       runs: { type: 'string' },
       steps: { type: 'string' },
       'rest-runs': { type: 'string' },
@@ -98,11 +106,13 @@ export async function run(args: string[]): Promise<number> {
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`--threads must be a positive integer, got '${values.threads}'`);
     const precision = values.precision ?? 'fp32';
     if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`--precision must be fp32 or bf16, got '${precision}'`);
+    const matmul = values.matmul?.split(',').map((l) => matmulLibraryArg(l.trim()));
     const report = await runTrainStepBench({
       quick: values.quick ?? false,
       engines: engines as Engine[],
       threads,
       precision,
+      ...(matmul ? { matmul } : {}),
       log: (line) => process.stderr.write(line + '\n'),
     });
     console.log(values.json ? JSON.stringify(report, null, 2) : formatTrainStepReport(report));
@@ -113,7 +123,8 @@ export async function run(args: string[]): Promise<number> {
     if (!(BACKEND_NAMES as readonly string[]).includes(backend)) throw new Error(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got '${backend}'`);
     const batch = Number(values.batch ?? 64);
     if (!Number.isInteger(batch) || batch < 1) throw new Error(`--batch must be a positive integer, got '${values.batch}'`);
-    const p = await profileTrainStep(backend as BackendName, values.config ?? SMALL_CONFIG, batch, 20, parseModelOverrides(values.model ?? []));
+    const matmul = matmulLibraryArg(values.matmul ?? 'blas');
+    const p = await profileTrainStep(backend as BackendName, values.config ?? SMALL_CONFIG, batch, 20, parseModelOverrides(values.model ?? []), matmul);
     console.log(values.json ? JSON.stringify(p, null, 2) : formatProfile(p));
     return 0;
   }

@@ -1,10 +1,12 @@
-import { initBackend, measurePeakGflops, tf } from '@difflab/core-tensor';
+import { initBackend, measurePeakGflops, onednnUnavailable, setMatmulLibrary, tf } from '@difflab/core-tensor';
 import { runPeer } from './python-peer.js';
 
 export interface GemmResult {
   n: number;
-  /** fp32 GFLOP/s of tf.matMul on the native backend (JS dispatch and output allocation included). */
+  /** fp32 GFLOP/s of tf.matMul on the native backend (JS dispatch and output allocation included), products by BLAS. */
   native: number;
+  /** The same with oneDNN's products (train.matmul 'onednn'); null where the addon has no oneDNN. */
+  nativeOnednn: number | null;
   pytorch: number | null;
 }
 
@@ -15,6 +17,8 @@ export interface GemmReport {
   threads: number;
   results: GemmResult[];
   pytorchEngine: string | null;
+  /** Why the oneDNN column is empty, or null. */
+  onednnUnavailable: string | null;
 }
 
 function timeMatMul(n: number, minSeconds: number): number {
@@ -37,6 +41,16 @@ export async function gemmBench(sizes: number[], threads: number, withPytorch: b
   const peak1 = measurePeakGflops(1, minSeconds);
   const peakAll = measurePeakGflops(threads, minSeconds);
   const native = sizes.map((n) => timeMatMul(n, minSeconds));
+  const noOnednn = onednnUnavailable();
+  let onednn: number[] | null = null;
+  if (noOnednn === null) {
+    setMatmulLibrary('onednn');
+    try {
+      onednn = sizes.map((n) => timeMatMul(n, minSeconds));
+    } finally {
+      setMatmulLibrary('blas');
+    }
+  }
   let torch: { engine: string; results: { n: number; gflops: number }[] } | null = null;
   if (withPytorch) torch = runPeer('gemm_torch.py', { sizes, threads, minSeconds });
   return {
@@ -44,6 +58,7 @@ export async function gemmBench(sizes: number[], threads: number, withPytorch: b
     peakAll,
     threads,
     pytorchEngine: torch?.engine ?? null,
-    results: sizes.map((n, i) => ({ n, native: native[i]!, pytorch: torch?.results[i]?.gflops ?? null })),
+    onednnUnavailable: noOnednn,
+    results: sizes.map((n, i) => ({ n, native: native[i]!, nativeOnednn: onednn?.[i] ?? null, pytorch: torch?.results[i]?.gflops ?? null })),
   };
 }

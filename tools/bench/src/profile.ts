@@ -1,4 +1,4 @@
-import { initBackend, tf, type BackendName } from '@difflab/core-tensor';
+import { initBackend, setMatmulLibrary, tf, type BackendName, type MatmulLibrary } from '@difflab/core-tensor';
 import { gemmBench } from './gemm.js';
 import type { ModelConfigInput } from '@difflab/runs';
 import { benchModelSection, createDiTTrainer } from './train-step.js';
@@ -24,6 +24,8 @@ export interface KernelProfile {
    * step's arithmetic time.
    */
   gemmGflops: number | null;
+  /** native: the library of the fp32 products (of the step and of the GEMM rate). */
+  matmul: MatmulLibrary | null;
   /** Per kernel name: total ms (kernels inside fused and custom-gradient ops count there too), calls. */
   kernels: { name: string; ms: number; calls: number }[];
 }
@@ -39,9 +41,14 @@ export async function profileTrainStep(
   batch: number,
   timedSteps = 20,
   modelOverrides: Record<string, unknown> = {},
+  matmul: MatmulLibrary = 'blas',
 ): Promise<KernelProfile> {
-  const gemmGflops = backend === 'native' ? (await gemmBench([1024], 1, false, 0.5)).results[0]!.native : null;
+  if (matmul !== 'blas' && backend !== 'native') throw new Error(`--matmul ${matmul} needs the native backend, not '${backend}'`);
+  const gemm = backend === 'native' ? (await gemmBench([1024], 1, false, 0.5)).results[0]! : null;
+  const gemmGflops = gemm ? (matmul === 'onednn' ? gemm.nativeOnednn : gemm.native) : null;
+  if (gemm && gemmGflops === null) throw new Error('--matmul onednn: the native addon has no oneDNN (install libdnnl-dev and rebuild it: bash tools/setup.sh)');
   await initBackend({ backend, log: () => {} });
+  if (backend === 'native') setMatmulLibrary(matmul);
   const trainer = createDiTTrainer({ ...benchModelSection(config), ...modelOverrides } as ModelConfigInput, batch);
   try {
     trainer.step();
@@ -70,8 +77,9 @@ export async function profileTrainStep(
     }
     const kernels = [...byName].map(([name, e]) => ({ name, ...e })).sort((a, b) => b.ms - a.ms);
     const described = Object.keys(modelOverrides).length ? `${config} (${Object.entries(modelOverrides).map(([k, v]) => `${k}=${String(v)}`).join(', ')})` : config;
-    return { backend, config: described, batch, stepMs, cpuMs, timedSteps, flops, gemmGflops, kernels };
+    return { backend, config: described, batch, stepMs, cpuMs, timedSteps, flops, gemmGflops, matmul: backend === 'native' ? matmul : null, kernels };
   } finally {
+    if (backend === 'native') setMatmulLibrary('blas');
     trainer.dispose();
   }
 }
@@ -82,7 +90,7 @@ export function formatProfile(p: KernelProfile, top = 25): string {
   // Fused ops (`…__op`) and custom-gradient ops (`unnamed scope`) wrap kernels that are listed too.
   const total = p.kernels.filter((k) => !isWrapper(k.name)).reduce((s, k) => s + k.ms, 0);
   const lines = [
-    `${p.config} batch ${p.batch} on ${p.backend}: ${p.stepMs.toFixed(1)} ms/step (median of ${p.timedSteps}); one profiled step: kernels ${total.toFixed(0)} ms (the rest is JS dispatch and GC)`,
+    `${p.config} batch ${p.batch} on ${p.backend}${p.matmul ? ` (products by ${p.matmul})` : ''}: ${p.stepMs.toFixed(1)} ms/step (median of ${p.timedSteps}); one profiled step: kernels ${total.toFixed(0)} ms (the rest is JS dispatch and GC)`,
   ];
   const gflop = p.flops / 1e9;
   if (p.gemmGflops) {

@@ -2,6 +2,7 @@ import { benchMachine, machineLine, type BenchMachine } from './machine.js';
 import { loadavg, totalmem } from 'node:os';
 import { gemmBench, type GemmReport } from './gemm.js';
 import { MAIN_JOB, benchModelSection, tfjsTrainStep, torchTrainStep, type EngineResult, type Precision, type StepBudget, type TrainStepCase } from './train-step.js';
+import { initBackend, onednnUnavailable, type MatmulLibrary } from '@difflab/core-tensor';
 import { countDiT } from '@difflab/models';
 import { resolveModelConfig } from '@difflab/runs';
 
@@ -22,6 +23,11 @@ export interface TrainStepBenchOptions {
   threads: number;
   /** fp32, or bf16 matrix products on both sides (native train.precision 'bf16'; PyTorch CPU autocast). Default fp32. */
   precision?: Precision;
+  /**
+   * The libraries native fp32 products are timed with (train.matmul); the faster is reported, as PyTorch's best
+   * thread count is. Default: BLAS and oneDNN where the addon has oneDNN, else BLAS (saying why).
+   */
+  matmul?: readonly MatmulLibrary[];
   /** Progress lines (stderr by default). */
   log: (line: string) => void;
 }
@@ -39,6 +45,8 @@ export interface TrainStepBenchReport {
   machine: BenchMachine;
   quick: boolean;
   precision: Precision;
+  /** The libraries native fp32 products were timed with (bf16 products always use oneDNN: none listed). */
+  matmul: MatmulLibrary[];
   gemm: GemmReport;
   cases: CaseReport[];
 }
@@ -84,9 +92,32 @@ function memoryVerdict(cases: CaseReport[], c: TrainStepCase, engine: Engine): s
 
 const SKIP_SLOW = 'not run: minutes per step on this engine (cpu/wasm run the small config at batch 64 in the full benchmark only)';
 
+/** The libraries to time native fp32 products with: those asked for, else both where oneDNN can run. */
+async function nativeLibraries(opts: TrainStepBenchOptions): Promise<MatmulLibrary[]> {
+  if ((opts.precision ?? 'fp32') === 'bf16' || !opts.engines.includes('native')) return [];
+  if (opts.matmul) return [...opts.matmul];
+  await initBackend({ backend: 'native', log: () => {} });
+  const why = onednnUnavailable();
+  if (why === null) return ['blas', 'onednn'];
+  opts.log(`train-step: native products by BLAS only: oneDNN is unavailable (${why})`);
+  return ['blas'];
+}
+
+/** The native step with each library; the fastest, naming it and the others' rates. */
+async function bestNativeStep(c: TrainStepCase, budget: StepBudget, libraries: readonly MatmulLibrary[], log: (line: string) => void): Promise<EngineResult> {
+  const runs: EngineResult[] = [];
+  for (const matmul of libraries) {
+    runs.push(await tfjsTrainStep('native', c, budget, 'fp32', matmul));
+    if (libraries.length > 1) log(`  products by ${matmul}: ${runs.at(-1)!.examplesPerSec.toFixed(2)} examples/s`);
+  }
+  const best = runs.reduce((a, b) => (b.examplesPerSec > a.examplesPerSec ? b : a));
+  return { ...best, byMatmul: Object.fromEntries(runs.map((r) => [r.matmul!, r.examplesPerSec])) };
+}
+
 export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<TrainStepBenchReport> {
   const load1 = loadavg()[0]!;
   const precision = opts.precision ?? 'fp32';
+  const libraries = await nativeLibraries(opts);
   const cases = new Map<string, CaseReport>();
   const keyOf = (c: TrainStepCase) => `${c.config}@${c.batch}`;
   const allCases: TrainStepCase[] = [];
@@ -111,7 +142,9 @@ export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<Tr
         if (precision === 'bf16' && engine !== 'native' && engine !== 'pytorch') throw new Error('bf16 matrix products are native-only among the tfjs backends');
         const r = engine === 'pytorch'
           ? torchTrainStep(p.c, p.budget, [...new Set([1, opts.threads])], precision)
-          : await tfjsTrainStep(engine, p.c, p.budget, precision);
+          : engine === 'native' && libraries.length
+            ? await bestNativeStep(p.c, p.budget, libraries, opts.log)
+            : await tfjsTrainStep(engine, p.c, p.budget, precision);
         if (r.params !== report.params) {
           throw new Error(`${engine} trained ${r.params} parameters but difflab's ${p.c.config} has ${report.params}: the peer model differs`);
         }
@@ -137,6 +170,7 @@ export async function runTrainStepBench(opts: TrainStepBenchOptions): Promise<Tr
     machine: benchMachine(load1),
     quick: opts.quick,
     precision,
+    matmul: libraries,
     gemm,
     cases: [...cases.values()],
   };
@@ -147,16 +181,18 @@ const fmt = (v: number | null | undefined, digits = 1) => (v === null || v === u
 export function formatTrainStepReport(r: TrainStepBenchReport): string {
   const m = r.machine;
   const lines = [
-    `difflab bench train-step${r.quick ? ' --quick' : ''}${r.precision === 'bf16' ? ' --precision bf16' : ''}  ${r.date}  ${machineLine(m)}`,
+    `difflab bench train-step${r.quick ? ' --quick' : ''}${r.precision === 'bf16' ? ' --precision bf16' : ''}${r.matmul.length === 1 ? ` --matmul ${r.matmul[0]}` : ''}  ${r.date}  ${machineLine(m)}`,
     '',
     `fp32 peak (measured FMA loop): ${fmt(r.gemm.peak1, 0)} GFLOP/s on 1 thread, ${fmt(r.gemm.peakAll, 0)} on ${r.gemm.threads}`,
     `GEMM fp32 n×n (GFLOP/s, % of ${r.gemm.threads}-thread peak):`,
-    `  ${'n'.padStart(5)}  ${'native'.padStart(14)}  ${'pytorch'.padStart(14)}`,
+    `  ${'n'.padStart(5)}  ${'native'.padStart(14)}  ${'native oneDNN'.padStart(14)}  ${'pytorch'.padStart(14)}`,
   ];
   const pct = (v: number | null) => (v === null || !r.gemm.peakAll ? '' : ` (${((100 * v) / r.gemm.peakAll).toFixed(0)}%)`);
   for (const g of r.gemm.results) {
-    lines.push(`  ${String(g.n).padStart(5)}  ${(fmt(g.native, 0) + pct(g.native)).padStart(14)}  ${(fmt(g.pytorch, 0) + pct(g.pytorch)).padStart(14)}`);
+    const cell = (v: number | null) => (fmt(v, 0) + pct(v)).padStart(14);
+    lines.push(`  ${String(g.n).padStart(5)}  ${cell(g.native)}  ${cell(g.nativeOnednn)}  ${cell(g.pytorch)}`);
   }
+  if (r.gemm.onednnUnavailable) lines.push(`  native oneDNN: ${r.gemm.onednnUnavailable}`);
   const products = r.precision === 'bf16' ? 'bf16 matrix products (native train.precision bf16, PyTorch CPU autocast)' : 'fp32';
   lines.push('', `DiT training step (the trainer's trainStep: random t, label dropout, forward + backward, clipping, AdamW, EMA), ${products}, examples/s:`);
   const engines = ENGINES.filter((e) => r.cases.some((c) => c.engines[e]));
@@ -175,6 +211,11 @@ export function formatTrainStepReport(r: TrainStepBenchReport): string {
     lines.push(`  ${c.config.padEnd(16)} ${String(c.batch).padStart(5)} ${c.params.toLocaleString('en-US').padStart(11)} ${cells.join(' ')}  ${c.nativeOverPytorch === null ? '—' : c.nativeOverPytorch.toFixed(2) + '×'}`);
   }
   for (const c of r.cases) {
+    const n = c.engines.native;
+    if (n && 'byMatmul' in n && n.byMatmul && Object.keys(n.byMatmul).length > 1) {
+      const tried = Object.entries(n.byMatmul).map(([l, v]) => `products by ${l} ${v.toFixed(2)}`).join(', ');
+      notes.push(`native ${c.config} batch ${c.batch}: ${tried} examples/s; the table shows the best`);
+    }
     const t = c.engines.pytorch;
     if (t && 'byThreads' in t && t.byThreads) {
       const tried = Object.entries(t.byThreads).map(([n, v]) => `${n} thread${n === '1' ? '' : 's'} ${v.toFixed(2)}`).join(', ');

@@ -1,4 +1,4 @@
-import { Rng, initBackend, nativeMemoryFootprint, releaseNativeMemory, resetNativePeakMemory, setMatmulPrecision, tf, type BackendName } from '@difflab/core-tensor';
+import { Rng, initBackend, nativeMemoryFootprint, releaseNativeMemory, resetNativePeakMemory, setMatmulLibrary, setMatmulPrecision, tf, type BackendName, type MatmulLibrary } from '@difflab/core-tensor';
 import { countDiT, linearSchedule, type DiTConfig } from '@difflab/models';
 import { createDenoiser, resolveModelConfig, type FloatBatch, type ModelConfigInput } from '@difflab/runs';
 import { readFileSync } from 'node:fs';
@@ -41,6 +41,9 @@ export interface EngineResult {
   /** PyTorch: the thread count reported (the fastest tried) and examples/s at each count tried. */
   threads?: number;
   byThreads?: Record<number, number>;
+  /** native fp32: the library of the products reported (the faster tried) and examples/s with each library tried. */
+  matmul?: MatmulLibrary;
+  byMatmul?: Partial<Record<MatmulLibrary, number>>;
   /** native: bytes held before a timed step (weights, optimizer moments, inputs, pool): the part that does not grow with the batch. */
   baseBytes?: number;
 }
@@ -140,11 +143,18 @@ function timeSteps(step: () => number, budget: StepBudget): { steps: number; sec
 }
 
 /** Times the DiT training step on one tfjs backend (selected through core-tensor's initBackend). */
-export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budget: StepBudget, precision: Precision = 'fp32'): Promise<EngineResult> {
+export async function tfjsTrainStep(
+  backend: BackendName,
+  c: TrainStepCase,
+  budget: StepBudget,
+  precision: Precision = 'fp32',
+  matmul: MatmulLibrary = 'blas',
+): Promise<EngineResult> {
   const info = await initBackend({ backend, log: () => {} });
   const trainer = createDiTTrainer(benchModelSection(c.config), c.batch, 0, benchObjective(c.config));
   try {
     setMatmulPrecision(precision);
+    setMatmulLibrary(matmul);
     const native = backend === 'native';
     // Elsewhere the first warm-up step runs under tf.profile for its peak memory.
     const first = !native && budget.warmup > 0 ? await tf.profile(() => void trainer.step()) : null;
@@ -156,7 +166,8 @@ export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budg
     return {
       ...(peak !== undefined ? { peakBytes: peak } : {}),
       ...(native && base !== undefined ? { baseBytes: base } : {}),
-      engine: `${backend} (${info.detail})`,
+      engine: `${backend} (${info.detail})${matmul === 'onednn' ? ', products by oneDNN' : ''}`,
+      ...(native ? { matmul } : {}),
       params: trainer.params,
       steps: r.steps,
       stepMs: (1000 * r.seconds) / r.steps,
@@ -165,6 +176,7 @@ export async function tfjsTrainStep(backend: BackendName, c: TrainStepCase, budg
     };
   } finally {
     if (precision === 'bf16') setMatmulPrecision('fp32');
+    if (matmul === 'onednn') setMatmulLibrary('blas');
     trainer.dispose();
     // The peer runs next in its own process and needs the memory this step kept for reuse.
     releaseNativeMemory();

@@ -121,18 +121,20 @@ describe('formatTrainStepReport', () => {
       machine: { host: 'h', cpu: 'AMD EPYC', cores: 2, loadAverage1m: 0.1, loadAverageAfter1m: 1.9 },
       quick: false,
       precision: 'fp32',
-      gemm: { peak1: 260, peakAll: 520, threads: 2, pytorchEngine: 'pytorch 1.13', results: [{ n: 1024, native: 390, pytorch: 350 }] },
+      matmul: ['blas', 'onednn'],
+      gemm: { peak1: 260, peakAll: 520, threads: 2, pytorchEngine: 'pytorch 1.13', onednnUnavailable: null, results: [{ n: 1024, native: 390, nativeOnednn: 450, pytorch: 350 }] },
       cases: [{
         config: 'DiT-FMNIST-S/4', batch: 64, params: 4167568, nativeOverPytorch: 2,
         engines: {
-          native: { engine: 'native', params: 4167568, steps: 5, stepMs: 355.6, examplesPerSec: 180 },
+          native: { engine: 'native', params: 4167568, steps: 5, stepMs: 355.6, examplesPerSec: 180, matmul: 'onednn', byMatmul: { blas: 150, onednn: 180 } },
           pytorch: { engine: 'pytorch', params: 4167568, steps: 5, stepMs: 711.1, examplesPerSec: 90 },
           cpu: { skipped: 'not run in --quick' },
         },
       }],
     };
     const text = formatTrainStepReport(report);
-    expect(text).toMatch(/1024\s+390 \(75%\)\s+350 \(67%\)/);
+    expect(text).toMatch(/1024\s+390 \(75%\)\s+450 \(87%\)\s+350 \(67%\)/);
+    expect(text).toContain('native DiT-FMNIST-S/4 batch 64: products by blas 150.00, products by onednn 180.00 examples/s; the table shows the best');
     expect(text).toMatch(/DiT-FMNIST-S\/4\s+64\s+4,167,568\s+180\.00\s+—\s+90\.00\s+2\.00×/);
     expect(text).toContain('cpu: not run in --quick');
     expect(text.split('\n')[0]).not.toContain('OPENBLAS_CORETYPE');

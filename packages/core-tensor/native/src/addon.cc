@@ -493,6 +493,8 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
   o.Set("threads", numThreads());
   o.Set("bf16Unavailable", bf16Unavailable());
   o.Set("matmulPrecision", matmulPrecision() == MatmulPrecision::Bf16 ? "bf16" : "fp32");
+  o.Set("onednnUnavailable", onednnUnavailable());
+  o.Set("matmulLibrary", matmulLibrary() == MatmulLibrary::Onednn ? "onednn" : "blas");
   return o;
 }
 
@@ -502,6 +504,18 @@ Napi::Value SetMatmulPrecision(const Napi::CallbackInfo& info) {
   if (p != "fp32" && p != "bf16") throw Napi::RangeError::New(info.Env(), "matmul precision must be 'fp32' or 'bf16', not '" + p + "'");
   try {
     setMatmulPrecision(p == "bf16" ? MatmulPrecision::Bf16 : MatmulPrecision::Fp32);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
+  return info.Env().Undefined();
+}
+
+// setMatmulLibrary("blas" | "onednn"): throws, saying why, where oneDNN products cannot run.
+Napi::Value SetMatmulLibrary(const Napi::CallbackInfo& info) {
+  const std::string l = info[0].As<Napi::String>().Utf8Value();
+  if (l != "blas" && l != "onednn") throw Napi::RangeError::New(info.Env(), "matmul library must be 'blas' or 'onednn', not '" + l + "'");
+  try {
+    setMatmulLibrary(l == "onednn" ? MatmulLibrary::Onednn : MatmulLibrary::Blas);
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), e.what());
   }
@@ -555,6 +569,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("info", Napi::Function::New(env, Info));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("setMatmulPrecision", Napi::Function::New(env, SetMatmulPrecision));
+  exports.Set("setMatmulLibrary", Napi::Function::New(env, SetMatmulLibrary));
   exports.Set("peakGflops", Napi::Function::New(env, PeakGflops));
   exports.Set("keepFreedPages", Napi::Function::New(env, KeepFreedPages));
   exports.Set("releaseFreedPages", Napi::Function::New(env, ReleaseFreedPages));

@@ -1,6 +1,6 @@
-// Matrix products through the platform BLAS. BLAS runs single-threaded; this file spreads the work
-// over the cores itself (by batch item, else by rows or columns), so one thread pool serves the
-// whole backend and OpenBLAS's own pool never competes with it for the two cores.
+// Matrix products through the platform BLAS, or oneDNN (onednn.cc) when chosen. Both run
+// single-threaded; this file spreads the work over the cores itself (by batch item, else by rows or
+// columns), so one thread pool serves the whole backend and no library pool competes with it.
 #include <cmath>
 #include <algorithm>
 #include <cstring>
@@ -31,6 +31,10 @@ void sgemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64
   }
   if (matmulPrecision() == MatmulPrecision::Bf16) {
     gemmBf16(a, b, c, m, n, k, transA, transB, lda, ldb, ldc, beta);
+    return;
+  }
+  if (matmulLibrary() == MatmulLibrary::Onednn) {
+    gemmF32(a, b, c, m, n, k, transA, transB, lda, ldb, ldc, beta);
     return;
   }
   cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,

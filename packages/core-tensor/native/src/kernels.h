@@ -34,15 +34,23 @@ void gemm(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_
 void applyEpilogue(float* c, int64_t rows, int64_t n, const Epilogue& ep);
 
 // The precision of gemm/batchedGemm products (not the fused attention kernel's): fp32, or both operands
-// rounded to bfloat16 with fp32 accumulation (bf16.cc, through oneDNN).
+// rounded to bfloat16 with fp32 accumulation (onednn.cc, always through oneDNN).
 enum class MatmulPrecision { Fp32 = 0, Bf16 = 1 };
-// Why bf16 products cannot run here ("" when they can); setMatmulPrecision(Bf16) throws it.
+// Which library computes the fp32 products: the platform BLAS (default) or oneDNN (onednn.cc).
+enum class MatmulLibrary { Blas = 0, Onednn = 1 };
+// Why oneDNN / bf16 products cannot run here ("" when they can); the setters below throw it.
+std::string onednnUnavailable();
 std::string bf16Unavailable();
 void setMatmulPrecision(MatmulPrecision p);
 MatmulPrecision matmulPrecision();
-// C = op(A)·op(B) + beta·C on one thread with bf16-rounded operands (row-major, leading dimensions as cblas_sgemm).
+void setMatmulLibrary(MatmulLibrary l);
+MatmulLibrary matmulLibrary();
+// C = op(A)·op(B) + beta·C on the calling thread through oneDNN (row-major, leading dimensions as
+// cblas_sgemm): with bf16-rounded operands, or in fp32.
 void gemmBf16(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool transA, bool transB,
               int64_t lda, int64_t ldb, int64_t ldc, float beta);
+void gemmF32(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool transA, bool transB,
+             int64_t lda, int64_t ldb, int64_t ldc, float beta);
 
 enum class BinaryOp { Add = 0, Sub, Mul, Div, Max, Min, Pow, SquaredDiff };
 void binary(BinaryOp op, const float* a, const Shape& aShape, const float* b, const Shape& bShape,

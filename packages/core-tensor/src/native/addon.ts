@@ -61,10 +61,19 @@ export interface NativeAddon {
    * Absent from addons built before it existed.
    */
   adamwEma?(arrays: (Float32Array | null)[], sizes: Float64Array, decay: Uint8Array, scalars: Float64Array, scaleGrads: boolean): void;
-  /** bf16Unavailable: why bf16 products cannot run here, "" when they can (absent from older addons). */
-  info(): { blas: string; threads: number; bf16Unavailable?: string; matmulPrecision?: 'fp32' | 'bf16' };
+  /** bf16Unavailable / onednnUnavailable: why those products cannot run here, "" when they can (absent from older addons). */
+  info(): {
+    blas: string;
+    threads: number;
+    bf16Unavailable?: string;
+    matmulPrecision?: 'fp32' | 'bf16';
+    onednnUnavailable?: string;
+    matmulLibrary?: 'blas' | 'onednn';
+  };
   /** The precision of matrix products (not fused attention): bf16 rounds both operands, accumulates in fp32. */
   setMatmulPrecision?(precision: 'fp32' | 'bf16'): void;
+  /** Which library computes fp32 matrix products: the platform BLAS or oneDNN. */
+  setMatmulLibrary?(library: 'blas' | 'onednn'): void;
   setThreads(n: number): void;
   /** Measured fp32 FMA throughput of `threads` threads over `seconds`, in GFLOP/s. */
   peakGflops(threads: number, seconds: number): number;

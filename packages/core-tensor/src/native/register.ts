@@ -37,10 +37,10 @@ export function registerNativeBackend(): NativeRegistration {
   }
   for (const k of native) tf.registerKernel(k);
   tf.registerBackend(NATIVE_BACKEND_NAME, () => new NativeBackend(load.addon), 3);
-  const { blas, threads, bf16Unavailable } = load.addon.info();
+  const { blas, threads, bf16Unavailable, onednnUnavailable } = load.addon.info();
   const pinned = openblasCoretypeNotice();
-  const bf16 = bf16Unavailable === '' ? ', bf16 products available' : '';
-  registered = { ok: true, name: NATIVE_BACKEND_NAME, detail: `${blas}, ${threads} threads${bf16}${pinned ? `; ${pinned}` : ''}` };
+  const onednn = onednnUnavailable === '' ? `, oneDNN ${bf16Unavailable === '' ? 'fp32 and bf16' : 'fp32'} products available` : '';
+  registered = { ok: true, name: NATIVE_BACKEND_NAME, detail: `${blas}, ${threads} threads${onednn}${pinned ? `; ${pinned}` : ''}` };
   return registered;
 }
 

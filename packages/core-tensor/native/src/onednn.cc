@@ -1,7 +1,10 @@
-// bf16 matrix products for train.precision "bf16": the fp32 operands are rounded to bfloat16
-// (nearest-even) and multiplied by oneDNN's matmul with fp32 accumulation and an fp32 result, as
-// PyTorch's CPU autocast does. OpenBLAS's sbgemm would do the same, but Debian's OpenBLAS is built
-// without it; Debian's oneDNN (libdnnl, PyTorch's own dependency) has AVX512-BF16 and AMX kernels.
+// Matrix products through oneDNN's matmul (Debian libdnnl, PyTorch's own CPU kernel library):
+// - fp32 products when the matmul library is oneDNN (train.matmul "onednn"): on the DiT's shapes its
+//   JIT kernels run well ahead of OpenBLAS's sgemm, but their sums round differently, so they are opt-in
+//   and every committed result made with BLAS still reproduces to the last digit under the default;
+// - bf16 products for train.precision "bf16": the fp32 operands are rounded to bfloat16 (nearest-even)
+//   and multiplied with fp32 accumulation and an fp32 result, as PyTorch's CPU autocast does. OpenBLAS's
+//   sbgemm would do the same, but Debian's OpenBLAS is built without it.
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -22,6 +25,7 @@ namespace difflab {
 
 namespace {
 MatmulPrecision gPrecision = MatmulPrecision::Fp32;
+MatmulLibrary gLibrary = MatmulLibrary::Blas;
 
 inline uint16_t toBf16(float f) {
   uint32_t u;
@@ -42,14 +46,20 @@ void packBf16(const float* src, int64_t rows, int64_t cols, int64_t ld, std::vec
 }
 }  // namespace
 
-std::string bf16Unavailable() {
+std::string onednnUnavailable() {
 #ifndef DIFFLAB_ONEDNN
   return "the native addon was built without oneDNN: install libdnnl-dev and rebuild it (bash tools/setup.sh)";
 #else
+  return "";
+#endif
+}
+
+std::string bf16Unavailable() {
+  const std::string noOnednn = onednnUnavailable();
+  if (!noOnednn.empty()) return noOnednn;
   // oneDNN would emulate bf16 on older AVX-512 CPUs, slower than fp32; only native bf16 dot products pay.
   if (!__builtin_cpu_supports("avx512bf16")) return "this CPU has no AVX512-BF16 instructions (avx512_bf16 in /proc/cpuinfo)";
   return "";
-#endif
 }
 
 void setMatmulPrecision(MatmulPrecision p) {
@@ -61,6 +71,16 @@ void setMatmulPrecision(MatmulPrecision p) {
 }
 
 MatmulPrecision matmulPrecision() { return gPrecision; }
+
+void setMatmulLibrary(MatmulLibrary l) {
+  if (l == MatmulLibrary::Onednn) {
+    const std::string why = onednnUnavailable();
+    if (!why.empty()) throw std::runtime_error("oneDNN matrix products are unavailable: " + why);
+  }
+  gLibrary = l;
+}
+
+MatmulLibrary matmulLibrary() { return gLibrary; }
 
 #ifdef DIFFLAB_ONEDNN
 namespace {
@@ -87,18 +107,19 @@ struct Product {
   }
 };
 
-using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int64_t, float>;
+using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int64_t, int64_t, int64_t, float, dnnl_data_type_t>;
 
-std::unique_ptr<Product> makeProduct(int64_t m, int64_t n, int64_t k, bool transA, bool transB, int64_t ldc, float beta) {
+std::unique_ptr<Product> makeProduct(int64_t m, int64_t n, int64_t k, bool transA, bool transB, int64_t lda, int64_t ldb, int64_t ldc,
+                                     float beta, dnnl_data_type_t in) {
   auto p = std::make_unique<Product>();
   dnnl_memory_desc_t aMd, bMd, cMd;
   const dnnl_dims_t aDims = {m, k}, bDims = {k, n}, cDims = {m, n};
   // Packed operands: op(A) is A (row-major m × k) or Aᵀ of a row-major k × m; the same for B.
-  const dnnl_dims_t aStrides = {transA ? 1 : k, transA ? m : 1};
-  const dnnl_dims_t bStrides = {transB ? 1 : n, transB ? k : 1};
+  const dnnl_dims_t aStrides = {transA ? 1 : lda, transA ? lda : 1};
+  const dnnl_dims_t bStrides = {transB ? 1 : ldb, transB ? ldb : 1};
   const dnnl_dims_t cStrides = {ldc, 1};
-  check(dnnl_memory_desc_init_by_strides(&aMd, 2, aDims, dnnl_bf16, aStrides), "memory_desc(A)");
-  check(dnnl_memory_desc_init_by_strides(&bMd, 2, bDims, dnnl_bf16, bStrides), "memory_desc(B)");
+  check(dnnl_memory_desc_init_by_strides(&aMd, 2, aDims, in, aStrides), "memory_desc(A)");
+  check(dnnl_memory_desc_init_by_strides(&bMd, 2, bDims, in, bStrides), "memory_desc(B)");
   check(dnnl_memory_desc_init_by_strides(&cMd, 2, cDims, dnnl_f32, cStrides), "memory_desc(C)");
   dnnl_matmul_desc_t desc;
   check(dnnl_matmul_desc_init(&desc, &aMd, &bMd, nullptr, &cMd), "matmul_desc_init");
@@ -124,8 +145,9 @@ std::unique_ptr<Product> makeProduct(int64_t m, int64_t n, int64_t k, bool trans
   return p;
 }
 
-// Per thread: the backend's pool threads each multiply their own slice, so each keeps its own
-// primitives, stream and bf16 buffers, and oneDNN runs on that thread alone (no OpenMP team).
+// Per thread: the backend's pool threads each multiply their own slice (gemm.cc splits the work as
+// for BLAS), so each keeps its own primitives, stream and bf16 buffers, and oneDNN runs on that
+// thread alone (no OpenMP team).
 struct ThreadState {
   dnnl_stream_t stream = nullptr;
   std::map<Key, std::unique_ptr<Product>> products;
@@ -139,25 +161,46 @@ struct ThreadState {
     if (stream) dnnl_stream_destroy(stream);
   }
 };
-}  // namespace
 
-void gemmBf16(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool transA, bool transB,
-              int64_t lda, int64_t ldb, int64_t ldc, float beta) {
+ThreadState& threadState() {
   thread_local ThreadState t;
-  packBf16(a, transA ? k : m, transA ? m : k, lda, t.a);
-  packBf16(b, transB ? n : k, transB ? k : n, ldb, t.b);
-  std::unique_ptr<Product>& p = t.products[Key{m, n, k, transA, transB, ldc, beta}];
-  if (!p) p = makeProduct(m, n, k, transA, transB, ldc, beta);
-  check(dnnl_memory_set_data_handle(p->a, t.a.data()), "set_data_handle(A)");
-  check(dnnl_memory_set_data_handle(p->b, t.b.data()), "set_data_handle(B)");
+  return t;
+}
+
+void run(ThreadState& t, int64_t m, int64_t n, int64_t k, bool transA, bool transB, int64_t lda, int64_t ldb, int64_t ldc,
+         float beta, dnnl_data_type_t in, void* a, void* b, float* c) {
+  // A program meets a handful of shapes; the bound only keeps a shape-changing one from hoarding JIT code.
+  if (t.products.size() > 4096) t.products.clear();
+  std::unique_ptr<Product>& p = t.products[Key{m, n, k, transA, transB, lda, ldb, ldc, beta, in}];
+  if (!p) p = makeProduct(m, n, k, transA, transB, lda, ldb, ldc, beta, in);
+  check(dnnl_memory_set_data_handle(p->a, a), "set_data_handle(A)");
+  check(dnnl_memory_set_data_handle(p->b, b), "set_data_handle(B)");
   check(dnnl_memory_set_data_handle(p->c, c), "set_data_handle(C)");
   const dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, p->a}, {DNNL_ARG_WEIGHTS, p->b}, {DNNL_ARG_DST, p->c}};
   check(dnnl_primitive_execute(p->prim, t.stream, 3, args), "matmul execute");
   check(dnnl_stream_wait(t.stream), "stream_wait");
 }
+}  // namespace
+
+void gemmBf16(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool transA, bool transB,
+              int64_t lda, int64_t ldb, int64_t ldc, float beta) {
+  ThreadState& t = threadState();
+  packBf16(a, transA ? k : m, transA ? m : k, lda, t.a);
+  packBf16(b, transB ? n : k, transB ? k : n, ldb, t.b);
+  run(t, m, n, k, transA, transB, transA ? m : k, transB ? k : n, ldc, beta, dnnl_bf16, t.a.data(), t.b.data(), c);
+}
+
+void gemmF32(const float* a, const float* b, float* c, int64_t m, int64_t n, int64_t k, bool transA, bool transB,
+             int64_t lda, int64_t ldb, int64_t ldc, float beta) {
+  // oneDNN reads the operands in place (fp32, the caller's strides); its handles are not const.
+  run(threadState(), m, n, k, transA, transB, lda, ldb, ldc, beta, dnnl_f32, const_cast<float*>(a), const_cast<float*>(b), c);
+}
 #else
 void gemmBf16(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool, int64_t, int64_t, int64_t, float) {
   throw std::runtime_error("bf16 matrix products are unavailable: " + bf16Unavailable());
+}
+void gemmF32(const float*, const float*, float*, int64_t, int64_t, int64_t, bool, bool, int64_t, int64_t, int64_t, float) {
+  throw std::runtime_error("oneDNN matrix products are unavailable: " + onednnUnavailable());
 }
 #endif
 
