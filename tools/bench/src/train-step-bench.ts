@@ -93,7 +93,7 @@ function memoryVerdict(cases: CaseReport[], c: TrainStepCase, engine: Engine): s
 const SKIP_SLOW = 'not run: minutes per step on this engine (cpu/wasm run the small config at batch 64 in the full benchmark only)';
 
 /** The libraries to time native fp32 products with: those asked for, else both where oneDNN can run. */
-async function nativeLibraries(opts: TrainStepBenchOptions): Promise<MatmulLibrary[]> {
+export async function nativeLibraries(opts: TrainStepBenchOptions): Promise<MatmulLibrary[]> {
   if ((opts.precision ?? 'fp32') === 'bf16' || !opts.engines.includes('native')) return [];
   if (opts.matmul) return [...opts.matmul];
   await initBackend({ backend: 'native', log: () => {} });
@@ -104,7 +104,7 @@ async function nativeLibraries(opts: TrainStepBenchOptions): Promise<MatmulLibra
 }
 
 /** The native step with each library; the fastest, naming it and the others' rates. */
-async function bestNativeStep(c: TrainStepCase, budget: StepBudget, libraries: readonly MatmulLibrary[], log: (line: string) => void): Promise<EngineResult> {
+export async function bestNativeStep(c: TrainStepCase, budget: StepBudget, libraries: readonly MatmulLibrary[], log: (line: string) => void): Promise<EngineResult> {
   const runs: EngineResult[] = [];
   for (const matmul of libraries) {
     runs.push(await tfjsTrainStep('native', c, budget, 'fp32', matmul));

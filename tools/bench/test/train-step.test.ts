@@ -1,7 +1,7 @@
 // The benchmark times the trainer's own trainStep: the same losses as a hand-run trainStep, the
 // same loss curve on the native backend as on the tfjs cpu backend (float tolerance), and the
 // report prints every engine's number.
-import { Rng, initBackend, tf } from '@difflab/core-tensor';
+import { Rng, initBackend, matmulLibrary, onednnUnavailable, tf } from '@difflab/core-tensor';
 import { countDiT, linearSchedule } from '@difflab/models';
 import { createDenoiser, resolveModelConfig, type ModelConfigInput } from '@difflab/runs';
 import { createTrainer, epsilonObjective, flowObjective, trainStep, type Objective } from '@difflab/training';
@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { peerPythonHas } from '../src/python-peer.js';
 import { BENCH_TRAIN, MAIN_JOB, benchModelSection, benchObjective, createDiTTrainer, torchTrainStep } from '../src/train-step.js';
-import { formatTrainStepReport, type TrainStepBenchReport } from '../src/train-step-bench.js';
+import { bestNativeStep, formatTrainStepReport, nativeLibraries, type TrainStepBenchReport } from '../src/train-step-bench.js';
 
 // learnSigma: the hybrid loss (L_simple + L_vlb) runs too.
 const tiny = { preset: 'DiT-FMNIST-S/4', patchSize: 8, hiddenSize: 32, depth: 2, numHeads: 2, learnSigma: true } as const;
@@ -111,6 +111,27 @@ describe('the main-job case', () => {
     native.dispose();
     expect(Math.abs(peer.loss! - nativeLoss)).toBeLessThan(0.25);
     expect(peer.loss!).toBeGreaterThan(2.5);
+  });
+});
+
+describe('the native step at its best matrix-product library', () => {
+  it('is timed with BLAS and, where the addon has it, oneDNN; the faster is reported with both rates, and BLAS is active afterwards', async () => {
+    const logged: string[] = [];
+    const opts = { quick: true, engines: ['native'] as const, threads: 2, log: (l: string) => logged.push(l) };
+    const libraries = await nativeLibraries(opts);
+    const why = onednnUnavailable();
+    expect(libraries).toEqual(why === null ? ['blas', 'onednn'] : ['blas']);
+    if (why !== null) expect(logged).toContain(`train-step: native products by BLAS only: oneDNN is unavailable (${why})`);
+    expect(await nativeLibraries({ ...opts, precision: 'bf16' })).toEqual([]);
+    expect(await nativeLibraries({ ...opts, matmul: ['blas'] })).toEqual(['blas']);
+
+    const r = await bestNativeStep({ config: 'w32-d1', batch: 4 }, { warmup: 1, minSteps: 2, minSeconds: 0 }, libraries, () => {});
+    expect(Object.keys(r.byMatmul!)).toEqual(libraries);
+    const fastest = Object.entries(r.byMatmul!).reduce((a, b) => (b[1] > a[1] ? b : a));
+    expect(r.matmul).toBe(fastest[0]);
+    expect(r.examplesPerSec).toBe(fastest[1]);
+    expect(r.engine.includes('products by oneDNN')).toBe(r.matmul === 'onednn');
+    expect(matmulLibrary()).toBe('blas');
   });
 });
 

@@ -114,7 +114,7 @@ std::unique_ptr<Product> makeProduct(int64_t m, int64_t n, int64_t k, bool trans
   auto p = std::make_unique<Product>();
   dnnl_memory_desc_t aMd, bMd, cMd;
   const dnnl_dims_t aDims = {m, k}, bDims = {k, n}, cDims = {m, n};
-  // Packed operands: op(A) is A (row-major m × k) or Aᵀ of a row-major k × m; the same for B.
+  // op(A) is A (row-major m × k, leading dimension lda) or Aᵀ of a row-major k × m; the same for B.
   const dnnl_dims_t aStrides = {transA ? 1 : lda, transA ? lda : 1};
   const dnnl_dims_t bStrides = {transB ? 1 : ldb, transB ? ldb : 1};
   const dnnl_dims_t cStrides = {ldc, 1};
