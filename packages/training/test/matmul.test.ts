@@ -2,7 +2,7 @@
 // loss curve up to the rounding of another summation order — and leave BLAS active afterwards; where the
 // addon has no oneDNN, and for the contradiction with bf16, the run is refused before it starts.
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend, matmulLibrary, onednnUnavailable, setMatmulLibrary } from '@difflab/core-tensor';
@@ -36,12 +36,20 @@ describe("train.matmul 'onednn'", () => {
     expect(onednn.weights.some((v, i) => v !== blas.weights[i])).toBe(true);
   }, 300_000);
 
-  it('runs through train() and leaves BLAS active afterwards', async () => {
+  it('runs through train(), records the library, resumes bit-exactly and leaves BLAS active afterwards', async () => {
     if (onednnUnavailable() !== null) return expect(() => setMatmulLibrary('onednn')).toThrow('oneDNN matrix products are unavailable');
-    const runDir = mkdtempSync(join(tmpdir(), 'onednn-'));
-    const result = await train(recipe({ matmul: 'onednn' }, 3), { runDir, progressStream: quiet });
+    const cfg = { ...recipe({ matmul: 'onednn' }, 6), checkpoint: { every: 3 } };
+    const straight = mkdtempSync(join(tmpdir(), 'onednn-'));
+    const result = await train(cfg, { runDir: straight, progressStream: quiet });
     expect(Number.isFinite(result.finalLoss)).toBe(true);
     expect(matmulLibrary()).toBe('blas');
+    expect(JSON.parse(readFileSync(join(straight, 'params.json'), 'utf8'))['train.matmul']).toBe('onednn');
+    // 3 steps, then 3 more from the checkpoint: the same bits as 6 straight (oneDNN's kernels are deterministic per shape).
+    const split = mkdtempSync(join(tmpdir(), 'onednn-'));
+    await train(cfg, { runDir: split, progressStream: quiet, stopAtStep: 3 });
+    await train(cfg, { runDir: split, resume: true, progressStream: quiet });
+    const weights = (dir: string) => readFileSync(join(dir, 'checkpoints', 'step-0000006', 'model.safetensors'));
+    expect(weights(split).equals(weights(straight))).toBe(true);
   }, 120_000);
 
   it("refuses train.matmul 'blas' with bf16 products before writing anything", async () => {
