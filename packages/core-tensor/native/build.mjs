@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const target = join(here, 'build/Release/difflab_native.node');
-// oneDNN (bf16 products) is linked when its header is present; binding.gyp reads the decision from DIFFLAB_ONEDNN.
+// oneDNN (its fp32 and bf16 products) is linked when its header is present; binding.gyp reads the decision from DIFFLAB_ONEDNN.
 const ONEDNN_HEADER = '/usr/include/oneapi/dnnl/dnnl.h';
 
 function fail(message) {

@@ -68,7 +68,6 @@ export interface FidBenchReport {
   cases: FidBenchCase[];
 }
 
-
 /**
  * Two feature sets of `samples` rows: ReLU(Z·M + shift) with Gaussian Z and a random mixing M
  * per set, so the covariances are full rank (samples > d), correlated, non-commuting and of

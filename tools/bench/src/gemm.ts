@@ -21,7 +21,8 @@ export interface GemmReport {
   onednnUnavailable: string | null;
 }
 
-function timeMatMul(n: number, minSeconds: number): number {
+/** GFLOP/s of an n×n fp32 tf.matMul on the active backend, with its current matrix-product library. */
+export function timeMatMul(n: number, minSeconds: number): number {
   const a = tf.randomNormal([n, n]), b = tf.randomNormal([n, n]);
   tf.matMul(a, b).dispose();
   let reps = 0;

@@ -1,5 +1,5 @@
 import { initBackend, setMatmulLibrary, tf, type BackendName, type MatmulLibrary } from '@difflab/core-tensor';
-import { gemmBench } from './gemm.js';
+import { timeMatMul } from './gemm.js';
 import type { ModelConfigInput } from '@difflab/runs';
 import { benchModelSection, createDiTTrainer } from './train-step.js';
 
@@ -44,11 +44,10 @@ export async function profileTrainStep(
   matmul: MatmulLibrary = 'blas',
 ): Promise<KernelProfile> {
   if (matmul !== 'blas' && backend !== 'native') throw new Error(`--matmul ${matmul} needs the native backend, not '${backend}'`);
-  const gemm = backend === 'native' ? (await gemmBench([1024], 1, false, 0.5)).results[0]! : null;
-  const gemmGflops = gemm ? (matmul === 'onednn' ? gemm.nativeOnednn : gemm.native) : null;
-  if (gemm && gemmGflops === null) throw new Error('--matmul onednn: the native addon has no oneDNN (install libdnnl-dev and rebuild it: bash tools/setup.sh)');
   await initBackend({ backend, log: () => {} });
+  // The step's products and the GEMM rate they are measured against come from the same library.
   if (backend === 'native') setMatmulLibrary(matmul);
+  const gemmGflops = backend === 'native' ? timeMatMul(1024, 0.5) : null;
   const trainer = createDiTTrainer({ ...benchModelSection(config), ...modelOverrides } as ModelConfigInput, batch);
   try {
     trainer.step();

@@ -63,7 +63,6 @@ export interface TrackerBenchReport {
   targets: typeof TRACKER_TARGETS;
 }
 
-
 /** One batch of a run's metrics: steps [from, from + count) × the 5 metrics, like a trainer's flush. */
 function metricBatch(runIndex: number, from: number, count: number, startTime: number): Metric[] {
   const out: Metric[] = [];
